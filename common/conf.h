@@ -1,0 +1,109 @@
+/*
+ * sandbox.ini: parsed with inih into a fresh struct conf, validated strictly,
+ * and only then handed to the caller, who swaps it in. Any error yields
+ * "file:line: message" and leaves the caller's running config alone.
+ */
+#ifndef NAMEGATE_CONF_H
+#define NAMEGATE_CONF_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "addr.h"
+#include "log.h"
+#include "pattern.h"
+
+#define CONF_MAX_PORTS 32
+#define CONF_MAX_LISTEN 8
+#define CONF_MAX_UPSTREAMS 8
+#define CONF_MAX_ADDRS 256 /* upper bound for max_addrs */
+#define CONF_ERR_LEN 512
+
+struct port {
+	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t port; /* host byte order, 1..65535 */
+};
+
+struct portlist {
+	size_t n;
+	struct port v[CONF_MAX_PORTS];
+};
+
+/* "tcp/443" → port. Returns 0 or -1. */
+int port_parse(const char *text, struct port *out);
+/* Adds p unless already present; -1 when full. */
+int portlist_add(struct portlist *pl, struct port p);
+bool portlist_has(const struct portlist *pl, uint8_t proto, uint16_t port);
+/* "tcp/443 tcp/80" */
+const char *portlist_fmt(const struct portlist *pl, char *buf, size_t len);
+
+struct conf_domain {
+	struct pattern pat;
+	struct portlist ports; /* the [gate] ports when the line lists none */
+	bool own_ports; /* the line listed ports */
+	int line;
+};
+
+struct conf_network {
+	struct addr net; /* port unused */
+	uint8_t prefix;
+	struct portlist ports; /* the [gate] ports when the line lists none */
+	int line;
+};
+
+enum deny_rcode { DENY_REFUSED, DENY_NXDOMAIN };
+enum gate_mode { MODE_ENFORCE, MODE_AUDIT };
+enum on_deny { ON_DENY_REJECT, ON_DENY_DROP };
+
+struct conf {
+	char path[PATH_MAX];
+
+	/* [resolver] */
+	struct addr listen[CONF_MAX_LISTEN]; /* port defaults to 53 */
+	size_t nlisten;
+	bool upstream_auto; /* upstream = auto: read from resolv_conf */
+	struct addr upstream[CONF_MAX_UPSTREAMS]; /* effective list, port defaults to 53 */
+	size_t nupstream;
+	char resolv_conf[PATH_MAX]; /* default /etc/resolv.conf */
+	uint32_t upstream_timeout_ms; /* per attempt; default 2000 */
+	enum deny_rcode deny;
+	uint32_t min_ttl, max_ttl; /* seconds; defaults 60 and 86400 */
+	uint32_t max_addrs; /* default 64, at most CONF_MAX_ADDRS */
+	char user[64]; /* default "namegate" */
+
+	/* [gate] */
+	enum gate_mode mode;
+	struct portlist ports; /* default tcp/443 tcp/80 */
+	enum on_deny on_deny;
+	uint16_t queue;
+	char socket[108]; /* default /run/namegate/gate.sock; fits sun_path */
+
+	/* [log] */
+	char log_file[PATH_MAX]; /* default /var/log/namegate.log; "" = stderr only */
+	enum log_format log_format;
+
+	/* [allow] */
+	struct conf_domain *domains;
+	size_t ndomains;
+	struct conf_network *networks;
+	size_t nnetworks;
+};
+
+/* Parse and validate path into *out (which the caller then owns and frees
+ * with conf_free). With upstream = auto the nameservers of resolv_conf are
+ * read now, leaving out any that is one of our own listen addresses; none
+ * left is an error. Returns 0, or -1 with err = "file:line: message"
+ * (line 0 when the error is about the file as a whole). */
+int conf_load(const char *path, struct conf *out, char *err, size_t errlen);
+void conf_free(struct conf *c);
+
+/* The effective config, as an ini file that conf_load accepts. */
+void conf_print(FILE *f, const struct conf *c);
+
+/* Does name (normalized) match the allowlist? If so, and ports is not NULL,
+ * *ports is the union of the ports of every matching line. */
+bool conf_lookup(const struct conf *c, const char *name, size_t len, struct portlist *ports);
+
+#endif
