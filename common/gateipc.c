@@ -1,0 +1,176 @@
+/*
+ * Building and checking the resolver ↔ gate messages. The gate holds
+ * CAP_NET_ADMIN and the resolver parses hostile bytes, so the gate treats
+ * every message as possibly forged by a compromised resolver: exact length
+ * first, then type and version, then every field, padding included. A
+ * message with any byte out of place is refused rather than interpreted.
+ */
+#include <string.h>
+#include <sys/socket.h>
+
+#include "gateipc.h"
+
+/* Every byte of buf[from..len) is zero. */
+static bool
+all_zero(const void *buf, size_t from, size_t len)
+{
+	const uint8_t *p = buf;
+	size_t i;
+
+	for (i = from; i < len; i++) {
+		if (p[i] != 0)
+			return false;
+	}
+	return true;
+}
+
+int
+gateipc_allow_init(struct gateipc_allow *m, uint32_t id, const char *name, uint32_t ttl)
+{
+	char norm[NAME_MAX_LEN + 1];
+	const char *err;
+
+	memset(m, 0, sizeof(*m));
+	m->type = GATEIPC_ALLOW;
+	m->version = GATEIPC_VERSION;
+	m->id = id;
+	m->ttl = ttl;
+	/* The name must already be in normal form: the gate compares it as
+	 * is, and a sender that normalizes here would hide its own bugs. */
+	if (name_normalize(name, norm, &err) == -1 || strcmp(norm, name) != 0)
+		return -1;
+	memcpy(m->name, norm, strlen(norm));
+	return 0;
+}
+
+int
+gateipc_allow_add(struct gateipc_allow *m, int family, const uint8_t *ip)
+{
+	struct gateipc_addr *a;
+
+	if (m->naddrs >= GATEIPC_MAX_ADDRS)
+		return -1;
+	if (family != AF_INET && family != AF_INET6)
+		return -1;
+	a = &m->addrs[m->naddrs];
+	memset(a, 0, sizeof(*a));
+	a->family = (uint8_t)family;
+	memcpy(a->ip, ip, family == AF_INET ? 4 : 16);
+	m->naddrs++;
+	return 0;
+}
+
+void
+gateipc_ack_init(struct gateipc_ack *m, uint32_t id, enum gateipc_status status)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = GATEIPC_ACK;
+	m->version = GATEIPC_VERSION;
+	m->id = id;
+	m->status = (uint32_t)status;
+}
+
+static int
+check_addr(const struct gateipc_addr *a, const char **err)
+{
+	if (!all_zero(a->pad, 0, sizeof(a->pad))) {
+		*err = "non-zero address padding";
+		return -1;
+	}
+	if (a->family == AF_INET) {
+		if (!all_zero(a->ip, 4, sizeof(a->ip))) {
+			*err = "IPv4 address with non-zero trailing bytes";
+			return -1;
+		}
+		return 0;
+	}
+	if (a->family == AF_INET6)
+		return 0;
+	*err = "unknown address family";
+	return -1;
+}
+
+int
+gateipc_allow_check(const void *buf, size_t len, const char **err)
+{
+	/* Copied so that fields are read aligned whatever buf is. */
+	struct gateipc_allow m;
+	char norm[NAME_MAX_LEN + 1];
+	const char *nerr;
+	size_t namelen;
+	size_t i;
+
+	if (len != sizeof(m)) {
+		*err = "wrong length";
+		return -1;
+	}
+	memcpy(&m, buf, sizeof(m));
+	if (m.type != GATEIPC_ALLOW) {
+		*err = "wrong type";
+		return -1;
+	}
+	if (m.version != GATEIPC_VERSION) {
+		*err = "wrong version";
+		return -1;
+	}
+	if (m.naddrs < 1 || m.naddrs > GATEIPC_MAX_ADDRS) {
+		*err = "address count out of range";
+		return -1;
+	}
+	if (m.pad != 0) {
+		*err = "non-zero padding";
+		return -1;
+	}
+	namelen = strnlen(m.name, sizeof(m.name));
+	if (namelen == sizeof(m.name)) {
+		*err = "unterminated name";
+		return -1;
+	}
+	if (!all_zero(m.name, namelen, sizeof(m.name))) {
+		*err = "non-zero bytes after the name";
+		return -1;
+	}
+	if (name_normalize(m.name, norm, &nerr) == -1 || strcmp(norm, m.name) != 0) {
+		*err = "malformed name";
+		return -1;
+	}
+	for (i = 0; i < m.naddrs; i++) {
+		if (check_addr(&m.addrs[i], err) == -1)
+			return -1;
+	}
+	if (!all_zero(m.addrs, m.naddrs * sizeof(m.addrs[0]), sizeof(m.addrs))) {
+		*err = "non-zero unused address slots";
+		return -1;
+	}
+	/* Compiler-inserted padding, if any, must be zero too. */
+	if (!all_zero(buf, offsetof(struct gateipc_allow, addrs) + sizeof(m.addrs), len)) {
+		*err = "non-zero trailing padding";
+		return -1;
+	}
+	return 0;
+}
+
+int
+gateipc_ack_check(const void *buf, size_t len, const char **err)
+{
+	struct gateipc_ack m;
+
+	if (len != sizeof(m)) {
+		*err = "wrong length";
+		return -1;
+	}
+	memcpy(&m, buf, sizeof(m));
+	if (m.type != GATEIPC_ACK) {
+		*err = "wrong type";
+		return -1;
+	}
+	if (m.version != GATEIPC_VERSION) {
+		*err = "wrong version";
+		return -1;
+	}
+	if (m.status > GATEIPC_ERR_BAD_MESSAGE) {
+		*err = "unknown status";
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,193 @@
+/* Gate messages: a well-formed round trip, then every corruption refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sys/socket.h>
+
+#include "gateipc.h"
+
+static const uint8_t ip4[4] = {192, 0, 2, 1};
+static const uint8_t ip6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+static struct gateipc_allow *
+good_allow(void)
+{
+	struct gateipc_allow *m = malloc(sizeof(*m));
+
+	assert_non_null(m);
+	/* Garbage first: init must zero every byte. */
+	memset(m, 0xa5, sizeof(*m));
+	assert_int_equal(gateipc_allow_init(m, 42, "api.example.test", 300), 0);
+	assert_int_equal(gateipc_allow_add(m, AF_INET, ip4), 0);
+	assert_int_equal(gateipc_allow_add(m, AF_INET6, ip6), 0);
+	return m;
+}
+
+static void
+expect_bad(const struct gateipc_allow *m, size_t len)
+{
+	const char *err = NULL;
+
+	assert_int_equal(gateipc_allow_check(m, len, &err), -1);
+	assert_non_null(err);
+}
+
+static void
+test_allow_roundtrip(void **state)
+{
+	struct gateipc_allow *m = good_allow();
+	const char *err = NULL;
+	uint8_t *bytes;
+
+	assert_int_equal(gateipc_allow_check(m, sizeof(*m), &err), 0);
+	assert_int_equal(m->type, GATEIPC_ALLOW);
+	assert_int_equal(m->version, GATEIPC_VERSION);
+	assert_int_equal(m->id, 42);
+	assert_int_equal(m->ttl, 300);
+	assert_int_equal(m->naddrs, 2);
+	assert_string_equal(m->name, "api.example.test");
+	assert_int_equal(m->addrs[0].family, AF_INET);
+	assert_memory_equal(m->addrs[0].ip, ip4, 4);
+	assert_int_equal(m->addrs[1].family, AF_INET6);
+	assert_memory_equal(m->addrs[1].ip, ip6, 16);
+	/* No stale bytes anywhere after the used part. */
+	bytes = (uint8_t *)&m->addrs[2];
+	for (size_t i = 0; i < sizeof(*m) - offsetof(struct gateipc_allow, addrs[2]); i++)
+		assert_int_equal(bytes[i], 0);
+	free(m);
+}
+
+static void
+test_allow_init_errors(void **state)
+{
+	struct gateipc_allow *m = malloc(sizeof(*m));
+	size_t i;
+
+	assert_non_null(m);
+	assert_int_equal(gateipc_allow_init(m, 1, "Upper.Case", 1), -1);
+	assert_int_equal(gateipc_allow_init(m, 1, "trailing.dot.", 1), -1);
+	assert_int_equal(gateipc_allow_init(m, 1, "", 1), -1);
+	assert_int_equal(gateipc_allow_init(m, 1, "a..b", 1), -1);
+	assert_int_equal(gateipc_allow_init(m, 1, "ok.test", 1), 0);
+	assert_int_equal(gateipc_allow_add(m, AF_UNIX, ip4), -1);
+	for (i = 0; i < GATEIPC_MAX_ADDRS; i++)
+		assert_int_equal(gateipc_allow_add(m, AF_INET, ip4), 0);
+	assert_int_equal(gateipc_allow_add(m, AF_INET, ip4), -1);
+	assert_int_equal(m->naddrs, GATEIPC_MAX_ADDRS);
+	{
+		const char *err;
+
+		assert_int_equal(gateipc_allow_check(m, sizeof(*m), &err), 0);
+	}
+	free(m);
+}
+
+/* Each corruption, applied to a fresh good message, must be refused. */
+static void
+test_allow_corrupt(void **state)
+{
+	struct gateipc_allow *m;
+	char *big;
+
+	m = good_allow();
+	expect_bad(m, sizeof(*m) - 1);
+	expect_bad(m, 0);
+	big = calloc(1, sizeof(*m) + 1);
+	assert_non_null(big);
+	memcpy(big, m, sizeof(*m));
+	expect_bad((const struct gateipc_allow *)(const void *)big, sizeof(*m) + 1);
+	free(big);
+	free(m);
+
+#define CORRUPT(stmt)                                                                              \
+	do {                                                                                       \
+		m = good_allow();                                                                  \
+		stmt;                                                                              \
+		expect_bad(m, sizeof(*m));                                                         \
+		free(m);                                                                           \
+	} while (0)
+
+	CORRUPT(m->type = GATEIPC_ACK);
+	CORRUPT(m->type = 0);
+	CORRUPT(m->version = GATEIPC_VERSION + 1);
+	CORRUPT(m->naddrs = 0);
+	CORRUPT(m->naddrs = GATEIPC_MAX_ADDRS + 1);
+	CORRUPT(m->naddrs = 0xffff);
+	CORRUPT(m->pad = 1);
+	/* Name: unterminated, garbage after the NUL, not normalized. */
+	CORRUPT(memset(m->name, 'a', sizeof(m->name)));
+	CORRUPT(m->name[sizeof(m->name) - 1] = 'x');
+	CORRUPT(m->name[strlen(m->name) + 1] = 'x');
+	CORRUPT(m->name[0] = 'A');
+	CORRUPT(m->name[3] = '.'; m->name[4] = '.');
+	CORRUPT(memset(m->name, 0, sizeof(m->name)));
+	CORRUPT(strcpy(m->name, "a.test."));
+	CORRUPT(strcpy(m->name, "*.test"));
+	CORRUPT(strcpy(m->name, "a b.test"));
+	/* Addresses. */
+	CORRUPT(m->addrs[0].family = AF_UNIX);
+	CORRUPT(m->addrs[1].family = 0);
+	CORRUPT(m->addrs[0].pad[2] = 1);
+	CORRUPT(m->addrs[0].ip[4] = 1);
+	CORRUPT(m->addrs[0].ip[15] = 1);
+	CORRUPT(m->addrs[2].family = AF_INET);
+	CORRUPT(m->addrs[GATEIPC_MAX_ADDRS - 1].ip[15] = 1);
+	/* One more address counted than was written: slot 2 is all zero,
+	 * so family 0 is unknown. */
+	CORRUPT(m->naddrs = 3);
+#undef CORRUPT
+}
+
+static void
+test_ack(void **state)
+{
+	struct gateipc_ack a;
+	const char *err = NULL;
+	char big[sizeof(a) + 1];
+
+	memset(&a, 0xa5, sizeof(a));
+	gateipc_ack_init(&a, 7, GATEIPC_ERR_KERNEL);
+	assert_int_equal(gateipc_ack_check(&a, sizeof(a), &err), 0);
+	assert_int_equal(a.type, GATEIPC_ACK);
+	assert_int_equal(a.version, GATEIPC_VERSION);
+	assert_int_equal(a.id, 7);
+	assert_int_equal(a.status, GATEIPC_ERR_KERNEL);
+
+	assert_int_equal(gateipc_ack_check(&a, sizeof(a) - 1, &err), -1);
+	memcpy(big, &a, sizeof(a));
+	big[sizeof(a)] = 0;
+	assert_int_equal(gateipc_ack_check(big, sizeof(big), &err), -1);
+	a.type = GATEIPC_ALLOW;
+	assert_int_equal(gateipc_ack_check(&a, sizeof(a), &err), -1);
+	gateipc_ack_init(&a, 7, GATEIPC_OK);
+	a.version = 0;
+	assert_int_equal(gateipc_ack_check(&a, sizeof(a), &err), -1);
+	gateipc_ack_init(&a, 7, GATEIPC_OK);
+	a.status = 99;
+	assert_int_equal(gateipc_ack_check(&a, sizeof(a), &err), -1);
+	/* An ALLOW is not an ACK, whatever its length. */
+	{
+		struct gateipc_allow *m = good_allow();
+
+		assert_int_equal(gateipc_ack_check(m, sizeof(*m), &err), -1);
+		free(m);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_allow_roundtrip),
+	    cmocka_unit_test(test_allow_init_errors),
+	    cmocka_unit_test(test_allow_corrupt),
+	    cmocka_unit_test(test_ack),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
