@@ -1,0 +1,257 @@
+/*
+ * The answer cache: a chained hash table plus an LRU list, bounded in
+ * entries. Expired entries are dropped when looked up or when they reach
+ * the cold end of the list.
+ */
+#include "cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnsmsg.h"
+#include "log.h"
+
+struct cache_entry {
+	struct cache_entry *hnext;
+	struct cache_entry *prev, *next; /* LRU: most recently used first */
+	uint32_t hash;
+	uint16_t qtype;
+	bool do_bit;
+	uint64_t stored_ms, expires_ms;
+	uint8_t *wire;
+	size_t len;
+	char name[]; /* normalized */
+};
+
+struct cache {
+	size_t max, n;
+	size_t nbuckets; /* power of two */
+	struct cache_entry **buckets;
+	struct cache_entry *head, *tail;
+};
+
+static uint32_t
+key_hash(const char *name, uint16_t qtype, bool do_bit)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ (qtype & 0xff)) * 16777619u;
+	h = (h ^ (qtype >> 8)) * 16777619u;
+	h = (h ^ (do_bit ? 1u : 0u)) * 16777619u;
+	return h;
+}
+
+struct cache *
+cache_new(size_t max_entries)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		log_warn("cache: calloc");
+		return NULL;
+	}
+	c->max = max_entries ? max_entries : 1;
+	c->nbuckets = 64;
+	while (c->nbuckets < 2 * c->max)
+		c->nbuckets *= 2;
+	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+	if (c->buckets == NULL) {
+		log_warn("cache: calloc buckets");
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+lru_unlink(struct cache *c, struct cache_entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		c->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		c->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void
+lru_push_front(struct cache *c, struct cache_entry *e)
+{
+	e->prev = NULL;
+	e->next = c->head;
+	if (c->head)
+		c->head->prev = e;
+	else
+		c->tail = e;
+	c->head = e;
+}
+
+static void
+entry_remove(struct cache *c, struct cache_entry *e)
+{
+	struct cache_entry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
+
+	while (*pp != NULL && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp == e)
+		*pp = e->hnext;
+	lru_unlink(c, e);
+	c->n--;
+	free(e->wire);
+	free(e);
+}
+
+void
+cache_clear(struct cache *c)
+{
+	while (c->head != NULL)
+		entry_remove(c, c->head);
+}
+
+void
+cache_free(struct cache *c)
+{
+	if (c == NULL)
+		return;
+	cache_clear(c);
+	free(c->buckets);
+	free(c);
+}
+
+size_t
+cache_size(const struct cache *c)
+{
+	return c->n;
+}
+
+static struct cache_entry *
+lookup(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint32_t h)
+{
+	for (struct cache_entry *e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->hnext)
+		if (e->hash == h && e->qtype == qtype && e->do_bit == do_bit &&
+		    strcmp(e->name, name) == 0)
+			return e;
+	return NULL;
+}
+
+/* Negative answers live as long as the SOA says (RFC 2308: the smaller of
+ * its TTL and its MINIMUM field), capped; without a SOA they are not
+ * cached at all. */
+static uint32_t
+negative_ttl(const ldns_pkt *pkt)
+{
+	const ldns_rr_list *auth = ldns_pkt_authority(pkt);
+
+	for (size_t i = 0; i < ldns_rr_list_rr_count(auth); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(auth, i);
+		const ldns_rdf *min;
+		uint32_t ttl;
+
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SOA || ldns_rr_rd_count(rr) != 7)
+			continue;
+		min = ldns_rr_rdf(rr, 6);
+		if (min == NULL || ldns_rdf_size(min) != 4)
+			return 0;
+		ttl = ldns_rr_ttl(rr);
+		if (ldns_rdf2native_int32(min) < ttl)
+			ttl = ldns_rdf2native_int32(min);
+		return ttl < CACHE_NEG_MAX_TTL ? ttl : CACHE_NEG_MAX_TTL;
+	}
+	return 0;
+}
+
+uint32_t
+cache_answer_ttl(const ldns_pkt *pkt)
+{
+	const ldns_rr_list *ans = ldns_pkt_answer(pkt);
+	uint32_t ttl = CACHE_POS_MAX_TTL;
+	size_t n = ldns_rr_list_rr_count(ans);
+
+	if (ldns_pkt_tc(pkt))
+		return 0;
+	switch (ldns_pkt_get_rcode(pkt)) {
+	case LDNS_RCODE_NXDOMAIN:
+		return negative_ttl(pkt);
+	case LDNS_RCODE_NOERROR:
+		break;
+	default:
+		/* SERVFAIL and friends are retried, never remembered. */
+		return 0;
+	}
+	if (n == 0)
+		return negative_ttl(pkt);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t t = ldns_rr_ttl(ldns_rr_list_rr(ans, i));
+
+		if (t < ttl)
+			ttl = t;
+	}
+	return ttl;
+}
+
+void
+cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const ldns_pkt *pkt,
+	  const uint8_t *wire, size_t len, uint64_t now_ms)
+{
+	uint32_t ttl = cache_answer_ttl(pkt);
+	uint32_t h = key_hash(name, qtype, do_bit);
+	size_t nlen = strlen(name);
+	struct cache_entry *e;
+
+	if (ttl == 0 || len < DNSMSG_HDR_LEN)
+		return;
+	e = lookup(c, name, qtype, do_bit, h);
+	if (e != NULL)
+		entry_remove(c, e);
+	/* Make room at the cold end, where expired entries gather. */
+	while (c->n >= c->max && c->tail != NULL)
+		entry_remove(c, c->tail);
+	e = calloc(1, sizeof(*e) + nlen + 1);
+	if (e == NULL)
+		return;
+	e->wire = malloc(len);
+	if (e->wire == NULL) {
+		free(e);
+		return;
+	}
+	memcpy(e->wire, wire, len);
+	memcpy(e->name, name, nlen + 1);
+	e->len = len;
+	e->hash = h;
+	e->qtype = qtype;
+	e->do_bit = do_bit;
+	e->stored_ms = now_ms;
+	e->expires_ms = now_ms + (uint64_t)ttl * 1000;
+	e->hnext = c->buckets[h & (c->nbuckets - 1)];
+	c->buckets[h & (c->nbuckets - 1)] = e;
+	lru_push_front(c, e);
+	c->n++;
+}
+
+ldns_pkt *
+cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms)
+{
+	uint32_t h = key_hash(name, qtype, do_bit);
+	struct cache_entry *e = lookup(c, name, qtype, do_bit, h);
+	ldns_pkt *pkt = NULL;
+
+	if (e == NULL)
+		return NULL;
+	if (now_ms >= e->expires_ms) {
+		entry_remove(c, e);
+		return NULL;
+	}
+	if (ldns_wire2pkt(&pkt, e->wire, e->len) != LDNS_STATUS_OK || pkt == NULL) {
+		entry_remove(c, e);
+		return NULL;
+	}
+	dnsmsg_age(pkt, (uint32_t)((now_ms - e->stored_ms) / 1000));
+	lru_unlink(c, e);
+	lru_push_front(c, e);
+	return pkt;
+}

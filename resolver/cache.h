@@ -1,0 +1,38 @@
+/*
+ * A TTL cache of upstream answers, keyed by (name, qtype, DO bit). It keeps
+ * the answer as received (after dnsmsg_check_answer); a hit is parsed again,
+ * its TTLs lowered by its age, and then takes the same path as a fresh
+ * answer: filtered, its addresses sent to the gate (refreshing the set
+ * entries), and relayed only after the ACK.
+ */
+#ifndef NAMEGATE_CACHE_H
+#define NAMEGATE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ldns/ldns.h>
+
+#define CACHE_MAX_ENTRIES 10000
+#define CACHE_NEG_MAX_TTL 300 /* seconds, for NXDOMAIN and NODATA */
+#define CACHE_POS_MAX_TTL 86400
+
+struct cache;
+
+struct cache *cache_new(size_t max_entries);
+void cache_free(struct cache *c);
+void cache_clear(struct cache *c);
+size_t cache_size(const struct cache *c);
+
+/* How long pkt may be cached, in seconds; 0 = not at all. Pure. */
+uint32_t cache_answer_ttl(const ldns_pkt *pkt);
+
+/* Stores wire (the answer pkt was parsed from) if cache_answer_ttl allows. */
+void cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
+	       const ldns_pkt *pkt, const uint8_t *wire, size_t len, uint64_t now_ms);
+/* A fresh, aged copy of the cached answer (the caller frees it), or NULL. */
+ldns_pkt *cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
+		    uint64_t now_ms);
+
+#endif

@@ -1,0 +1,721 @@
+/*
+ * Pure DNS message logic: see dnsmsg.h. Nothing here does I/O; everything
+ * that reads wire bytes either goes through ldns or through the bounds
+ * checked SVCB parser below.
+ */
+#include "dnsmsg.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define OPCODE_QUERY 0
+#define RCODE_NOERROR 0
+#define RCODE_FORMERR 1
+#define RCODE_SERVFAIL 2
+#define RCODE_NXDOMAIN 3
+#define RCODE_NOTIMP 4
+#define RCODE_REFUSED 5
+
+#define SVCPARAM_IPV4HINT 4
+#define SVCPARAM_IPV6HINT 6
+
+static uint16_t
+rd16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+/*
+ * The name is built from the wire labels rather than from ldns's
+ * presentation form, so that a label holding a '.' ("a\.b") can never be
+ * confused with two labels: any byte outside [A-Za-z0-9_-] makes the name
+ * "not a host name", which is always denied.
+ */
+static void
+query_name(struct dnsmsg_query *q)
+{
+	const uint8_t *d = ldns_rdf_data(q->qname);
+	size_t size = ldns_rdf_size(q->qname);
+	char text[NAME_MAX_LEN + 2];
+	size_t pos = 0, tlen = 0;
+	bool host = true;
+	const char *err;
+
+	while (host && pos < size) {
+		uint8_t l = d[pos++];
+
+		if (l == 0)
+			break;
+		if (l > 63 || pos + l > size) {
+			host = false;
+			break;
+		}
+		if (tlen + l + 1 > NAME_MAX_LEN + 1) {
+			host = false;
+			break;
+		}
+		if (tlen > 0)
+			text[tlen++] = '.';
+		for (size_t i = 0; i < l; i++) {
+			uint8_t ch = d[pos + i];
+			bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+				  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+
+			if (!ok) {
+				host = false;
+				break;
+			}
+			text[tlen++] = (char)ch;
+		}
+		pos += l;
+	}
+	text[tlen < sizeof(text) ? tlen : sizeof(text) - 1] = '\0';
+	if (host && (tlen == 0 || name_normalize(text, q->name, &err) != 0))
+		host = false;
+	q->host = host;
+	if (host) {
+		snprintf(q->logname, sizeof(q->logname), "%s", q->name);
+	} else {
+		char *s = ldns_rdf2str(q->qname);
+
+		snprintf(q->logname, sizeof(q->logname), "%s", s ? s : "?");
+		free(s);
+		q->name[0] = '\0';
+	}
+}
+
+enum dnsmsg_parse
+dnsmsg_parse_query(const uint8_t *buf, size_t len, const struct conf *c, struct dnsmsg_query *q)
+{
+	ldns_pkt *pkt = NULL;
+	ldns_rr *qrr;
+
+	memset(q, 0, sizeof(*q));
+	/* Too short to even carry an ID we could echo. */
+	if (len < DNSMSG_HDR_LEN)
+		return DNSMSG_DROP;
+	/* A response sent to us is never answered: that is how reflection
+	 * loops start. */
+	if (buf[2] & 0x80)
+		return DNSMSG_DROP;
+	q->id = rd16(buf);
+	q->opcode = (buf[2] >> 3) & 0x0f;
+	q->rd = buf[2] & 0x01;
+	snprintf(q->logname, sizeof(q->logname), "%s", "");
+	if (q->opcode != OPCODE_QUERY) {
+		q->rcode = RCODE_NOTIMP;
+		return DNSMSG_ERROR;
+	}
+	q->rcode = RCODE_FORMERR;
+	if (rd16(buf + 4) != 1)
+		return DNSMSG_ERROR;
+	if (ldns_wire2pkt(&pkt, buf, len) != LDNS_STATUS_OK || pkt == NULL)
+		return DNSMSG_ERROR;
+	if (ldns_rr_list_rr_count(ldns_pkt_question(pkt)) != 1)
+		goto formerr;
+	qrr = ldns_rr_list_rr(ldns_pkt_question(pkt), 0);
+	if (ldns_rr_owner(qrr) == NULL || ldns_rdf_get_type(ldns_rr_owner(qrr)) != LDNS_RDF_TYPE_DNAME)
+		goto formerr;
+	q->qname = ldns_rdf_clone(ldns_rr_owner(qrr));
+	if (q->qname == NULL)
+		goto formerr;
+	q->qtype = (uint16_t)ldns_rr_get_type(qrr);
+	q->qclass = (uint16_t)ldns_rr_get_class(qrr);
+	query_name(q);
+
+	if (ldns_pkt_edns(pkt)) {
+		q->edns = true;
+		q->udp_size = ldns_pkt_edns_udp_size(pkt);
+		/* RFC 6891: values below 512 are treated as 512. */
+		if (q->udp_size < 512)
+			q->udp_size = 512;
+		q->do_bit = ldns_pkt_edns_do(pkt);
+		if (ldns_pkt_edns_version(pkt) != 0) {
+			q->rcode = DNSMSG_RCODE_BADVERS;
+			ldns_pkt_free(pkt);
+			return DNSMSG_ERROR;
+		}
+	}
+	ldns_pkt_free(pkt);
+	q->rcode = RCODE_NOERROR;
+	q->listed = q->host && q->qclass == LDNS_RR_CLASS_IN &&
+		    conf_lookup(c, q->name, strlen(q->name), NULL);
+	return DNSMSG_QUERY;
+
+formerr:
+	ldns_pkt_free(pkt);
+	return DNSMSG_ERROR;
+}
+
+void
+dnsmsg_query_free(struct dnsmsg_query *q)
+{
+	if (q->qname != NULL)
+		ldns_rdf_deep_free(q->qname);
+	q->qname = NULL;
+}
+
+enum dnsmsg_action
+dnsmsg_decide(const struct dnsmsg_query *q, const struct conf *c)
+{
+	/* Zone transfers and mailbox queries make no sense through a stub,
+	 * and an AXFR answer spans several messages. */
+	switch (q->qtype) {
+	case LDNS_RR_TYPE_IXFR:
+	case LDNS_RR_TYPE_AXFR:
+	case LDNS_RR_TYPE_MAILB:
+	case LDNS_RR_TYPE_MAILA:
+		return DNSMSG_NOTIMP;
+	default:
+		break;
+	}
+	if (q->listed)
+		return DNSMSG_FORWARD;
+	/* Audit mode still never forwards names that are not host names or
+	 * not in class IN: those are denied in every mode. */
+	if (c->mode == MODE_AUDIT && q->host && q->qclass == LDNS_RR_CLASS_IN)
+		return DNSMSG_AUDIT;
+	return DNSMSG_DENY;
+}
+
+static int
+pkt_wire(ldns_pkt *p, uint8_t **out, size_t *len)
+{
+	uint8_t *w = NULL;
+	size_t n = 0;
+
+	if (ldns_pkt2wire(&w, p, &n) != LDNS_STATUS_OK || w == NULL)
+		return -1;
+	*out = w;
+	*len = n;
+	return 0;
+}
+
+/* A reply header with the client's ID and RD, and its question if it parsed. */
+static ldns_pkt *
+reply_new(const struct dnsmsg_query *q, uint16_t rcode)
+{
+	ldns_pkt *p = ldns_pkt_new();
+	ldns_rr *rr;
+
+	if (p == NULL)
+		return NULL;
+	ldns_pkt_set_id(p, q->id);
+	ldns_pkt_set_qr(p, true);
+	ldns_pkt_set_opcode(p, (ldns_pkt_opcode)q->opcode);
+	ldns_pkt_set_rd(p, q->rd);
+	ldns_pkt_set_ra(p, true);
+	ldns_pkt_set_rcode(p, (uint8_t)(rcode & 0x0f));
+	if (q->qname != NULL) {
+		rr = ldns_rr_new();
+		if (rr == NULL)
+			goto fail;
+		ldns_rr_set_owner(rr, ldns_rdf_clone(q->qname));
+		ldns_rr_set_type(rr, (ldns_rr_type)q->qtype);
+		ldns_rr_set_class(rr, (ldns_rr_class)q->qclass);
+		ldns_rr_set_question(rr, true);
+		if (ldns_rr_owner(rr) == NULL || !ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, rr)) {
+			ldns_rr_free(rr);
+			goto fail;
+		}
+	}
+	if (q->edns) {
+		ldns_pkt_set_edns_udp_size(p, DNSMSG_EDNS_SIZE);
+		ldns_pkt_set_edns_do(p, q->do_bit);
+		ldns_pkt_set_edns_extended_rcode(p, (uint8_t)(rcode >> 4));
+	}
+	return p;
+fail:
+	ldns_pkt_free(p);
+	return NULL;
+}
+
+int
+dnsmsg_build_rcode(const struct dnsmsg_query *q, uint16_t rcode, uint8_t **out, size_t *len)
+{
+	ldns_pkt *p = reply_new(q, rcode);
+	int r;
+
+	if (p == NULL)
+		return -1;
+	r = pkt_wire(p, out, len);
+	ldns_pkt_free(p);
+	return r;
+}
+
+int
+dnsmsg_build_error(const struct dnsmsg_query *q, uint8_t **out, size_t *len)
+{
+	return dnsmsg_build_rcode(q, q->rcode, out, len);
+}
+
+uint16_t
+dnsmsg_deny_rcode(const struct conf *c)
+{
+	return c->deny == DENY_NXDOMAIN ? RCODE_NXDOMAIN : RCODE_REFUSED;
+}
+
+int
+dnsmsg_build_deny(const struct dnsmsg_query *q, const struct conf *c, uint8_t **out, size_t *len)
+{
+	return dnsmsg_build_rcode(q, dnsmsg_deny_rcode(c), out, len);
+}
+
+int
+dnsmsg_build_upstream_query(const struct dnsmsg_query *q, uint16_t id, uint8_t **out, size_t *len)
+{
+	struct dnsmsg_query up = *q;
+	ldns_pkt *p;
+	int r;
+
+	/* Same question; our own ID, RD and EDNS, only the DO bit is the
+	 * client's (so DNSSEC records come back when it asked for them). */
+	up.id = id;
+	up.opcode = OPCODE_QUERY;
+	up.rd = true;
+	up.edns = true;
+	p = reply_new(&up, RCODE_NOERROR);
+	if (p == NULL)
+		return -1;
+	ldns_pkt_set_qr(p, false);
+	ldns_pkt_set_ra(p, false);
+	r = pkt_wire(p, out, len);
+	ldns_pkt_free(p);
+	return r;
+}
+
+enum dnsmsg_check
+dnsmsg_check_answer(const uint8_t *buf, size_t len, uint16_t id, const struct dnsmsg_query *q,
+		    ldns_pkt **pkt)
+{
+	ldns_pkt *p = NULL;
+	ldns_rr *qrr;
+
+	*pkt = NULL;
+	if (len < DNSMSG_HDR_LEN)
+		return DNSMSG_ANSWER_MALFORMED;
+	/* Cheap checks on the raw header first: a spoofing flood costs no
+	 * parsing. */
+	if (rd16(buf) != id || !(buf[2] & 0x80))
+		return DNSMSG_ANSWER_MISMATCH;
+	if (ldns_wire2pkt(&p, buf, len) != LDNS_STATUS_OK || p == NULL)
+		return DNSMSG_ANSWER_MALFORMED;
+	if (ldns_pkt_get_opcode(p) != LDNS_PACKET_QUERY ||
+	    ldns_rr_list_rr_count(ldns_pkt_question(p)) != 1)
+		goto mismatch;
+	qrr = ldns_rr_list_rr(ldns_pkt_question(p), 0);
+	if (ldns_rr_owner(qrr) == NULL || ldns_dname_compare(ldns_rr_owner(qrr), q->qname) != 0 ||
+	    (uint16_t)ldns_rr_get_type(qrr) != q->qtype ||
+	    (uint16_t)ldns_rr_get_class(qrr) != q->qclass)
+		goto mismatch;
+	*pkt = p;
+	return DNSMSG_ANSWER_OK;
+mismatch:
+	ldns_pkt_free(p);
+	return DNSMSG_ANSWER_MISMATCH;
+}
+
+/*
+ * SVCB/HTTPS rdata (RFC 9460): priority, target name (uncompressed), then
+ * SvcParams as key, length, value. Returns the hints, or -1 when the rdata
+ * is malformed or holds more than max hints.
+ */
+static int
+svcb_hints(const uint8_t *d, size_t len, struct dnsmsg_addr *hints, size_t max, size_t *n)
+{
+	size_t pos = 2;
+
+	*n = 0;
+	if (len < 2)
+		return -1;
+	for (;;) {
+		uint8_t l;
+
+		if (pos >= len)
+			return -1;
+		l = d[pos++];
+		if (l == 0)
+			break;
+		if (l > 63 || l > len - pos)
+			return -1;
+		pos += l;
+	}
+	while (pos < len) {
+		uint16_t key, vlen;
+		size_t step;
+
+		if (len - pos < 4)
+			return -1;
+		key = rd16(d + pos);
+		vlen = rd16(d + pos + 2);
+		pos += 4;
+		if (vlen > len - pos)
+			return -1;
+		if (key == SVCPARAM_IPV4HINT || key == SVCPARAM_IPV6HINT) {
+			step = key == SVCPARAM_IPV4HINT ? 4 : 16;
+			if (vlen == 0 || vlen % step != 0)
+				return -1;
+			for (size_t i = 0; i < vlen; i += step) {
+				if (*n >= max)
+					return -1;
+				memset(&hints[*n], 0, sizeof(hints[*n]));
+				hints[*n].family = step == 4 ? AF_INET : AF_INET6;
+				memcpy(hints[*n].ip, d + pos + i, step);
+				(*n)++;
+			}
+		}
+		pos += vlen;
+	}
+	return 0;
+}
+
+static bool
+addrs_has(const struct dnsmsg_addrs *a, const struct dnsmsg_addr *x)
+{
+	size_t iplen = x->family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].family == x->family && memcmp(a->v[i].ip, x->ip, iplen) == 0)
+			return true;
+	return false;
+}
+
+/* Adds the addresses of one record, all or none, so that a record is either
+ * relayed with every address allowed or not relayed at all. */
+static bool
+addrs_add_all(struct dnsmsg_addrs *a, size_t max, const struct dnsmsg_addr *x, size_t n)
+{
+	size_t fresh = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bool dup = addrs_has(a, &x[i]);
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = x[j].family == x[i].family && memcmp(x[j].ip, x[i].ip, 16) == 0;
+		if (!dup)
+			fresh++;
+	}
+	if (a->n + fresh > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!addrs_has(a, &x[i]))
+			a->v[a->n++] = x[i];
+	return true;
+}
+
+struct chain {
+	const ldns_rdf *names[DNSMSG_MAX_CHAIN + 1];
+	size_t n;
+	uint32_t ttl;
+};
+
+static bool
+chain_has(const struct chain *ch, const ldns_rdf *name)
+{
+	for (size_t i = 0; i < ch->n; i++)
+		if (ldns_dname_compare(ch->names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Follows CNAMEs in the answer section from the qname. Bounded, and a loop
+ * simply ends the chain. */
+static void
+chain_build(const ldns_pkt *pkt, const ldns_rdf *qname, struct chain *ch)
+{
+	const ldns_rr_list *ans = ldns_pkt_answer(pkt);
+
+	ch->names[0] = qname;
+	ch->n = 1;
+	ch->ttl = UINT32_MAX;
+	while (ch->n <= DNSMSG_MAX_CHAIN) {
+		const ldns_rdf *cur = ch->names[ch->n - 1];
+		const ldns_rdf *target = NULL;
+		size_t i;
+
+		for (i = 0; i < ldns_rr_list_rr_count(ans); i++) {
+			const ldns_rr *rr = ldns_rr_list_rr(ans, i);
+
+			if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME &&
+			    ldns_rr_rd_count(rr) == 1 &&
+			    ldns_dname_compare(ldns_rr_owner(rr), cur) == 0) {
+				target = ldns_rr_rdf(rr, 0);
+				if (ldns_rr_ttl(rr) < ch->ttl)
+					ch->ttl = ldns_rr_ttl(rr);
+				break;
+			}
+		}
+		if (target == NULL || ldns_rdf_get_type(target) != LDNS_RDF_TYPE_DNAME ||
+		    chain_has(ch, target) || ch->n == DNSMSG_MAX_CHAIN + 1)
+			break;
+		ch->names[ch->n++] = target;
+	}
+}
+
+static bool
+is_addr_type(ldns_rr_type t)
+{
+	return t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA || t == LDNS_RR_TYPE_HTTPS ||
+	       t == LDNS_RR_TYPE_SVCB;
+}
+
+/* The addresses one record carries; -1 when it is malformed or carries
+ * more than fit in hints. */
+static int
+rr_addrs(const ldns_rr *rr, struct dnsmsg_addr *hints, size_t max, size_t *n)
+{
+	ldns_rr_type t = ldns_rr_get_type(rr);
+	ldns_buffer *b;
+	const ldns_rdf *rdf;
+	int r;
+
+	*n = 0;
+	if (t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA) {
+		size_t iplen = t == LDNS_RR_TYPE_A ? 4 : 16;
+
+		rdf = ldns_rr_rd_count(rr) == 1 ? ldns_rr_rdf(rr, 0) : NULL;
+		if (rdf == NULL || ldns_rdf_size(rdf) != iplen || max < 1)
+			return -1;
+		memset(&hints[0], 0, sizeof(hints[0]));
+		hints[0].family = t == LDNS_RR_TYPE_A ? AF_INET : AF_INET6;
+		memcpy(hints[0].ip, ldns_rdf_data(rdf), iplen);
+		*n = 1;
+		return 0;
+	}
+	/* ldns may hand the SVCB rdata over in several rdfs depending on its
+	 * version; the wire form of the whole rdata is the same either way. */
+	b = ldns_buffer_new(512);
+	if (b == NULL)
+		return -1;
+	r = -1;
+	if (ldns_rr_rdata2buffer_wire(b, rr) == LDNS_STATUS_OK)
+		r = svcb_hints(ldns_buffer_begin(b), ldns_buffer_position(b), hints, max, n);
+	ldns_buffer_free(b);
+	return r;
+}
+
+static ldns_rr_list *
+section_list(const ldns_pkt *pkt, ldns_pkt_section s)
+{
+	switch (s) {
+	case LDNS_SECTION_QUESTION:
+		return ldns_pkt_question(pkt);
+	case LDNS_SECTION_ANSWER:
+		return ldns_pkt_answer(pkt);
+	case LDNS_SECTION_AUTHORITY:
+		return ldns_pkt_authority(pkt);
+	case LDNS_SECTION_ADDITIONAL:
+		return ldns_pkt_additional(pkt);
+	default:
+		return NULL;
+	}
+}
+
+void
+dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
+		     struct dnsmsg_addrs *out)
+{
+	static const ldns_pkt_section secs[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
+						LDNS_SECTION_ADDITIONAL};
+	struct dnsmsg_addr hints[CONF_MAX_ADDRS];
+	size_t max = c->max_addrs < CONF_MAX_ADDRS ? c->max_addrs : CONF_MAX_ADDRS;
+	struct chain ch;
+	uint32_t ttl;
+
+	out->n = 0;
+	out->ttl = 0;
+	chain_build(pkt, q->qname, &ch);
+	ttl = ch.ttl;
+	for (size_t s = 0; s < sizeof(secs) / sizeof(secs[0]); s++) {
+		ldns_rr_list *list = section_list(pkt, secs[s]);
+		size_t k = 0, cnt = ldns_rr_list_rr_count(list);
+
+		for (size_t i = 0; i < cnt; i++) {
+			ldns_rr *rr = ldns_rr_list_rr(list, i);
+			bool keep = true;
+			size_t n;
+
+			if (is_addr_type(ldns_rr_get_type(rr))) {
+				/* Only records on the chain may reach the client,
+				 * and only once all their addresses are allowed. */
+				keep = chain_has(&ch, ldns_rr_owner(rr)) &&
+				       rr_addrs(rr, hints, CONF_MAX_ADDRS, &n) == 0 &&
+				       addrs_add_all(out, max, hints, n);
+				if (keep && ldns_rr_ttl(rr) < ttl)
+					ttl = ldns_rr_ttl(rr);
+			}
+			if (!keep) {
+				ldns_rr_free(rr);
+				continue;
+			}
+			/* The client must not cache an address longer than the
+			 * gate keeps it. */
+			if (ldns_rr_ttl(rr) > c->max_ttl)
+				ldns_rr_set_ttl(rr, c->max_ttl);
+			ldns_rr_list_set_rr(list, rr, k++);
+		}
+		ldns_rr_list_set_rr_count(list, k);
+		ldns_pkt_set_section_count(pkt, secs[s], (uint16_t)k);
+	}
+	if (out->n > 0) {
+		if (ttl < c->min_ttl)
+			ttl = c->min_ttl;
+		if (ttl > c->max_ttl)
+			ttl = c->max_ttl;
+		out->ttl = ttl;
+	}
+}
+
+void
+dnsmsg_age(ldns_pkt *pkt, uint32_t age)
+{
+	static const ldns_pkt_section secs[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
+						LDNS_SECTION_ADDITIONAL};
+
+	for (size_t s = 0; s < sizeof(secs) / sizeof(secs[0]); s++) {
+		ldns_rr_list *list = section_list(pkt, secs[s]);
+
+		for (size_t i = 0; i < ldns_rr_list_rr_count(list); i++) {
+			ldns_rr *rr = ldns_rr_list_rr(list, i);
+			uint32_t t = ldns_rr_ttl(rr);
+
+			ldns_rr_set_ttl(rr, t > age ? t - age : 0);
+		}
+	}
+}
+
+/* Moves one section's records from one packet to the other. */
+static int
+section_move(ldns_pkt *from, ldns_pkt *to, ldns_pkt_section s)
+{
+	ldns_rr_list *list = section_list(from, s);
+	ldns_rr_list *empty = ldns_rr_list_new();
+
+	if (empty == NULL)
+		return -1;
+	ldns_rr_list_free(section_list(to, s));
+	switch (s) {
+	case LDNS_SECTION_ANSWER:
+		ldns_pkt_set_answer(to, list);
+		ldns_pkt_set_answer(from, empty);
+		break;
+	case LDNS_SECTION_AUTHORITY:
+		ldns_pkt_set_authority(to, list);
+		ldns_pkt_set_authority(from, empty);
+		break;
+	default:
+		ldns_pkt_set_additional(to, list);
+		ldns_pkt_set_additional(from, empty);
+		break;
+	}
+	ldns_pkt_set_section_count(to, s, (uint16_t)ldns_rr_list_rr_count(list));
+	ldns_pkt_set_section_count(from, s, 0);
+	return 0;
+}
+
+int
+dnsmsg_build_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, bool udp, uint8_t **out,
+		   size_t *len, bool *truncated)
+{
+	uint16_t rcode = ldns_pkt_get_rcode(pkt);
+	size_t limit = 65535;
+	ldns_pkt *r;
+	int ret;
+
+	*truncated = false;
+	if (udp)
+		limit = q->edns ? (q->udp_size < DNSMSG_EDNS_SIZE ? q->udp_size : DNSMSG_EDNS_SIZE)
+				: 512;
+	r = reply_new(q, rcode);
+	if (r == NULL)
+		return -1;
+	ldns_pkt_set_ad(r, ldns_pkt_ad(pkt));
+	ldns_pkt_set_tc(r, ldns_pkt_tc(pkt));
+	if (section_move(pkt, r, LDNS_SECTION_ANSWER) != 0 ||
+	    section_move(pkt, r, LDNS_SECTION_AUTHORITY) != 0 ||
+	    section_move(pkt, r, LDNS_SECTION_ADDITIONAL) != 0) {
+		ldns_pkt_free(r);
+		return -1;
+	}
+	ret = pkt_wire(r, out, len);
+	ldns_pkt_free(r);
+	if (ret != 0 || *len <= limit)
+		return ret;
+
+	/* Too big for the client's UDP limit: only the question, TC=1, so the
+	 * client retries over TCP. Never cut records in half. */
+	free(*out);
+	*out = NULL;
+	*truncated = true;
+	r = reply_new(q, rcode);
+	if (r == NULL)
+		return -1;
+	ldns_pkt_set_tc(r, true);
+	ret = pkt_wire(r, out, len);
+	ldns_pkt_free(r);
+	return ret;
+}
+
+const char *
+dnsmsg_type_str(uint16_t type, char *buf, size_t len)
+{
+	const ldns_rr_descriptor *d = ldns_rr_descript(type);
+
+	if (d != NULL && d->_type == type && d->_name != NULL)
+		snprintf(buf, len, "%s", d->_name);
+	else
+		snprintf(buf, len, "TYPE%u", (unsigned)type);
+	return buf;
+}
+
+const char *
+dnsmsg_rcode_str(uint16_t rcode, char *buf, size_t len)
+{
+	static const char *const names[] = {
+		"NOERROR", "FORMERR",  "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+		"YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",
+	};
+
+	if (rcode < sizeof(names) / sizeof(names[0]))
+		snprintf(buf, len, "%s", names[rcode]);
+	else if (rcode == DNSMSG_RCODE_BADVERS)
+		snprintf(buf, len, "%s", "BADVERS");
+	else
+		snprintf(buf, len, "RCODE%u", (unsigned)rcode);
+	return buf;
+}
+
+int
+dnsmsg_wire_rcode(const uint8_t *buf, size_t len)
+{
+	if (len < DNSMSG_HDR_LEN)
+		return -1;
+	return buf[3] & 0x0f;
+}
+
+const char *
+dnsmsg_addrs_fmt(const struct dnsmsg_addrs *a, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	for (size_t i = 0; i < a->n; i++) {
+		char ip[INET6_ADDRSTRLEN];
+		int w;
+
+		if (inet_ntop(a->v[i].family, a->v[i].ip, ip, sizeof(ip)) == NULL)
+			continue;
+		w = snprintf(buf + pos, len - pos, "%s%s", pos ? "," : "", ip);
+		if (w < 0 || (size_t)w >= len - pos) {
+			buf[pos] = '\0';
+			break;
+		}
+		pos += (size_t)w;
+	}
+	return buf;
+}

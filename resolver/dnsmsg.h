@@ -1,0 +1,115 @@
+/*
+ * Pure DNS message logic of the resolver, free of I/O so that unit tests and
+ * fuzzers can drive it directly: a client query becomes a decision, an
+ * upstream answer becomes the list of addresses the gate must allow first,
+ * and every reply the client sees is built here.
+ *
+ * Wire bytes are parsed and built with ldns. Buffers returned through
+ * uint8_t **out are malloc'd; the caller frees them with free().
+ */
+#ifndef NAMEGATE_DNSMSG_H
+#define NAMEGATE_DNSMSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ldns/ldns.h>
+
+#include "conf.h"
+#include "pattern.h"
+
+#define DNSMSG_HDR_LEN 12
+#define DNSMSG_EDNS_SIZE 1232 /* what we advertise, both ways */
+#define DNSMSG_MAX_CHAIN 16 /* CNAMEs followed from the qname, at most */
+#define DNSMSG_LOGNAME_LEN 1024 /* presentation form of any name, escaped */
+
+#define DNSMSG_RCODE_BADVERS 16
+
+/* What to do with bytes that arrived on port 53. */
+enum dnsmsg_parse {
+	DNSMSG_DROP, /* say nothing: too short to answer, or not a query */
+	DNSMSG_ERROR, /* answer with q->rcode at once (dnsmsg_build_error) */
+	DNSMSG_QUERY, /* a well-formed query: decide with dnsmsg_decide */
+};
+
+enum dnsmsg_action {
+	DNSMSG_DENY, /* off the list: REFUSED or NXDOMAIN per config */
+	DNSMSG_FORWARD, /* on the list: forward, allow the answer's addresses */
+	DNSMSG_AUDIT, /* off the list in audit mode: forward, log, no gate */
+	DNSMSG_NOTIMP, /* zone transfers and the like: not something a stub does */
+};
+
+struct dnsmsg_query {
+	uint16_t id;
+	uint8_t opcode;
+	bool rd;
+	ldns_rdf *qname; /* owned; NULL when the question did not parse */
+	uint16_t qtype, qclass;
+	bool host; /* qname is a plain host name (see pattern.h) */
+	bool listed; /* host and on the allowlist */
+	char name[NAME_MAX_LEN + 1]; /* normalized; valid when host */
+	char logname[DNSMSG_LOGNAME_LEN]; /* name as logged: normalized or presentation */
+	bool edns; /* the client sent an OPT record */
+	uint16_t udp_size; /* the client's advertised size, when edns */
+	bool do_bit;
+	uint16_t rcode; /* DNSMSG_ERROR: the rcode to answer with (may be BADVERS) */
+};
+
+struct dnsmsg_addr {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t ip[16];
+};
+
+struct dnsmsg_addrs {
+	size_t n;
+	uint32_t ttl; /* clamped to [min_ttl, max_ttl]; meaningful when n > 0 */
+	struct dnsmsg_addr v[CONF_MAX_ADDRS];
+};
+
+enum dnsmsg_check {
+	DNSMSG_ANSWER_OK,
+	DNSMSG_ANSWER_MISMATCH, /* not an answer to what we asked: ignore it */
+	DNSMSG_ANSWER_MALFORMED,
+};
+
+/* Query side. */
+enum dnsmsg_parse dnsmsg_parse_query(const uint8_t *buf, size_t len, const struct conf *c,
+				     struct dnsmsg_query *q);
+void dnsmsg_query_free(struct dnsmsg_query *q);
+enum dnsmsg_action dnsmsg_decide(const struct dnsmsg_query *q, const struct conf *c);
+
+/* Replies made without asking upstream. */
+int dnsmsg_build_error(const struct dnsmsg_query *q, uint8_t **out, size_t *len);
+int dnsmsg_build_rcode(const struct dnsmsg_query *q, uint16_t rcode, uint8_t **out, size_t *len);
+int dnsmsg_build_deny(const struct dnsmsg_query *q, const struct conf *c, uint8_t **out,
+		      size_t *len);
+uint16_t dnsmsg_deny_rcode(const struct conf *c);
+
+/* Upstream side. */
+int dnsmsg_build_upstream_query(const struct dnsmsg_query *q, uint16_t id, uint8_t **out,
+				size_t *len);
+/* On DNSMSG_ANSWER_OK, *pkt is the parsed answer, owned by the caller. */
+enum dnsmsg_check dnsmsg_check_answer(const uint8_t *buf, size_t len, uint16_t id,
+				      const struct dnsmsg_query *q, ldns_pkt **pkt);
+/* Collects the addresses the gate must allow before the client may see pkt,
+ * and removes from pkt every address-bearing record that is not allowed. */
+void dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
+			  struct dnsmsg_addrs *out);
+/* Lowers every TTL in pkt by age seconds (cache hits). */
+void dnsmsg_age(ldns_pkt *pkt, uint32_t age);
+/* The reply to the client, from a filtered answer. The answer's sections
+ * are moved into the reply, so pkt is left empty. udp selects the size
+ * limit; *truncated says the limit forced a TC=1 reply. */
+int dnsmsg_build_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, bool udp, uint8_t **out,
+		       size_t *len, bool *truncated);
+
+/* Mnemonics for logs: "A", "TYPE65534", "NXDOMAIN", "RCODE23". */
+const char *dnsmsg_type_str(uint16_t type, char *buf, size_t len);
+const char *dnsmsg_rcode_str(uint16_t rcode, char *buf, size_t len);
+/* The rcode of a wire reply (for logs), or -1 when it is too short. */
+int dnsmsg_wire_rcode(const uint8_t *buf, size_t len);
+/* Comma-separated addresses, "" if none. */
+const char *dnsmsg_addrs_fmt(const struct dnsmsg_addrs *a, char *buf, size_t len);
+
+#endif

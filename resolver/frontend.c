@@ -1,0 +1,517 @@
+/*
+ * Client sockets. UDP is one recvfrom/sendto per message. TCP connections
+ * are bounded in number; each carries 2-byte length-prefixed messages, any
+ * number of queries, replies in whatever order they complete, and an output
+ * buffer for partial writes. Connections are reference counted because a
+ * query in flight may outlive its connection.
+ */
+#include "frontend.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+
+#define FE_MAX_CONNS 256
+#define FE_IDLE_MS 10000
+#define FE_MAX_PENDING 128 /* queries in flight per TCP connection */
+#define FE_MAX_OUT (1024 * 1024) /* a client that does not read is dropped */
+#define FE_UDP_BATCH 64
+#define FE_ACCEPT_BATCH 32
+#define FE_MSG_MAX 65535
+#define FE_MSG_MIN 12
+
+struct frontend_conn {
+	struct frontend *fe;
+	int fd;
+	bool open;
+	unsigned refs; /* 1 while open, plus one per query in flight */
+	unsigned pending;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	uint8_t *in;
+	size_t inlen;
+	uint8_t *out;
+	size_t outlen, outcap;
+	uint32_t events;
+	struct loop_timer idle;
+	struct frontend_conn *prev, *next; /* least recently active first */
+};
+
+struct fe_listener {
+	struct frontend *fe;
+	int fd;
+	bool tcp;
+};
+
+struct frontend {
+	struct loop *lp;
+	frontend_query_cb cb;
+	void *arg;
+	struct fe_listener ls[2 * CONF_MAX_LISTEN];
+	size_t nls;
+	struct frontend_conn *head, *tail;
+	size_t nconns;
+	uint8_t udpbuf[FE_MSG_MAX];
+};
+
+static void conn_close(struct frontend_conn *c);
+
+static void
+conn_unlink(struct frontend_conn *c)
+{
+	struct frontend *fe = c->fe;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		fe->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		fe->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void
+conn_touch(struct frontend_conn *c)
+{
+	struct frontend *fe = c->fe;
+
+	conn_unlink(c);
+	c->prev = fe->tail;
+	if (fe->tail)
+		fe->tail->next = c;
+	else
+		fe->head = c;
+	fe->tail = c;
+	loop_timer_set(fe->lp, &c->idle, FE_IDLE_MS);
+}
+
+static void
+conn_unref(struct frontend_conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+static void
+conn_set_events(struct frontend_conn *c)
+{
+	uint32_t ev = 0;
+
+	/* Stop reading while the client has too much in flight: TCP flow
+	 * control then pushes back on it. */
+	if (c->pending < FE_MAX_PENDING)
+		ev |= EPOLLIN;
+	if (c->outlen > 0)
+		ev |= EPOLLOUT;
+	if (ev != c->events) {
+		if (loop_mod(c->fe->lp, c->fd, ev) != 0)
+			log_warn("frontend: epoll_ctl mod");
+		c->events = ev;
+	}
+}
+
+static void
+conn_close(struct frontend_conn *c)
+{
+	if (!c->open)
+		return;
+	c->open = false;
+	loop_del(c->fe->lp, c->fd);
+	loop_timer_cancel(c->fe->lp, &c->idle);
+	close(c->fd);
+	c->fd = -1;
+	conn_unlink(c);
+	c->fe->nconns--;
+	conn_unref(c);
+}
+
+static void
+idle_cb(struct loop_timer *t, void *arg)
+{
+	struct frontend_conn *c = arg;
+
+	/* A connection waiting on its own queries is not idle. */
+	if (c->pending > 0 || c->outlen > 0) {
+		loop_timer_set(c->fe->lp, t, FE_IDLE_MS);
+		return;
+	}
+	conn_close(c);
+}
+
+static int
+conn_flush(struct frontend_conn *c)
+{
+	while (c->outlen > 0) {
+		ssize_t n = write(c->fd, c->out, c->outlen);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			log_debug("frontend: tcp write: %s", strerror(errno));
+			return -1;
+		}
+		memmove(c->out, c->out + n, c->outlen - (size_t)n);
+		c->outlen -= (size_t)n;
+	}
+	return 0;
+}
+
+static void
+conn_read(struct frontend_conn *c)
+{
+	struct frontend *fe = c->fe;
+	struct frontend_client cl;
+	size_t pos = 0;
+	ssize_t n;
+
+	n = read(c->fd, c->in + c->inlen, 2 + FE_MSG_MAX - c->inlen);
+	if (n == 0) {
+		conn_close(c);
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			log_debug("frontend: tcp read: %s", strerror(errno));
+			conn_close(c);
+		}
+		return;
+	}
+	c->inlen += (size_t)n;
+	conn_touch(c);
+
+	memset(&cl, 0, sizeof(cl));
+	cl.udp_fd = -1;
+	cl.conn = c;
+	memcpy(&cl.sa, &c->sa, sizeof(cl.sa));
+	cl.salen = c->salen;
+	/* The callback may reply at once and a failed write closes c, so
+	 * hold it until the loop is done with it. */
+	c->refs++;
+	while (c->open && c->inlen - pos >= 2) {
+		size_t mlen = (size_t)(c->in[pos] << 8 | c->in[pos + 1]);
+
+		if (mlen < FE_MSG_MIN) {
+			conn_close(c);
+			break;
+		}
+		if (c->inlen - pos < 2 + mlen)
+			break;
+		fe->cb(c->in + pos + 2, mlen, &cl, fe->arg);
+		pos += 2 + mlen;
+	}
+	if (c->open) {
+		memmove(c->in, c->in + pos, c->inlen - pos);
+		c->inlen -= pos;
+		conn_set_events(c);
+	}
+	conn_unref(c);
+}
+
+static void
+conn_cb(int fd, uint32_t events, void *arg)
+{
+	struct frontend_conn *c = arg;
+
+	if (events & EPOLLOUT) {
+		if (conn_flush(c) != 0) {
+			conn_close(c);
+			return;
+		}
+		conn_set_events(c);
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_read(c);
+}
+
+/* At the limit, the least recently active connection with nothing in
+ * flight makes room; if every connection is busy the new one is refused. */
+static bool
+make_room(struct frontend *fe)
+{
+	if (fe->nconns < FE_MAX_CONNS)
+		return true;
+	for (struct frontend_conn *c = fe->head; c != NULL; c = c->next) {
+		if (c->pending == 0 && c->outlen == 0) {
+			conn_close(c);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+accept_cb(int fd, uint32_t events, void *arg)
+{
+	struct fe_listener *l = arg;
+	struct frontend *fe = l->fe;
+
+	for (int i = 0; i < FE_ACCEPT_BATCH; i++) {
+		struct sockaddr_storage sa;
+		socklen_t salen = sizeof(sa);
+		struct frontend_conn *c;
+		int cfd;
+
+		cfd = accept4(fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn("frontend: accept");
+			return;
+		}
+		if (!make_room(fe)) {
+			close(cfd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c != NULL)
+			c->in = malloc(2 + FE_MSG_MAX);
+		if (c == NULL || c->in == NULL) {
+			log_warn("frontend: out of memory for a tcp connection");
+			if (c)
+				free(c);
+			close(cfd);
+			continue;
+		}
+		c->fe = fe;
+		c->fd = cfd;
+		c->open = true;
+		c->refs = 1;
+		c->sa = sa;
+		c->salen = salen;
+		c->events = EPOLLIN;
+		loop_timer_init(&c->idle, idle_cb, c);
+		if (loop_add(fe->lp, cfd, EPOLLIN, conn_cb, c) != 0) {
+			log_warn("frontend: epoll_ctl add");
+			close(cfd);
+			free(c->in);
+			free(c);
+			continue;
+		}
+		fe->nconns++;
+		conn_touch(c);
+	}
+}
+
+static void
+udp_cb(int fd, uint32_t events, void *arg)
+{
+	struct fe_listener *l = arg;
+	struct frontend *fe = l->fe;
+
+	for (int i = 0; i < FE_UDP_BATCH; i++) {
+		struct frontend_client cl;
+		ssize_t n;
+
+		memset(&cl, 0, sizeof(cl));
+		cl.udp_fd = fd;
+		cl.salen = sizeof(cl.sa);
+		n = recvfrom(fd, fe->udpbuf, sizeof(fe->udpbuf), MSG_DONTWAIT,
+			     (struct sockaddr *)&cl.sa, &cl.salen);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("frontend: recvfrom");
+			return;
+		}
+		fe->cb(fe->udpbuf, (size_t)n, &cl, fe->arg);
+	}
+}
+
+static int
+listen_one(struct frontend *fe, const struct addr *a, bool tcp)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = addr_to_sockaddr(a, &ss);
+	struct fe_listener *l = &fe->ls[fe->nls];
+	char buf[ADDR_STRLEN];
+	int one = 1, fd;
+
+	addr_fmt(a, buf, sizeof(buf));
+	fd = socket(a->family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("frontend: socket for %s", buf);
+		return -1;
+	}
+	if (tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		log_warn("frontend: SO_REUSEADDR on %s", buf);
+	/* A v6 listener takes only v6: the v4 addresses are bound on their own. */
+	if (a->family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) {
+		log_warn("frontend: IPV6_V6ONLY on %s", buf);
+		goto fail;
+	}
+	if (!tcp) {
+		/* Absorb bursts; the kernel caps this at rmem_max. */
+		int size = 4 * 1024 * 1024;
+
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) != 0)
+			log_warn("frontend: SO_RCVBUF on %s", buf);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+		log_warn("frontend: bind %s/%s", buf, tcp ? "tcp" : "udp");
+		goto fail;
+	}
+	if (tcp && listen(fd, 128) != 0) {
+		log_warn("frontend: listen %s", buf);
+		goto fail;
+	}
+	l->fe = fe;
+	l->fd = fd;
+	l->tcp = tcp;
+	if (loop_add(fe->lp, fd, EPOLLIN, tcp ? accept_cb : udp_cb, l) != 0) {
+		log_warn("frontend: epoll_ctl add %s", buf);
+		goto fail;
+	}
+	fe->nls++;
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+struct frontend *
+frontend_new(struct loop *lp, const struct addr *listen, size_t n, frontend_query_cb cb, void *arg)
+{
+	struct frontend *fe;
+
+	if (n > CONF_MAX_LISTEN) {
+		log_warnx("frontend: too many listen addresses");
+		return NULL;
+	}
+	fe = calloc(1, sizeof(*fe));
+	if (fe == NULL) {
+		log_warn("frontend: calloc");
+		return NULL;
+	}
+	fe->lp = lp;
+	fe->cb = cb;
+	fe->arg = arg;
+	for (size_t i = 0; i < n; i++) {
+		if (listen_one(fe, &listen[i], false) != 0 || listen_one(fe, &listen[i], true) != 0) {
+			frontend_free(fe);
+			return NULL;
+		}
+	}
+	return fe;
+}
+
+void
+frontend_free(struct frontend *fe)
+{
+	if (fe == NULL)
+		return;
+	while (fe->head != NULL)
+		conn_close(fe->head);
+	for (size_t i = 0; i < fe->nls; i++) {
+		loop_del(fe->lp, fe->ls[i].fd);
+		close(fe->ls[i].fd);
+	}
+	free(fe);
+}
+
+void
+frontend_client_copy(struct frontend_client *dst, const struct frontend_client *src)
+{
+	*dst = *src;
+	if (dst->conn != NULL) {
+		dst->conn->refs++;
+		dst->conn->pending++;
+		if (dst->conn->open)
+			conn_set_events(dst->conn);
+	}
+}
+
+void
+frontend_client_release(struct frontend_client *c)
+{
+	struct frontend_conn *conn = c->conn;
+
+	if (conn == NULL)
+		return;
+	c->conn = NULL;
+	conn->pending--;
+	if (conn->open)
+		conn_set_events(conn);
+	conn_unref(conn);
+}
+
+bool
+frontend_client_udp(const struct frontend_client *c)
+{
+	return c->udp_fd >= 0;
+}
+
+const char *
+frontend_client_str(const struct frontend_client *c, char *buf, size_t len)
+{
+	struct addr a;
+
+	if (addr_from_sockaddr((const struct sockaddr *)&c->sa, &a) != 0) {
+		snprintf(buf, len, "%s", "?");
+		return buf;
+	}
+	return addr_ntop(&a, buf, len);
+}
+
+static void
+conn_send(struct frontend_conn *c, const uint8_t *buf, size_t len)
+{
+	size_t need = c->outlen + 2 + len;
+
+	if (!c->open)
+		return;
+	if (need > FE_MAX_OUT) {
+		log_debug("frontend: tcp client does not read its answers; closing");
+		conn_close(c);
+		return;
+	}
+	if (need > c->outcap) {
+		size_t cap = c->outcap ? c->outcap : 4096;
+		uint8_t *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(c->out, cap);
+		if (p == NULL) {
+			log_warn("frontend: realloc tcp output");
+			conn_close(c);
+			return;
+		}
+		c->out = p;
+		c->outcap = cap;
+	}
+	c->out[c->outlen] = (uint8_t)(len >> 8);
+	c->out[c->outlen + 1] = (uint8_t)len;
+	memcpy(c->out + c->outlen + 2, buf, len);
+	c->outlen += 2 + len;
+	if (conn_flush(c) != 0) {
+		conn_close(c);
+		return;
+	}
+	conn_set_events(c);
+}
+
+void
+frontend_reply(const struct frontend_client *c, const uint8_t *buf, size_t len)
+{
+	if (len > FE_MSG_MAX)
+		return;
+	if (c->udp_fd >= 0) {
+		if (sendto(c->udp_fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&c->sa,
+			   c->salen) < 0)
+			log_debug("frontend: sendto: %s", strerror(errno));
+		return;
+	}
+	if (c->conn != NULL)
+		conn_send(c->conn, buf, len);
+}

@@ -1,0 +1,448 @@
+/*
+ * The gate socket. SOCK_SEQPACKET keeps message boundaries, so each ACK is
+ * one recv of exactly sizeof(struct gateipc_ack) bytes. Requests in flight
+ * sit in a small hash table keyed by id, each with its own 1 s timer. When
+ * the socket's buffer is full, messages wait in a FIFO for EPOLLOUT.
+ */
+#include "gateclient.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "gateipc.h"
+#include "log.h"
+
+#define GC_BUCKETS 4096 /* power of two */
+#define GC_BACKOFF_MIN_MS 100
+#define GC_BACKOFF_MAX_MS 2000
+#define GC_MAX_QUEUED 4096 /* messages waiting for room in the socket */
+
+struct gc_req {
+	struct gateclient *gc;
+	uint32_t id;
+	gateclient_cb cb;
+	void *arg;
+	struct loop_timer timer;
+	struct gc_req *hnext;
+};
+
+struct gc_out {
+	struct gc_out *next;
+	struct gateipc_allow msg;
+};
+
+struct gateclient {
+	struct loop *lp;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int fd;
+	bool connecting; /* connect() in progress, waiting for EPOLLOUT */
+	uint32_t events;
+	uint32_t next_id;
+	struct gc_req *buckets[GC_BUCKETS];
+	size_t npending;
+	struct gc_out *qhead, *qtail;
+	size_t nqueued;
+	struct loop_timer reconnect;
+	uint32_t backoff_ms;
+};
+
+static void gc_connect(struct gateclient *gc);
+
+static struct gc_req **
+bucket(struct gateclient *gc, uint32_t id)
+{
+	return &gc->buckets[id & (GC_BUCKETS - 1)];
+}
+
+static struct gc_req *
+req_take(struct gateclient *gc, uint32_t id)
+{
+	for (struct gc_req **pp = bucket(gc, id); *pp != NULL; pp = &(*pp)->hnext) {
+		struct gc_req *r = *pp;
+
+		if (r->id == id) {
+			*pp = r->hnext;
+			gc->npending--;
+			loop_timer_cancel(gc->lp, &r->timer);
+			return r;
+		}
+	}
+	return NULL;
+}
+
+static void
+req_complete(struct gc_req *r, enum gateclient_result res)
+{
+	gateclient_cb cb = r->cb;
+	void *arg = r->arg;
+
+	free(r);
+	cb(arg, res);
+}
+
+static void
+queue_clear(struct gateclient *gc)
+{
+	while (gc->qhead != NULL) {
+		struct gc_out *o = gc->qhead;
+
+		gc->qhead = o->next;
+		free(o);
+	}
+	gc->qtail = NULL;
+	gc->nqueued = 0;
+}
+
+static void
+schedule_reconnect(struct gateclient *gc)
+{
+	if (loop_timer_armed(&gc->reconnect))
+		return;
+	gc->backoff_ms = gc->backoff_ms ? gc->backoff_ms * 2 : GC_BACKOFF_MIN_MS;
+	if (gc->backoff_ms > GC_BACKOFF_MAX_MS)
+		gc->backoff_ms = GC_BACKOFF_MAX_MS;
+	loop_timer_set(gc->lp, &gc->reconnect, gc->backoff_ms);
+}
+
+/* Drops the connection, fails everything in flight, and tries again later. */
+static void
+disconnect(struct gateclient *gc)
+{
+	if (gc->fd >= 0) {
+		loop_del(gc->lp, gc->fd);
+		close(gc->fd);
+		gc->fd = -1;
+	}
+	gc->connecting = false;
+	queue_clear(gc);
+	for (size_t i = 0; i < GC_BUCKETS; i++) {
+		while (gc->buckets[i] != NULL) {
+			struct gc_req *r = req_take(gc, gc->buckets[i]->id);
+
+			req_complete(r, GATECLIENT_DISCONNECTED);
+		}
+	}
+	schedule_reconnect(gc);
+}
+
+static void
+set_events(struct gateclient *gc)
+{
+	uint32_t ev = EPOLLIN;
+
+	if (gc->connecting || gc->qhead != NULL)
+		ev |= EPOLLOUT;
+	if (ev != gc->events && gc->fd >= 0) {
+		if (loop_mod(gc->lp, gc->fd, ev) != 0)
+			log_warn("gateclient: epoll_ctl mod");
+		gc->events = ev;
+	}
+}
+
+/* Sends what waits in the queue. Returns -1 when the socket broke. */
+static int
+flush(struct gateclient *gc)
+{
+	while (gc->qhead != NULL) {
+		struct gc_out *o = gc->qhead;
+
+		if (send(gc->fd, &o->msg, sizeof(o->msg), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			log_warn("gateclient: send to %s", gc->path);
+			return -1;
+		}
+		gc->qhead = o->next;
+		if (gc->qhead == NULL)
+			gc->qtail = NULL;
+		gc->nqueued--;
+		free(o);
+	}
+	set_events(gc);
+	return 0;
+}
+
+static void
+read_acks(struct gateclient *gc)
+{
+	for (int i = 0; i < 64; i++) {
+		struct gateipc_ack ack;
+		/* One byte more than an ACK, so a longer message shows up as
+		 * too long instead of being cut to size. */
+		uint8_t buf[sizeof(ack) + 1];
+		const char *err = NULL;
+		struct gc_req *r;
+		ssize_t n;
+
+		n = recv(gc->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			if (n == 0)
+				log_warnx("gateclient: the gate closed %s", gc->path);
+			else
+				log_warn("gateclient: recv from %s", gc->path);
+			disconnect(gc);
+			return;
+		}
+		if (gateipc_ack_check(buf, (size_t)n, &err) != 0) {
+			log_warnx("gateclient: bad message from the gate: %s", err ? err : "?");
+			disconnect(gc);
+			return;
+		}
+		memcpy(&ack, buf, sizeof(ack));
+		r = req_take(gc, ack.id);
+		if (r == NULL) {
+			/* It timed out already; the client got SERVFAIL. */
+			log_debug("gateclient: late ack id=%u", (unsigned)ack.id);
+			continue;
+		}
+		req_complete(r, ack.status == GATEIPC_OK ? GATECLIENT_OK : GATECLIENT_REFUSED);
+		if (gc->fd < 0)
+			return;
+	}
+}
+
+static void
+sock_cb(int fd, uint32_t events, void *arg)
+{
+	struct gateclient *gc = arg;
+
+	if (gc->connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		int err = 0;
+		socklen_t el = sizeof(err);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+			log_warnx("gateclient: connect %s: %s", gc->path, strerror(err ? err : errno));
+			disconnect(gc);
+			return;
+		}
+		gc->connecting = false;
+		gc->backoff_ms = 0;
+		log_info("gateclient: connected to %s", gc->path);
+		set_events(gc);
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		read_acks(gc);
+		if (gc->fd < 0)
+			return;
+	}
+	if ((events & EPOLLOUT) && flush(gc) != 0)
+		disconnect(gc);
+}
+
+static void
+gc_connect(struct gateclient *gc)
+{
+	struct sockaddr_un sun;
+
+	if (gc->fd >= 0)
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, gc->path, strnlen(gc->path, sizeof(sun.sun_path) - 1));
+	gc->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (gc->fd < 0) {
+		log_warn("gateclient: socket");
+		schedule_reconnect(gc);
+		return;
+	}
+	gc->connecting = false;
+	if (connect(gc->fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		if (errno != EINPROGRESS && errno != EAGAIN) {
+			/* Quietly after the first time: the gate may simply not
+			 * be up yet. */
+			if (gc->backoff_ms < GC_BACKOFF_MAX_MS)
+				log_warn("gateclient: connect %s", gc->path);
+			close(gc->fd);
+			gc->fd = -1;
+			schedule_reconnect(gc);
+			return;
+		}
+		gc->connecting = true;
+	}
+	gc->events = EPOLLIN | (gc->connecting ? EPOLLOUT : 0);
+	if (loop_add(gc->lp, gc->fd, gc->events, sock_cb, gc) != 0) {
+		log_warn("gateclient: epoll_ctl add");
+		close(gc->fd);
+		gc->fd = -1;
+		schedule_reconnect(gc);
+		return;
+	}
+	if (!gc->connecting) {
+		gc->backoff_ms = 0;
+		log_info("gateclient: connected to %s", gc->path);
+	}
+}
+
+static void
+reconnect_cb(struct loop_timer *t, void *arg)
+{
+	gc_connect(arg);
+}
+
+static void
+req_timeout_cb(struct loop_timer *t, void *arg)
+{
+	struct gc_req *r = arg;
+	struct gc_req *taken = req_take(r->gc, r->id);
+
+	if (taken != NULL)
+		req_complete(taken, GATECLIENT_TIMEOUT);
+}
+
+struct gateclient *
+gateclient_new(struct loop *lp, const char *path)
+{
+	struct gateclient *gc = calloc(1, sizeof(*gc));
+
+	if (gc == NULL) {
+		log_warn("gateclient: calloc");
+		return NULL;
+	}
+	gc->lp = lp;
+	gc->fd = -1;
+	snprintf(gc->path, sizeof(gc->path), "%s", path);
+	loop_timer_init(&gc->reconnect, reconnect_cb, gc);
+	gc_connect(gc);
+	return gc;
+}
+
+void
+gateclient_free(struct gateclient *gc)
+{
+	if (gc == NULL)
+		return;
+	if (gc->fd >= 0) {
+		loop_del(gc->lp, gc->fd);
+		close(gc->fd);
+	}
+	loop_timer_cancel(gc->lp, &gc->reconnect);
+	queue_clear(gc);
+	for (size_t i = 0; i < GC_BUCKETS; i++) {
+		while (gc->buckets[i] != NULL) {
+			struct gc_req *r = gc->buckets[i];
+
+			gc->buckets[i] = r->hnext;
+			loop_timer_cancel(gc->lp, &r->timer);
+			free(r);
+		}
+	}
+	free(gc);
+}
+
+void
+gateclient_set_path(struct gateclient *gc, const char *path)
+{
+	if (strcmp(gc->path, path) == 0)
+		return;
+	snprintf(gc->path, sizeof(gc->path), "%s", path);
+	if (gc->fd >= 0)
+		disconnect(gc);
+	loop_timer_cancel(gc->lp, &gc->reconnect);
+	gc->backoff_ms = 0;
+	gc_connect(gc);
+}
+
+int
+gateclient_allow(struct gateclient *gc, const char *name, const struct dnsmsg_addrs *a,
+		 gateclient_cb cb, void *arg)
+{
+	struct gateipc_allow msg;
+	struct gc_req *r;
+	bool queue;
+
+	/* Not connected: try once now (the gate may just have come up), and
+	 * fail this answer at once if that did not work. */
+	if (gc->fd < 0 && !loop_timer_armed(&gc->reconnect))
+		gc_connect(gc);
+	if (gc->fd < 0 || gc->connecting) {
+		if (gc->fd < 0 && !loop_timer_armed(&gc->reconnect))
+			schedule_reconnect(gc);
+		return -1;
+	}
+	if (a->n == 0 || a->n > GATEIPC_MAX_ADDRS)
+		return -1;
+	if (gateipc_allow_init(&msg, ++gc->next_id, name, a->ttl) != 0) {
+		log_warnx("gateclient: cannot build ALLOW for %s", name);
+		return -1;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		if (gateipc_allow_add(&msg, a->v[i].family, a->v[i].ip) != 0) {
+			log_warnx("gateclient: cannot add an address for %s", name);
+			return -1;
+		}
+	}
+
+	queue = gc->qhead != NULL;
+	if (!queue) {
+		if (send(gc->fd, &msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			if (errno != EAGAIN && errno != EINTR) {
+				log_warn("gateclient: send to %s", gc->path);
+				disconnect(gc);
+				return -1;
+			}
+			queue = true;
+		}
+	}
+	if (queue) {
+		struct gc_out *o;
+
+		if (gc->nqueued >= GC_MAX_QUEUED) {
+			log_warnx("gateclient: the gate is not keeping up; failing the answer");
+			return -1;
+		}
+		o = malloc(sizeof(*o));
+		if (o == NULL) {
+			log_warn("gateclient: malloc");
+			return -1;
+		}
+		o->next = NULL;
+		o->msg = msg;
+		if (gc->qtail)
+			gc->qtail->next = o;
+		else
+			gc->qhead = o;
+		gc->qtail = o;
+		gc->nqueued++;
+		set_events(gc);
+	}
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		/* The message may be out already; its ACK will find nobody. */
+		log_warn("gateclient: calloc");
+		return -1;
+	}
+	r->gc = gc;
+	r->id = msg.id;
+	r->cb = cb;
+	r->arg = arg;
+	loop_timer_init(&r->timer, req_timeout_cb, r);
+	loop_timer_set(gc->lp, &r->timer, GATECLIENT_TIMEOUT_MS);
+	r->hnext = *bucket(gc, r->id);
+	*bucket(gc, r->id) = r;
+	gc->npending++;
+	return 0;
+}
+
+const char *
+gateclient_result_str(enum gateclient_result res)
+{
+	switch (res) {
+	case GATECLIENT_OK:
+		return "ok";
+	case GATECLIENT_REFUSED:
+		return "gate-refused";
+	case GATECLIENT_TIMEOUT:
+		return "gate-timeout";
+	default:
+		return "gate-unavailable";
+	}
+}

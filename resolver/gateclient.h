@@ -1,0 +1,42 @@
+/*
+ * The resolver's side of the gate socket: ALLOW out, ACK in. An answer that
+ * carries addresses is held until the gate acknowledged that the kernel has
+ * them; whatever goes wrong (no gate, refusal, no ACK in time) the client
+ * gets SERVFAIL instead, never an address the firewall does not know.
+ */
+#ifndef NAMEGATE_GATECLIENT_H
+#define NAMEGATE_GATECLIENT_H
+
+#include "dnsmsg.h"
+#include "loop.h"
+
+#define GATECLIENT_TIMEOUT_MS 1000
+
+enum gateclient_result {
+	GATECLIENT_OK,
+	GATECLIENT_REFUSED, /* the gate answered with a non-OK status */
+	GATECLIENT_TIMEOUT,
+	GATECLIENT_DISCONNECTED,
+};
+
+typedef void (*gateclient_cb)(void *arg, enum gateclient_result res);
+
+struct gateclient;
+
+/* Connects at once; when that fails it keeps trying with backoff. */
+struct gateclient *gateclient_new(struct loop *lp, const char *path);
+/* Pending requests are dropped without callbacks. */
+void gateclient_free(struct gateclient *gc);
+/* A new socket path (reload): reconnects if it changed. */
+void gateclient_set_path(struct gateclient *gc, const char *path);
+
+/* Asks the gate to allow a->v for name (normalized). Returns 0 and calls cb
+ * later exactly once, or -1 at once (no callback) when the gate cannot be
+ * reached right now. */
+int gateclient_allow(struct gateclient *gc, const char *name, const struct dnsmsg_addrs *a,
+		     gateclient_cb cb, void *arg);
+
+/* The dns.error token for a failed result. */
+const char *gateclient_result_str(enum gateclient_result res);
+
+#endif

@@ -1,0 +1,608 @@
+/*
+ * namegate-resolver: the capability-less stub resolver. main() loads the
+ * config, binds the listen sockets while still root, drops to the resolver
+ * user with every capability gone for good, and then runs one event loop:
+ *
+ *   client query ─▶ dnsmsg decision ─▶ deny at once
+ *                                  └─▶ cache or upstream ─▶ filter answer
+ *                                        ─▶ gate ALLOW ─▶ ACK ─▶ reply
+ *
+ * A reply that carries addresses is sent only after the gate's ACK.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "conf.h"
+#include "confwatch.h"
+#include "dnsmsg.h"
+#include "frontend.h"
+#include "gateclient.h"
+#include "log.h"
+#include "loop.h"
+#include "upstream.h"
+
+#define MAX_INFLIGHT 50000 /* queries waiting on upstream or gate */
+
+struct query {
+	struct frontend_client client;
+	struct dnsmsg_query q;
+	enum dnsmsg_action action;
+	struct upstream_req *up;
+	bool cached;
+	char upstream[ADDR_STRLEN];
+	uint8_t *reply; /* held while the gate is asked */
+	size_t replylen;
+	uint32_t ttl;
+	char *addrs; /* for the dns.allow line */
+	struct query *prev, *next;
+};
+
+static struct {
+	struct conf *conf;
+	struct loop *lp;
+	struct frontend *fe;
+	struct upstream *up;
+	struct gateclient *gc;
+	struct cache *cache;
+	struct confwatch *cw;
+	struct query *queries;
+	size_t nqueries;
+} rs;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: namegate-resolver -c FILE [--check-config]\n"
+		   "       namegate-resolver -h | -V\n");
+}
+
+static void
+log_config_error(const char *path, const char *err)
+{
+	struct log_line *l = log_begin(LOGL_ERROR, "config.error");
+	size_t plen = strlen(path);
+	const char *msg = err;
+	long line = 0;
+
+	/* err is "file:line: message"; the event wants the parts. */
+	if (strncmp(err, path, plen) == 0 && err[plen] == ':') {
+		char *end;
+
+		line = strtol(err + plen + 1, &end, 10);
+		if (end[0] == ':' && end[1] == ' ')
+			msg = end + 2;
+	}
+	logline_str(l, "file", path);
+	logline_int(l, "line", line);
+	logline_str(l, "error", msg);
+	log_end(l);
+}
+
+static void
+log_config_load(const char *path)
+{
+	struct log_line *l = log_begin(LOGL_INFO, "config.load");
+
+	logline_str(l, "file", path);
+	log_end(l);
+}
+
+/* The fields every dns.* event starts with. */
+static struct log_line *
+dns_event(enum log_level level, const char *event, const struct query *qr,
+	  const struct dnsmsg_query *q, const struct frontend_client *cl)
+{
+	struct log_line *l = log_begin(level, event);
+	char buf[ADDR_STRLEN];
+
+	logline_str(l, "name", q->logname);
+	logline_str(l, "type", dnsmsg_type_str(q->qtype, buf, sizeof(buf)));
+	logline_str(l, "client", frontend_client_str(cl, buf, sizeof(buf)));
+	if (qr != NULL)
+		logline_str(l, "upstream", qr->upstream);
+	return l;
+}
+
+static void
+log_rcode(struct log_line *l, const uint8_t *wire, size_t len)
+{
+	char buf[16];
+	int rc = dnsmsg_wire_rcode(wire, len);
+
+	logline_str(l, "rcode", rc < 0 ? "?" : dnsmsg_rcode_str((uint16_t)rc, buf, sizeof(buf)));
+}
+
+static void
+reply_rcode(const struct dnsmsg_query *q, const struct frontend_client *cl, uint16_t rcode)
+{
+	uint8_t *w = NULL;
+	size_t len;
+
+	if (dnsmsg_build_rcode(q, rcode, &w, &len) != 0) {
+		log_warnx("cannot build a reply for %s", q->logname);
+		return;
+	}
+	frontend_reply(cl, w, len);
+	free(w);
+}
+
+static void
+query_free(struct query *qr)
+{
+	if (qr->prev)
+		qr->prev->next = qr->next;
+	else
+		rs.queries = qr->next;
+	if (qr->next)
+		qr->next->prev = qr->prev;
+	rs.nqueries--;
+	upstream_cancel(qr->up);
+	frontend_client_release(&qr->client);
+	dnsmsg_query_free(&qr->q);
+	free(qr->reply);
+	free(qr->addrs);
+	free(qr);
+}
+
+/* Every failure a client sees as SERVFAIL is logged as dns.error. */
+static void
+query_fail(struct query *qr, const char *error)
+{
+	struct log_line *l = dns_event(LOGL_WARN, "dns.error", qr, &qr->q, &qr->client);
+
+	logline_str(l, "error", error);
+	log_end(l);
+	reply_rcode(&qr->q, &qr->client, LDNS_RCODE_SERVFAIL);
+	query_free(qr);
+}
+
+static void
+send_allowed(struct query *qr)
+{
+	struct log_line *l;
+
+	frontend_reply(&qr->client, qr->reply, qr->replylen);
+	l = dns_event(LOGL_INFO, qr->action == DNSMSG_AUDIT ? "dns.audit" : "dns.allow", NULL,
+		      &qr->q, &qr->client);
+	log_rcode(l, qr->reply, qr->replylen);
+	if (qr->action != DNSMSG_AUDIT) {
+		logline_str(l, "addrs", qr->addrs ? qr->addrs : "");
+		logline_int(l, "ttl", qr->ttl);
+	}
+	if (qr->cached)
+		logline_int(l, "cached", 1);
+	log_end(l);
+	query_free(qr);
+}
+
+static void
+gate_done(void *arg, enum gateclient_result res)
+{
+	struct query *qr = arg;
+
+	if (res != GATECLIENT_OK) {
+		query_fail(qr, gateclient_result_str(res));
+		return;
+	}
+	send_allowed(qr);
+}
+
+/* A checked answer, fresh or from the cache: filter, build, and send it
+ * once the gate has every address in it. */
+static void
+handle_answer(struct query *qr, ldns_pkt *pkt)
+{
+	static struct dnsmsg_addrs addrs; /* large; one query at a time */
+	bool truncated;
+	int r;
+
+	dnsmsg_filter_answer(pkt, &qr->q, rs.conf, &addrs);
+	r = dnsmsg_build_reply(pkt, &qr->q, frontend_client_udp(&qr->client), &qr->reply,
+			       &qr->replylen, &truncated);
+	ldns_pkt_free(pkt);
+	if (r != 0) {
+		query_fail(qr, "internal");
+		return;
+	}
+	/* Audit mode forwards off-list names but never opens the gate for
+	 * them; a truncated reply carries no address at all. */
+	if (qr->action == DNSMSG_AUDIT || truncated || addrs.n == 0) {
+		send_allowed(qr);
+		return;
+	}
+	qr->ttl = addrs.ttl;
+	qr->addrs = malloc(addrs.n * (INET6_ADDRSTRLEN + 1) + 1);
+	if (qr->addrs == NULL) {
+		query_fail(qr, "internal");
+		return;
+	}
+	dnsmsg_addrs_fmt(&addrs, qr->addrs, addrs.n * (INET6_ADDRSTRLEN + 1) + 1);
+	if (gateclient_allow(rs.gc, qr->q.name, &addrs, gate_done, qr) != 0)
+		query_fail(qr, "gate-unavailable");
+}
+
+static void
+upstream_done(void *arg, ldns_pkt *pkt, const uint8_t *wire, size_t len, const char *error,
+	      const struct addr *server)
+{
+	struct query *qr = arg;
+
+	qr->up = NULL;
+	addr_fmt(server, qr->upstream, sizeof(qr->upstream));
+	if (pkt == NULL) {
+		query_fail(qr, error ? error : "failed");
+		return;
+	}
+	if (qr->q.host)
+		cache_put(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, pkt, wire, len,
+			  loop_now_ms());
+	handle_answer(qr, pkt);
+}
+
+static void
+forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend_client *cl)
+{
+	struct query *qr;
+	ldns_pkt *pkt;
+
+	if (rs.nqueries >= MAX_INFLIGHT) {
+		struct log_line *l = dns_event(LOGL_WARN, "dns.error", NULL, q, cl);
+
+		logline_str(l, "upstream", "");
+		logline_str(l, "error", "overload");
+		log_end(l);
+		reply_rcode(q, cl, LDNS_RCODE_SERVFAIL);
+		dnsmsg_query_free(q);
+		return;
+	}
+	qr = calloc(1, sizeof(*qr));
+	if (qr == NULL) {
+		log_warn("calloc query");
+		reply_rcode(q, cl, LDNS_RCODE_SERVFAIL);
+		dnsmsg_query_free(q);
+		return;
+	}
+	qr->q = *q; /* takes the qname */
+	qr->action = action;
+	frontend_client_copy(&qr->client, cl);
+	qr->next = rs.queries;
+	if (rs.queries)
+		rs.queries->prev = qr;
+	rs.queries = qr;
+	rs.nqueries++;
+
+	pkt = qr->q.host ? cache_get(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit,
+				     loop_now_ms())
+			 : NULL;
+	if (pkt != NULL) {
+		qr->cached = true;
+		snprintf(qr->upstream, sizeof(qr->upstream), "%s", "cache");
+		handle_answer(qr, pkt);
+		return;
+	}
+	qr->up = upstream_query(rs.up, &qr->q, upstream_done, qr);
+	if (qr->up == NULL)
+		query_fail(qr, "internal");
+}
+
+static void
+on_query(const uint8_t *buf, size_t len, const struct frontend_client *cl, void *arg)
+{
+	struct dnsmsg_query q;
+	struct log_line *l;
+	uint8_t *w = NULL;
+	size_t wlen;
+
+	switch (dnsmsg_parse_query(buf, len, rs.conf, &q)) {
+	case DNSMSG_DROP:
+		return;
+	case DNSMSG_ERROR:
+		if (dnsmsg_build_error(&q, &w, &wlen) == 0)
+			frontend_reply(cl, w, wlen);
+		free(w);
+		dnsmsg_query_free(&q);
+		return;
+	case DNSMSG_QUERY:
+		break;
+	}
+	switch (dnsmsg_decide(&q, rs.conf)) {
+	case DNSMSG_NOTIMP:
+		reply_rcode(&q, cl, LDNS_RCODE_NOTIMPL);
+		break;
+	case DNSMSG_DENY:
+		if (dnsmsg_build_deny(&q, rs.conf, &w, &wlen) != 0) {
+			log_warnx("cannot build a deny for %s", q.logname);
+			break;
+		}
+		frontend_reply(cl, w, wlen);
+		l = dns_event(LOGL_INFO, "dns.deny", NULL, &q, cl);
+		log_rcode(l, w, wlen);
+		log_end(l);
+		free(w);
+		break;
+	case DNSMSG_FORWARD:
+		forward(&q, DNSMSG_FORWARD, cl);
+		return;
+	case DNSMSG_AUDIT:
+		forward(&q, DNSMSG_AUDIT, cl);
+		return;
+	}
+	dnsmsg_query_free(&q);
+}
+
+static bool
+listen_equal(const struct conf *a, const struct conf *b)
+{
+	if (a->nlisten != b->nlisten)
+		return false;
+	for (size_t i = 0; i < a->nlisten; i++)
+		if (!addr_equal(&a->listen[i], &b->listen[i]))
+			return false;
+	return true;
+}
+
+static void
+reload(void *arg)
+{
+	struct conf *c = calloc(1, sizeof(*c));
+	char err[CONF_ERR_LEN];
+
+	if (c == NULL) {
+		log_warn("reload: calloc");
+		return;
+	}
+	if (conf_load(rs.conf->path, c, err, sizeof(err)) != 0) {
+		log_config_error(rs.conf->path, err);
+		free(c);
+		return;
+	}
+	/* The sockets were bound as root; we cannot bind new ones now. */
+	if (!listen_equal(c, rs.conf)) {
+		log_warnx("listen addresses changed in %s: that needs a restart; "
+			  "keeping the old ones",
+			  c->path);
+		memcpy(c->listen, rs.conf->listen, sizeof(c->listen));
+		c->nlisten = rs.conf->nlisten;
+	}
+	if (strcmp(c->user, rs.conf->user) != 0)
+		log_warnx("user changed in %s: that needs a restart", c->path);
+	if (strcmp(c->log_file, rs.conf->log_file) != 0 || c->log_format != rs.conf->log_format)
+		log_open(c->log_file, c->log_format);
+	conf_free(rs.conf);
+	free(rs.conf);
+	rs.conf = c;
+	upstream_configure(rs.up, c);
+	gateclient_set_path(rs.gc, c->socket);
+	log_config_load(c->path);
+}
+
+static void
+on_signal(int signo, void *arg)
+{
+	if (signo == SIGHUP) {
+		reload(NULL);
+		return;
+	}
+	log_info("signal %d: exiting", signo);
+	loop_stop(rs.lp);
+}
+
+static unsigned long
+cap_last(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
+	unsigned long last = CAP_LAST_CAP;
+
+	if (f == NULL) {
+		log_warn("open /proc/sys/kernel/cap_last_cap; assuming %lu", last);
+		return last;
+	}
+	if (fscanf(f, "%lu", &last) != 1 || last > 63)
+		last = CAP_LAST_CAP;
+	fclose(f);
+	return last;
+}
+
+static void
+check_no_caps(void)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		fatal("capget");
+	for (int i = 0; i < 2; i++)
+		if (data[i].permitted || data[i].effective || data[i].inheritable)
+			fatalx("capabilities left after dropping privileges");
+}
+
+/* Gives up root for good. The agent can send us any bytes; if one of them
+ * ever took over this process it must find nothing worth having. */
+static void
+drop_privileges(const struct conf *c)
+{
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam(c->user);
+		unsigned long last;
+		gid_t gid;
+		uid_t uid;
+
+		if (pw == NULL) {
+			fprintf(stderr, "namegate-resolver: user \"%s\" does not exist "
+					"(create it, or set [resolver] user)\n",
+				c->user);
+			exit(2);
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+		if (uid == 0)
+			fatalx("[resolver] user %s is root; refusing to run as root", c->user);
+		if (setgroups(1, &gid) != 0)
+			fatal("setgroups");
+		if (setresgid(gid, gid, gid) != 0)
+			fatal("setresgid");
+		last = cap_last();
+		for (unsigned long cap = 0; cap <= last; cap++)
+			if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+				fatal("prctl PR_CAPBSET_DROP %lu", cap);
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+			fatal("prctl PR_CAP_AMBIENT_CLEAR_ALL");
+		if (setresuid(uid, uid, uid) != 0)
+			fatal("setresuid");
+		if (setuid(0) == 0)
+			fatalx("could regain root after dropping privileges");
+	} else {
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+			fatal("prctl PR_CAP_AMBIENT_CLEAR_ALL");
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		fatal("prctl PR_SET_NO_NEW_PRIVS");
+	check_no_caps();
+}
+
+/* One socket per upstream attempt: allow as many descriptors as we may. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("getrlimit RLIMIT_NOFILE");
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn("setrlimit RLIMIT_NOFILE");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'C'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	bool check = false;
+	char err[CONF_ERR_LEN];
+	int opt, ret = 1;
+
+	while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("namegate-resolver %s\n", NAMEGATE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	rs.conf = calloc(1, sizeof(*rs.conf));
+	if (rs.conf == NULL) {
+		perror("calloc");
+		return 1;
+	}
+	if (conf_load(path, rs.conf, err, sizeof(err)) != 0) {
+		if (check) {
+			fprintf(stderr, "%s\n", err);
+		} else {
+			log_config_error(path, err);
+		}
+		free(rs.conf);
+		return 2;
+	}
+	if (check) {
+		conf_print(stdout, rs.conf);
+		conf_free(rs.conf);
+		free(rs.conf);
+		return 0;
+	}
+	if (log_open(rs.conf->log_file, rs.conf->log_format) != 0)
+		log_warnx("logging to stderr only");
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+
+	rs.lp = loop_new();
+	if (rs.lp == NULL)
+		goto out_conf;
+	rs.fe = frontend_new(rs.lp, rs.conf->listen, rs.conf->nlisten, on_query, NULL);
+	if (rs.fe == NULL)
+		goto out_loop;
+
+	drop_privileges(rs.conf);
+
+	rs.up = upstream_new(rs.lp);
+	if (rs.up == NULL)
+		goto out_frontend;
+	upstream_configure(rs.up, rs.conf);
+	rs.cache = cache_new(CACHE_MAX_ENTRIES);
+	if (rs.cache == NULL)
+		goto out_upstream;
+	rs.gc = gateclient_new(rs.lp, rs.conf->socket);
+	if (rs.gc == NULL)
+		goto out_cache;
+	if (loop_signal(rs.lp, SIGHUP, on_signal, NULL) != 0 ||
+	    loop_signal(rs.lp, SIGTERM, on_signal, NULL) != 0 ||
+	    loop_signal(rs.lp, SIGINT, on_signal, NULL) != 0) {
+		log_warn("cannot handle signals");
+		goto out_gate;
+	}
+	rs.cw = confwatch_new(rs.lp, rs.conf->path, reload, NULL);
+	if (rs.cw == NULL)
+		log_warnx("not watching %s for changes; SIGHUP still reloads", rs.conf->path);
+
+	log_config_load(rs.conf->path);
+	if (loop_run(rs.lp) == 0)
+		ret = 0;
+	else
+		log_warn("event loop");
+
+	confwatch_free(rs.cw);
+	while (rs.queries != NULL)
+		query_free(rs.queries);
+out_gate:
+	gateclient_free(rs.gc);
+out_cache:
+	cache_free(rs.cache);
+out_upstream:
+	upstream_free(rs.up);
+out_frontend:
+	frontend_free(rs.fe);
+out_loop:
+	loop_free(rs.lp);
+out_conf:
+	conf_free(rs.conf);
+	free(rs.conf);
+	log_close();
+	return ret;
+}

@@ -1,0 +1,465 @@
+/*
+ * Forwarding. Each attempt uses its own socket, connect()ed to the server,
+ * so the kernel picks a random source port and drops datagrams from any
+ * other source; together with a random 16-bit ID that makes blind spoofing
+ * expensive. An answer that does not match what we asked is ignored, not
+ * taken as a failure, so a spoofer cannot cut a query short either.
+ */
+#include "upstream.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define UP_UDP_BATCH 16
+#define UP_MSG_MAX 65535
+
+struct upstream {
+	struct loop *lp;
+	struct addr servers[CONF_MAX_UPSTREAMS];
+	size_t n;
+	size_t preferred; /* the one that answered last */
+	uint32_t timeout_ms;
+	uint64_t mismatches;
+	uint8_t pool[512]; /* random bytes for IDs */
+	size_t poolpos;
+	uint8_t buf[UP_MSG_MAX];
+};
+
+struct upstream_req {
+	struct upstream *u;
+	const struct dnsmsg_query *q;
+	upstream_cb cb;
+	void *arg;
+	size_t tried;
+	struct addr server;
+	size_t server_idx;
+	int fd;
+	bool tcp;
+	uint16_t id;
+	struct loop_timer timer;
+	const char *error;
+	bool saw_mismatch, saw_malformed;
+	/* TCP */
+	uint8_t *out; /* length-prefixed query */
+	size_t outlen, outoff;
+	uint8_t *in;
+	size_t inlen, inwant;
+};
+
+static void attempt_next(struct upstream_req *r);
+
+static uint16_t
+random_id(struct upstream *u)
+{
+	uint16_t id;
+
+	if (u->poolpos + 2 > sizeof(u->pool)) {
+		ssize_t n = getrandom(u->pool, sizeof(u->pool), 0);
+
+		/* getrandom only fails before the pool is initialised or on
+		 * bad arguments; either way we must not guess. */
+		if (n != (ssize_t)sizeof(u->pool))
+			fatal("upstream: getrandom");
+		u->poolpos = 0;
+	}
+	memcpy(&id, u->pool + u->poolpos, 2);
+	u->poolpos += 2;
+	return id;
+}
+
+struct upstream *
+upstream_new(struct loop *lp)
+{
+	struct upstream *u = calloc(1, sizeof(*u));
+
+	if (u == NULL) {
+		log_warn("upstream: calloc");
+		return NULL;
+	}
+	u->lp = lp;
+	u->timeout_ms = 2000;
+	u->poolpos = sizeof(u->pool);
+	return u;
+}
+
+void
+upstream_free(struct upstream *u)
+{
+	free(u);
+}
+
+void
+upstream_configure(struct upstream *u, const struct conf *c)
+{
+	char buf[ADDR_STRLEN];
+
+	u->n = 0;
+	for (size_t i = 0; i < c->nupstream && i < CONF_MAX_UPSTREAMS; i++) {
+		bool own = false;
+
+		/* Forwarding to ourselves would loop until every query times out. */
+		for (size_t j = 0; j < c->nlisten; j++)
+			own = own || addr_equal(&c->upstream[i], &c->listen[j]);
+		if (own) {
+			log_warnx("upstream %s is one of our listen addresses; ignored",
+				  addr_fmt(&c->upstream[i], buf, sizeof(buf)));
+			continue;
+		}
+		u->servers[u->n++] = c->upstream[i];
+	}
+	if (u->n == 0)
+		log_warnx("no usable upstream: every query will get SERVFAIL");
+	if (u->preferred >= u->n)
+		u->preferred = 0;
+	u->timeout_ms = c->upstream_timeout_ms ? c->upstream_timeout_ms : 2000;
+}
+
+uint64_t
+upstream_mismatches(const struct upstream *u)
+{
+	return u->mismatches;
+}
+
+static void
+attempt_close(struct upstream_req *r)
+{
+	if (r->fd >= 0) {
+		loop_del(r->u->lp, r->fd);
+		close(r->fd);
+		r->fd = -1;
+	}
+	loop_timer_cancel(r->u->lp, &r->timer);
+	free(r->out);
+	free(r->in);
+	r->out = r->in = NULL;
+	r->outlen = r->outoff = r->inlen = r->inwant = 0;
+	r->tcp = false;
+}
+
+static void
+req_free(struct upstream_req *r)
+{
+	attempt_close(r);
+	free(r);
+}
+
+static void
+finish(struct upstream_req *r, ldns_pkt *pkt, const uint8_t *wire, size_t len)
+{
+	upstream_cb cb = r->cb;
+	void *arg = r->arg;
+	struct addr server = r->server;
+	const char *error = r->error ? r->error : "no-upstream";
+
+	if (pkt != NULL) {
+		r->u->preferred = r->server_idx;
+		error = NULL;
+	}
+	/* wire may point into r (TCP), so r goes only after the callback. */
+	cb(arg, pkt, wire, len, error, &server);
+	req_free(r);
+}
+
+/* An attempt that failed before it could time out: move on from the loop,
+ * never from inside upstream_query (the caller is not ready for the
+ * callback yet). */
+static void
+attempt_failed(struct upstream_req *r, const char *error)
+{
+	r->error = error;
+	if (r->fd >= 0) {
+		loop_del(r->u->lp, r->fd);
+		close(r->fd);
+		r->fd = -1;
+	}
+	loop_timer_set(r->u->lp, &r->timer, 0);
+}
+
+static void
+timer_cb(struct loop_timer *t, void *arg)
+{
+	struct upstream_req *r = arg;
+
+	if (r->fd >= 0) {
+		if (r->saw_malformed)
+			r->error = "malformed";
+		else if (r->saw_mismatch)
+			r->error = "mismatch";
+		else
+			r->error = r->tcp ? "tcp-timeout" : "timeout";
+	}
+	attempt_next(r);
+}
+
+/* Handles one complete answer. Returns true if the request is finished (or
+ * moved on) and r may be gone. */
+static bool
+answer(struct upstream_req *r, const uint8_t *buf, size_t len);
+
+static void tcp_start(struct upstream_req *r);
+
+static void
+udp_cb(int fd, uint32_t events, void *arg)
+{
+	struct upstream_req *r = arg;
+	struct upstream *u = r->u;
+
+	for (int i = 0; i < UP_UDP_BATCH; i++) {
+		ssize_t n = recv(fd, u->buf, sizeof(u->buf), MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			/* ICMP port unreachable and the like, reported on the
+			 * connected socket. */
+			log_debug("upstream: recv: %s", strerror(errno));
+			attempt_failed(r, "refused");
+			return;
+		}
+		if (answer(r, u->buf, (size_t)n))
+			return;
+	}
+}
+
+static bool
+answer(struct upstream_req *r, const uint8_t *buf, size_t len)
+{
+	ldns_pkt *pkt = NULL;
+
+	switch (dnsmsg_check_answer(buf, len, r->id, r->q, &pkt)) {
+	case DNSMSG_ANSWER_OK:
+		break;
+	case DNSMSG_ANSWER_MISMATCH:
+		r->u->mismatches++;
+		r->saw_mismatch = true;
+		if (r->tcp) {
+			/* A stream carries only our query: a wrong answer on it
+			 * is this server's fault. */
+			attempt_failed(r, "mismatch");
+			return true;
+		}
+		return false;
+	default:
+		r->saw_malformed = true;
+		if (r->tcp) {
+			attempt_failed(r, "malformed");
+			return true;
+		}
+		return false;
+	}
+	if (!r->tcp && ldns_pkt_tc(pkt)) {
+		ldns_pkt_free(pkt);
+		tcp_start(r);
+		return true;
+	}
+	finish(r, pkt, buf, len);
+	return true;
+}
+
+static int
+open_socket(struct upstream_req *r, int type)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = addr_to_sockaddr(&r->server, &ss);
+	char buf[ADDR_STRLEN];
+
+	r->fd = socket(r->server.family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->fd < 0) {
+		log_warn("upstream: socket");
+		return -1;
+	}
+	if (connect(r->fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
+		log_warn("upstream: connect %s", addr_fmt(&r->server, buf, sizeof(buf)));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+tcp_cb(int fd, uint32_t events, void *arg)
+{
+	struct upstream_req *r = arg;
+	ssize_t n;
+
+	if (r->outoff < r->outlen) {
+		int err = 0;
+		socklen_t el = sizeof(err);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+			log_debug("upstream: tcp connect: %s", strerror(err ? err : errno));
+			attempt_failed(r, "tcp-failed");
+			return;
+		}
+		n = send(fd, r->out + r->outoff, r->outlen - r->outoff, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			attempt_failed(r, "tcp-failed");
+			return;
+		}
+		r->outoff += (size_t)n;
+		if (r->outoff == r->outlen && loop_mod(r->u->lp, fd, EPOLLIN) != 0) {
+			log_warn("upstream: epoll_ctl mod");
+			attempt_failed(r, "tcp-failed");
+		}
+		return;
+	}
+	if (r->inwant == 0) {
+		/* Reading the 2-byte length, then the message. */
+		n = recv(fd, r->in + r->inlen, 2 - r->inlen, MSG_DONTWAIT);
+		if (n > 0) {
+			r->inlen += (size_t)n;
+			if (r->inlen == 2) {
+				r->inwant = (size_t)(r->in[0] << 8 | r->in[1]);
+				r->inlen = 0;
+				if (r->inwant < DNSMSG_HDR_LEN) {
+					attempt_failed(r, "malformed");
+					return;
+				}
+			}
+			return;
+		}
+	} else {
+		n = recv(fd, r->in + r->inlen, r->inwant - r->inlen, MSG_DONTWAIT);
+		if (n > 0) {
+			r->inlen += (size_t)n;
+			if (r->inlen == r->inwant)
+				answer(r, r->in, r->inlen);
+			return;
+		}
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	attempt_failed(r, "tcp-failed");
+}
+
+/* The server said TC=1: ask the same server again over TCP. */
+static void
+tcp_start(struct upstream_req *r)
+{
+	struct upstream *u = r->u;
+	uint8_t *q = NULL;
+	size_t qlen;
+
+	attempt_close(r);
+	r->tcp = true;
+	r->saw_mismatch = r->saw_malformed = false;
+	r->id = random_id(u);
+	if (dnsmsg_build_upstream_query(r->q, r->id, &q, &qlen) != 0) {
+		attempt_failed(r, "internal");
+		return;
+	}
+	r->out = malloc(2 + qlen);
+	r->in = malloc(UP_MSG_MAX);
+	if (r->out == NULL || r->in == NULL) {
+		free(q);
+		log_warn("upstream: malloc");
+		attempt_failed(r, "internal");
+		return;
+	}
+	r->out[0] = (uint8_t)(qlen >> 8);
+	r->out[1] = (uint8_t)qlen;
+	memcpy(r->out + 2, q, qlen);
+	r->outlen = 2 + qlen;
+	free(q);
+	if (open_socket(r, SOCK_STREAM) != 0) {
+		attempt_failed(r, "tcp-failed");
+		return;
+	}
+	if (loop_add(u->lp, r->fd, EPOLLOUT, tcp_cb, r) != 0) {
+		log_warn("upstream: epoll_ctl add");
+		attempt_failed(r, "internal");
+		return;
+	}
+	loop_timer_set(u->lp, &r->timer, u->timeout_ms);
+}
+
+static void
+udp_start(struct upstream_req *r)
+{
+	struct upstream *u = r->u;
+	uint8_t *q = NULL;
+	size_t qlen;
+	ssize_t n;
+
+	r->id = random_id(u);
+	if (dnsmsg_build_upstream_query(r->q, r->id, &q, &qlen) != 0) {
+		attempt_failed(r, "internal");
+		return;
+	}
+	if (open_socket(r, SOCK_DGRAM) != 0) {
+		free(q);
+		attempt_failed(r, "send-failed");
+		return;
+	}
+	n = send(r->fd, q, qlen, MSG_DONTWAIT);
+	free(q);
+	if (n < 0) {
+		log_debug("upstream: send: %s", strerror(errno));
+		attempt_failed(r, "send-failed");
+		return;
+	}
+	if (loop_add(u->lp, r->fd, EPOLLIN, udp_cb, r) != 0) {
+		log_warn("upstream: epoll_ctl add");
+		attempt_failed(r, "internal");
+		return;
+	}
+	loop_timer_set(u->lp, &r->timer, u->timeout_ms);
+}
+
+static void
+attempt_next(struct upstream_req *r)
+{
+	struct upstream *u = r->u;
+
+	attempt_close(r);
+	if (u->n == 0 || r->tried >= u->n) {
+		finish(r, NULL, NULL, 0);
+		return;
+	}
+	r->server_idx = (u->preferred + r->tried) % u->n;
+	r->server = u->servers[r->server_idx];
+	r->tried++;
+	r->saw_mismatch = r->saw_malformed = false;
+	udp_start(r);
+}
+
+struct upstream_req *
+upstream_query(struct upstream *u, const struct dnsmsg_query *q, upstream_cb cb, void *arg)
+{
+	struct upstream_req *r = calloc(1, sizeof(*r));
+
+	if (r == NULL) {
+		log_warn("upstream: calloc");
+		return NULL;
+	}
+	r->u = u;
+	r->q = q;
+	r->cb = cb;
+	r->arg = arg;
+	r->fd = -1;
+	loop_timer_init(&r->timer, timer_cb, r);
+	if (u->n == 0) {
+		attempt_failed(r, "no-upstream");
+		return r;
+	}
+	r->server_idx = u->preferred % u->n;
+	r->server = u->servers[r->server_idx];
+	r->tried = 1;
+	udp_start(r);
+	return r;
+}
+
+void
+upstream_cancel(struct upstream_req *r)
+{
+	if (r != NULL)
+		req_free(r);
+}

@@ -1,0 +1,138 @@
+/*
+ * cache: how long answers may be kept, hits aged by their age, expiry,
+ * keys (name, qtype, DO), and the size bound.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+#include <ldns/ldns.h>
+
+#include "cache.h"
+
+static ldns_pkt *
+answer(ldns_pkt_rcode rcode, const char *ans, const char *auth)
+{
+	ldns_pkt *p = NULL;
+	ldns_rr *rr = NULL;
+
+	assert_int_equal(ldns_pkt_query_new_frm_str(&p, "www.x.test", LDNS_RR_TYPE_A,
+						    LDNS_RR_CLASS_IN, LDNS_RD),
+			 LDNS_STATUS_OK);
+	ldns_pkt_set_qr(p, true);
+	ldns_pkt_set_rcode(p, (uint8_t)rcode);
+	if (ans != NULL) {
+		assert_int_equal(ldns_rr_new_frm_str(&rr, ans, 0, NULL, NULL), LDNS_STATUS_OK);
+		ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr);
+	}
+	if (auth != NULL) {
+		rr = NULL;
+		assert_int_equal(ldns_rr_new_frm_str(&rr, auth, 0, NULL, NULL), LDNS_STATUS_OK);
+		ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, rr);
+	}
+	return p;
+}
+
+static const char *soa = "x.test. 3600 IN SOA ns.x.test. h.x.test. 1 3600 600 86400 900";
+
+static void
+test_ttl(void **state)
+{
+	ldns_pkt *p;
+
+	p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
+	assert_int_equal(cache_answer_ttl(p), 120);
+	ldns_pkt_set_tc(p, true);
+	assert_int_equal(cache_answer_ttl(p), 0);
+	ldns_pkt_free(p);
+
+	/* negative: min(SOA TTL, MINIMUM), capped at 300 */
+	p = answer(LDNS_RCODE_NXDOMAIN, NULL, soa);
+	assert_int_equal(cache_answer_ttl(p), CACHE_NEG_MAX_TTL);
+	ldns_pkt_free(p);
+	p = answer(LDNS_RCODE_NOERROR, NULL, "x.test. 30 IN SOA ns.x.test. h.x.test. 1 2 3 4 900");
+	assert_int_equal(cache_answer_ttl(p), 30);
+	ldns_pkt_free(p);
+	p = answer(LDNS_RCODE_NXDOMAIN, NULL, NULL);
+	assert_int_equal(cache_answer_ttl(p), 0);
+	ldns_pkt_free(p);
+	p = answer(LDNS_RCODE_SERVFAIL, NULL, NULL);
+	assert_int_equal(cache_answer_ttl(p), 0);
+	ldns_pkt_free(p);
+}
+
+static void
+put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, ldns_pkt *p, uint64_t now)
+{
+	uint8_t *w = NULL;
+	size_t len;
+
+	assert_int_equal(ldns_pkt2wire(&w, p, &len), LDNS_STATUS_OK);
+	cache_put(c, name, qtype, do_bit, p, w, len, now);
+	free(w);
+}
+
+static void
+test_hit_and_age(void **state)
+{
+	struct cache *c = cache_new(100);
+	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
+	ldns_pkt *h;
+
+	put(c, "www.x.test", 1, false, p, 1000);
+	ldns_pkt_free(p);
+	assert_null(cache_get(c, "www.x.test", 28, false, 1000));
+	assert_null(cache_get(c, "www.x.test", 1, true, 1000));
+	assert_null(cache_get(c, "ww.x.test", 1, false, 1000));
+
+	h = cache_get(c, "www.x.test", 1, false, 1000 + 50500);
+	assert_non_null(h);
+	assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(h), 0)), 70);
+	ldns_pkt_free(h);
+
+	/* expired */
+	assert_null(cache_get(c, "www.x.test", 1, false, 1000 + 120000));
+	assert_int_equal(cache_size(c), 0);
+	cache_free(c);
+}
+
+static void
+test_bound(void **state)
+{
+	struct cache *c = cache_new(3);
+	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
+	ldns_pkt *h;
+
+	put(c, "a.test", 1, false, p, 0);
+	put(c, "b.test", 1, false, p, 0);
+	put(c, "c.test", 1, false, p, 0);
+	/* touch a, so b is the least recently used */
+	h = cache_get(c, "a.test", 1, false, 0);
+	ldns_pkt_free(h);
+	put(c, "d.test", 1, false, p, 0);
+	assert_int_equal(cache_size(c), 3);
+	assert_null(cache_get(c, "b.test", 1, false, 0));
+	h = cache_get(c, "a.test", 1, false, 0);
+	assert_non_null(h);
+	ldns_pkt_free(h);
+	/* replacing keeps one entry per key */
+	put(c, "d.test", 1, false, p, 0);
+	assert_int_equal(cache_size(c), 3);
+	ldns_pkt_free(p);
+	cache_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ttl),
+		cmocka_unit_test(test_hit_and_age),
+		cmocka_unit_test(test_bound),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

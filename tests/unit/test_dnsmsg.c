@@ -1,0 +1,623 @@
+/*
+ * dnsmsg: query parsing and decisions, the replies we build, upstream
+ * answer checks, and the addresses that go to the gate. Packets are built
+ * with ldns, the way a client or an upstream would send them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <ldns/ldns.h>
+
+#include "conf.h"
+#include "dnsmsg.h"
+
+static struct conf cfg;
+
+static const char *ini = "[resolver]\n"
+			 "listen = 127.0.0.1:53\n"
+			 "upstream = 198.51.100.53\n"
+			 "min_ttl = 60\n"
+			 "max_ttl = 3600\n"
+			 "max_addrs = 4\n"
+			 "[gate]\n"
+			 "socket = /tmp/none.sock\n"
+			 "[log]\n"
+			 "file =\n"
+			 "[allow]\n"
+			 "domain = www.x.test\n"
+			 "domain = .cdn.test\n";
+
+static int
+setup(void **state)
+{
+	char path[] = "/tmp/test_dnsmsg_XXXXXX";
+	char err[CONF_ERR_LEN];
+	int fd = mkstemp(path);
+
+	if (fd < 0 || write(fd, ini, strlen(ini)) != (ssize_t)strlen(ini))
+		return -1;
+	close(fd);
+	if (conf_load(path, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		unlink(path);
+		return -1;
+	}
+	unlink(path);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	conf_free(&cfg);
+	return 0;
+}
+
+/* A client query as wire bytes. */
+static uint8_t *
+query_wire(const char *name, ldns_rr_type type, ldns_rr_class cls, uint16_t id, int edns,
+	   size_t *len)
+{
+	ldns_pkt *p = NULL;
+	uint8_t *w = NULL;
+
+	assert_int_equal(ldns_pkt_query_new_frm_str(&p, name, type, cls, LDNS_RD), LDNS_STATUS_OK);
+	ldns_pkt_set_id(p, id);
+	if (edns >= 0) {
+		ldns_pkt_set_edns_udp_size(p, (uint16_t)edns);
+		ldns_pkt_set_edns_do(p, true);
+	}
+	assert_int_equal(ldns_pkt2wire(&w, p, len), LDNS_STATUS_OK);
+	ldns_pkt_free(p);
+	return w;
+}
+
+static void
+parse_ok(const char *name, ldns_rr_type type, struct dnsmsg_query *q)
+{
+	size_t len;
+	uint8_t *w = query_wire(name, type, LDNS_RR_CLASS_IN, 0x1234, 4096, &len);
+
+	assert_int_equal(dnsmsg_parse_query(w, len, &cfg, q), DNSMSG_QUERY);
+	free(w);
+}
+
+static void
+test_parse_good(void **state)
+{
+	struct dnsmsg_query q;
+
+	parse_ok("WWW.x.test.", LDNS_RR_TYPE_A, &q);
+	assert_int_equal(q.id, 0x1234);
+	assert_true(q.rd);
+	assert_true(q.host);
+	assert_true(q.listed);
+	assert_string_equal(q.name, "www.x.test");
+	assert_int_equal(q.qtype, LDNS_RR_TYPE_A);
+	assert_true(q.edns);
+	assert_true(q.do_bit);
+	assert_int_equal(q.udp_size, 4096);
+	assert_int_equal(dnsmsg_decide(&q, &cfg), DNSMSG_FORWARD);
+	dnsmsg_query_free(&q);
+
+	parse_ok("a.b.cdn.test", LDNS_RR_TYPE_AAAA, &q);
+	assert_true(q.listed);
+	dnsmsg_query_free(&q);
+
+	parse_ok("evil.test", LDNS_RR_TYPE_A, &q);
+	assert_true(q.host);
+	assert_false(q.listed);
+	assert_int_equal(dnsmsg_decide(&q, &cfg), DNSMSG_DENY);
+	cfg.mode = MODE_AUDIT;
+	assert_int_equal(dnsmsg_decide(&q, &cfg), DNSMSG_AUDIT);
+	cfg.mode = MODE_ENFORCE;
+	dnsmsg_query_free(&q);
+
+	parse_ok("www.x.test", LDNS_RR_TYPE_AXFR, &q);
+	assert_int_equal(dnsmsg_decide(&q, &cfg), DNSMSG_NOTIMP);
+	dnsmsg_query_free(&q);
+}
+
+static void
+test_parse_bad(void **state)
+{
+	struct dnsmsg_query q;
+	uint8_t *w, *r;
+	size_t len, rlen;
+
+	w = query_wire("www.x.test", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 7, -1, &len);
+	/* short */
+	assert_int_equal(dnsmsg_parse_query(w, 11, &cfg, &q), DNSMSG_DROP);
+	/* QR set */
+	w[2] |= 0x80;
+	assert_int_equal(dnsmsg_parse_query(w, len, &cfg, &q), DNSMSG_DROP);
+	w[2] &= 0x7f;
+	/* opcode STATUS */
+	w[2] |= 2 << 3;
+	assert_int_equal(dnsmsg_parse_query(w, len, &cfg, &q), DNSMSG_ERROR);
+	assert_int_equal(q.rcode, LDNS_RCODE_NOTIMPL);
+	w[2] &= (uint8_t) ~(0x0f << 3);
+	/* QDCOUNT 2 */
+	w[5] = 2;
+	assert_int_equal(dnsmsg_parse_query(w, len, &cfg, &q), DNSMSG_ERROR);
+	assert_int_equal(q.rcode, LDNS_RCODE_FORMERR);
+	assert_int_equal(dnsmsg_build_error(&q, &r, &rlen), 0);
+	assert_int_equal(rlen, 12);
+	assert_int_equal(r[0], 0);
+	assert_int_equal(r[1], 7);
+	assert_int_equal(r[3] & 0x0f, LDNS_RCODE_FORMERR);
+	assert_true(r[2] & 0x80);
+	free(r);
+	dnsmsg_query_free(&q);
+	w[5] = 1;
+	/* truncated question */
+	assert_int_equal(dnsmsg_parse_query(w, len - 3, &cfg, &q), DNSMSG_ERROR);
+	dnsmsg_query_free(&q);
+	free(w);
+
+	/* EDNS version 1 */
+	{
+		ldns_pkt *p = NULL;
+
+		ldns_pkt_query_new_frm_str(&p, "www.x.test", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 0);
+		ldns_pkt_set_edns_udp_size(p, 1232);
+		ldns_pkt_set_edns_version(p, 1);
+		assert_int_equal(ldns_pkt2wire(&w, p, &len), LDNS_STATUS_OK);
+		ldns_pkt_free(p);
+		assert_int_equal(dnsmsg_parse_query(w, len, &cfg, &q), DNSMSG_ERROR);
+		assert_int_equal(q.rcode, DNSMSG_RCODE_BADVERS);
+		assert_int_equal(dnsmsg_build_error(&q, &r, &rlen), 0);
+		assert_int_equal(ldns_wire2pkt(&p, r, rlen), LDNS_STATUS_OK);
+		assert_int_equal(ldns_pkt_edns_extended_rcode(p), 1);
+		ldns_pkt_free(p);
+		free(r);
+		free(w);
+		dnsmsg_query_free(&q);
+	}
+}
+
+static void
+test_parse_weird_names(void **state)
+{
+	struct dnsmsg_query q;
+
+	/* "www\.x.test" is two labels on the wire, the first holding a dot:
+	 * it must never be taken for www.x.test. */
+	parse_ok("www\\.x.test", LDNS_RR_TYPE_A, &q);
+	assert_false(q.host);
+	assert_false(q.listed);
+	assert_string_equal(q.logname, "www\\.x.test.");
+	assert_int_equal(dnsmsg_decide(&q, &cfg), DNSMSG_DENY);
+	cfg.mode = MODE_AUDIT;
+	assert_int_equal(dnsmsg_decide(&q, &cfg), DNSMSG_DENY);
+	cfg.mode = MODE_ENFORCE;
+	dnsmsg_query_free(&q);
+
+	parse_ok("w\\000w.x.test", LDNS_RR_TYPE_A, &q);
+	assert_false(q.host);
+	dnsmsg_query_free(&q);
+
+	parse_ok("a b.cdn.test", LDNS_RR_TYPE_A, &q);
+	assert_false(q.host);
+	dnsmsg_query_free(&q);
+
+	parse_ok(".", LDNS_RR_TYPE_NS, &q);
+	assert_false(q.host);
+	dnsmsg_query_free(&q);
+
+	/* non-IN class */
+	{
+		size_t len;
+		uint8_t *w = query_wire("www.x.test", LDNS_RR_TYPE_A, LDNS_RR_CLASS_CH, 1, -1, &len);
+
+		assert_int_equal(dnsmsg_parse_query(w, len, &cfg, &q), DNSMSG_QUERY);
+		assert_false(q.listed);
+		assert_int_equal(dnsmsg_decide(&q, &cfg), DNSMSG_DENY);
+		dnsmsg_query_free(&q);
+		free(w);
+	}
+}
+
+static void
+test_deny(void **state)
+{
+	struct dnsmsg_query q;
+	ldns_pkt *p = NULL;
+	uint8_t *r;
+	size_t rlen;
+
+	parse_ok("evil.test", LDNS_RR_TYPE_A, &q);
+	assert_int_equal(dnsmsg_build_deny(&q, &cfg, &r, &rlen), 0);
+	assert_int_equal(ldns_wire2pkt(&p, r, rlen), LDNS_STATUS_OK);
+	assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED);
+	assert_int_equal(ldns_pkt_id(p), 0x1234);
+	assert_true(ldns_pkt_qr(p));
+	assert_true(ldns_pkt_rd(p));
+	assert_true(ldns_pkt_ra(p));
+	assert_true(ldns_pkt_edns(p));
+	assert_int_equal(ldns_pkt_qdcount(p), 1);
+	ldns_pkt_free(p);
+	free(r);
+
+	cfg.deny = DENY_NXDOMAIN;
+	assert_int_equal(dnsmsg_build_deny(&q, &cfg, &r, &rlen), 0);
+	assert_int_equal(dnsmsg_wire_rcode(r, rlen), LDNS_RCODE_NXDOMAIN);
+	free(r);
+	cfg.deny = DENY_REFUSED;
+
+	assert_int_equal(dnsmsg_build_rcode(&q, LDNS_RCODE_SERVFAIL, &r, &rlen), 0);
+	assert_int_equal(dnsmsg_wire_rcode(r, rlen), LDNS_RCODE_SERVFAIL);
+	free(r);
+	dnsmsg_query_free(&q);
+
+	/* No OPT in the reply when the client sent none. */
+	{
+		size_t len;
+		uint8_t *w = query_wire("evil.test", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 9, -1, &len);
+
+		assert_int_equal(dnsmsg_parse_query(w, len, &cfg, &q), DNSMSG_QUERY);
+		assert_int_equal(dnsmsg_build_deny(&q, &cfg, &r, &rlen), 0);
+		assert_int_equal(ldns_wire2pkt(&p, r, rlen), LDNS_STATUS_OK);
+		assert_false(ldns_pkt_edns(p));
+		ldns_pkt_free(p);
+		free(r);
+		free(w);
+		dnsmsg_query_free(&q);
+	}
+}
+
+/* An upstream answer to q with the given records ("ans:" / "add:" prefix
+ * picks the section). */
+static uint8_t *
+answer_wire(const struct dnsmsg_query *q, uint16_t id, const char *qname, size_t *len, ...)
+{
+	ldns_pkt *p = NULL;
+	uint8_t *w = NULL;
+	const char *rrs;
+	va_list ap;
+
+	assert_int_equal(ldns_pkt_query_new_frm_str(&p, qname, (ldns_rr_type)q->qtype,
+						    LDNS_RR_CLASS_IN, LDNS_RD),
+			 LDNS_STATUS_OK);
+	ldns_pkt_set_id(p, id);
+	ldns_pkt_set_qr(p, true);
+	ldns_pkt_set_ra(p, true);
+	va_start(ap, len);
+	while ((rrs = va_arg(ap, const char *)) != NULL) {
+		ldns_rr *rr = NULL;
+		ldns_pkt_section sec =
+			strncmp(rrs, "add:", 4) == 0 ? LDNS_SECTION_ADDITIONAL : LDNS_SECTION_ANSWER;
+
+		assert_int_equal(ldns_rr_new_frm_str(&rr, rrs + 4, 0, NULL, NULL), LDNS_STATUS_OK);
+		ldns_pkt_push_rr(p, sec, rr);
+	}
+	va_end(ap);
+	assert_int_equal(ldns_pkt2wire(&w, p, len), LDNS_STATUS_OK);
+	ldns_pkt_free(p);
+	return w;
+}
+
+static void
+test_check_answer(void **state)
+{
+	struct dnsmsg_query q;
+	ldns_pkt *p;
+	uint8_t *w;
+	size_t len;
+
+	parse_ok("www.x.test", LDNS_RR_TYPE_A, &q);
+	w = answer_wire(&q, 42, "WWW.X.test", &len, "ans:www.x.test. 300 IN A 192.0.2.1", NULL);
+	assert_int_equal(dnsmsg_check_answer(w, len, 42, &q, &p), DNSMSG_ANSWER_OK);
+	ldns_pkt_free(p);
+	assert_int_equal(dnsmsg_check_answer(w, len, 43, &q, &p), DNSMSG_ANSWER_MISMATCH);
+	assert_null(p);
+	assert_int_equal(dnsmsg_check_answer(w, 11, 42, &q, &p), DNSMSG_ANSWER_MALFORMED);
+	assert_int_equal(dnsmsg_check_answer(w, len - 2, 42, &q, &p), DNSMSG_ANSWER_MALFORMED);
+	w[2] &= 0x7f; /* QR clear: a query, not an answer */
+	assert_int_equal(dnsmsg_check_answer(w, len, 42, &q, &p), DNSMSG_ANSWER_MISMATCH);
+	free(w);
+	w = answer_wire(&q, 42, "www.y.test", &len, NULL);
+	assert_int_equal(dnsmsg_check_answer(w, len, 42, &q, &p), DNSMSG_ANSWER_MISMATCH);
+	free(w);
+	dnsmsg_query_free(&q);
+
+	/* The upstream query: our ID, RD, EDNS 1232 with the client's DO. */
+	parse_ok("www.x.test", LDNS_RR_TYPE_A, &q);
+	assert_int_equal(dnsmsg_build_upstream_query(&q, 777, &w, &len), 0);
+	assert_int_equal(ldns_wire2pkt(&p, w, len), LDNS_STATUS_OK);
+	assert_int_equal(ldns_pkt_id(p), 777);
+	assert_true(ldns_pkt_rd(p));
+	assert_false(ldns_pkt_qr(p));
+	assert_int_equal(ldns_pkt_edns_udp_size(p), DNSMSG_EDNS_SIZE);
+	assert_true(ldns_pkt_edns_do(p));
+	ldns_pkt_free(p);
+	free(w);
+	dnsmsg_query_free(&q);
+}
+
+/* Filter an answer built from the records; returns the addresses. */
+static ldns_pkt *
+filtered(const char *name, ldns_rr_type type, struct dnsmsg_addrs *a, struct dnsmsg_query *q,
+	 ...)
+{
+	ldns_pkt *p = NULL;
+	const char *rrs;
+	va_list ap;
+
+	parse_ok(name, type, q);
+	assert_int_equal(ldns_pkt_query_new_frm_str(&p, name, type, LDNS_RR_CLASS_IN, LDNS_RD),
+			 LDNS_STATUS_OK);
+	ldns_pkt_set_qr(p, true);
+	va_start(ap, q);
+	while ((rrs = va_arg(ap, const char *)) != NULL) {
+		ldns_rr *rr = NULL;
+		ldns_pkt_section sec =
+			strncmp(rrs, "add:", 4) == 0 ? LDNS_SECTION_ADDITIONAL : LDNS_SECTION_ANSWER;
+
+		assert_int_equal(ldns_rr_new_frm_str(&rr, rrs + 4, 0, NULL, NULL), LDNS_STATUS_OK);
+		ldns_pkt_push_rr(p, sec, rr);
+	}
+	va_end(ap);
+	dnsmsg_filter_answer(p, q, &cfg, a);
+	return p;
+}
+
+static const char *
+fmt(const struct dnsmsg_addrs *a)
+{
+	static char buf[4096];
+
+	return dnsmsg_addrs_fmt(a, buf, sizeof(buf));
+}
+
+static void
+test_extract_plain(void **state)
+{
+	struct dnsmsg_addrs a;
+	struct dnsmsg_query q;
+	ldns_pkt *p;
+
+	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN A 192.0.2.1",
+		     "ans:www.x.test. 200 IN A 192.0.2.2", "ans:www.x.test. 300 IN A 192.0.2.1",
+		     "ans:www.x.test. 300 IN AAAA 2001:db8::1", NULL);
+	assert_string_equal(fmt(&a), "192.0.2.1,192.0.2.2,2001:db8::1");
+	assert_int_equal(a.ttl, 200);
+	assert_int_equal(ldns_pkt_ancount(p), 4);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* TTL clamped to [60, 3600] */
+	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 5 IN A 192.0.2.1", NULL);
+	assert_int_equal(a.ttl, 60);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 99999 IN A 192.0.2.1",
+		     NULL);
+	assert_int_equal(a.ttl, 3600);
+	/* and the client is not told to keep it longer than the gate does */
+	assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(p), 0)), 3600);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* No addresses: nothing for the gate. */
+	p = filtered("www.x.test", LDNS_RR_TYPE_TXT, &a, &q, "ans:www.x.test. 300 IN TXT hi", NULL);
+	assert_int_equal(a.n, 0);
+	assert_int_equal(ldns_pkt_ancount(p), 1);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+}
+
+static void
+test_extract_cap(void **state)
+{
+	struct dnsmsg_addrs a;
+	struct dnsmsg_query q;
+	ldns_pkt *p;
+
+	/* max_addrs = 4: the fifth and sixth records are not allowed, so they
+	 * are not relayed either. */
+	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN A 192.0.2.1",
+		     "ans:www.x.test. 300 IN A 192.0.2.2", "ans:www.x.test. 300 IN A 192.0.2.3",
+		     "ans:www.x.test. 300 IN A 192.0.2.4", "ans:www.x.test. 300 IN A 192.0.2.5",
+		     "ans:www.x.test. 300 IN A 192.0.2.6", NULL);
+	assert_int_equal(a.n, 4);
+	assert_int_equal(ldns_pkt_ancount(p), 4);
+	assert_int_equal(ldns_rr_list_rr_count(ldns_pkt_answer(p)), 4);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+}
+
+static void
+test_extract_cname(void **state)
+{
+	struct dnsmsg_addrs a;
+	struct dnsmsg_query q;
+	ldns_pkt *p;
+
+	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q,
+		     "ans:www.x.test. 100 IN CNAME edge.cdn.test.",
+		     "ans:edge.cdn.test. 300 IN CNAME e1.other.test.",
+		     "ans:e1.other.test. 300 IN A 203.0.113.1",
+		     "ans:evil.test. 300 IN A 198.51.100.66", "add:www.x.test. 300 IN A 203.0.113.2",
+		     "add:ns.evil.test. 300 IN AAAA 2001:db8::66", NULL);
+	assert_string_equal(fmt(&a), "203.0.113.1,203.0.113.2");
+	assert_int_equal(a.ttl, 100);
+	/* the off-chain records are gone from the reply */
+	assert_int_equal(ldns_pkt_ancount(p), 3);
+	assert_int_equal(ldns_pkt_arcount(p), 1);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* A loop ends the chain without hanging. */
+	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN CNAME b.test.",
+		     "ans:b.test. 300 IN CNAME www.x.test.", "ans:b.test. 300 IN A 192.0.2.9", NULL);
+	assert_string_equal(fmt(&a), "192.0.2.9");
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* A chain longer than DNSMSG_MAX_CHAIN is cut. */
+	{
+		char rr[20][64];
+
+		parse_ok("www.x.test", LDNS_RR_TYPE_A, &q);
+		p = NULL;
+		ldns_pkt_query_new_frm_str(&p, "www.x.test", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 0);
+		for (int i = 0; i < 20; i++) {
+			ldns_rr *r = NULL;
+
+			if (i == 0)
+				snprintf(rr[i], sizeof(rr[i]), "www.x.test. 60 IN CNAME c1.test.");
+			else
+				snprintf(rr[i], sizeof(rr[i]), "c%d.test. 60 IN CNAME c%d.test.", i,
+					 i + 1);
+			ldns_rr_new_frm_str(&r, rr[i], 0, NULL, NULL);
+			ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, r);
+		}
+		{
+			ldns_rr *r = NULL;
+
+			ldns_rr_new_frm_str(&r, "c21.test. 60 IN A 192.0.2.21", 0, NULL, NULL);
+			ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, r);
+		}
+		dnsmsg_filter_answer(p, &q, &cfg, &a);
+		assert_int_equal(a.n, 0);
+		ldns_pkt_free(p);
+		dnsmsg_query_free(&q);
+	}
+}
+
+static void
+test_extract_https(void **state)
+{
+	struct dnsmsg_addrs a;
+	struct dnsmsg_query q;
+	ldns_pkt *p;
+
+	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
+		     "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2 ipv4hint=192.0.2.44,192.0.2.45 "
+		     "ipv6hint=2001:db8::44",
+		     "ans:other.test. 300 IN HTTPS 1 . ipv4hint=198.51.100.1", NULL);
+	assert_string_equal(fmt(&a), "192.0.2.44,192.0.2.45,2001:db8::44");
+	assert_int_equal(ldns_pkt_ancount(p), 1);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* Raw rdata: priority 1, target ".", ipv4hint with a bad length. */
+	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
+		     "ans:www.x.test. 300 IN HTTPS \\# 10 0001 00 0004 0003 c00002", NULL);
+	assert_int_equal(a.n, 0);
+	assert_int_equal(ldns_pkt_ancount(p), 0);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* Hints that would exceed max_addrs: the record is dropped whole. */
+	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
+		     "ans:www.x.test. 300 IN HTTPS 1 . ipv4hint=192.0.2.1,192.0.2.2,192.0.2.3,"
+		     "192.0.2.4,192.0.2.5",
+		     NULL);
+	assert_int_equal(a.n, 0);
+	assert_int_equal(ldns_pkt_ancount(p), 0);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+}
+
+static void
+test_reply(void **state)
+{
+	struct dnsmsg_addrs a;
+	struct dnsmsg_query q;
+	ldns_pkt *p, *r = NULL;
+	uint8_t *w;
+	size_t len;
+	bool tc;
+
+	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN A 192.0.2.1",
+		     NULL);
+	q.id = 0xbeef;
+	assert_int_equal(dnsmsg_build_reply(p, &q, true, &w, &len, &tc), 0);
+	assert_false(tc);
+	assert_int_equal(ldns_wire2pkt(&r, w, len), LDNS_STATUS_OK);
+	assert_int_equal(ldns_pkt_id(r), 0xbeef);
+	assert_int_equal(ldns_pkt_ancount(r), 1);
+	assert_int_equal(ldns_pkt_edns_udp_size(r), DNSMSG_EDNS_SIZE);
+	ldns_pkt_free(r);
+	ldns_pkt_free(p);
+	free(w);
+	dnsmsg_query_free(&q);
+
+	/* Without EDNS, more than 512 bytes over UDP: TC=1, question only;
+	 * over TCP the whole answer. */
+	{
+		uint8_t *qw = query_wire("www.x.test", LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN, 5, -1,
+					 &len);
+		char txt[300];
+
+		assert_int_equal(dnsmsg_parse_query(qw, len, &cfg, &q), DNSMSG_QUERY);
+		free(qw);
+		for (int pass = 0; pass < 2; pass++) {
+			p = NULL;
+			ldns_pkt_query_new_frm_str(&p, "www.x.test", LDNS_RR_TYPE_TXT,
+						   LDNS_RR_CLASS_IN, 0);
+			ldns_pkt_set_qr(p, true);
+			for (int i = 0; i < 4; i++) {
+				ldns_rr *rr = NULL;
+
+				snprintf(txt, sizeof(txt), "www.x.test. 60 IN TXT \"%0200d\"", i);
+				ldns_rr_new_frm_str(&rr, txt, 0, NULL, NULL);
+				ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr);
+			}
+			assert_int_equal(dnsmsg_build_reply(p, &q, pass == 0, &w, &len, &tc), 0);
+			assert_int_equal(ldns_wire2pkt(&r, w, len), LDNS_STATUS_OK);
+			if (pass == 0) {
+				assert_true(tc);
+				assert_true(len <= 512);
+				assert_true(ldns_pkt_tc(r));
+				assert_int_equal(ldns_pkt_ancount(r), 0);
+				assert_int_equal(ldns_pkt_qdcount(r), 1);
+				assert_false(ldns_pkt_edns(r));
+			} else {
+				assert_false(tc);
+				assert_int_equal(ldns_pkt_ancount(r), 4);
+			}
+			ldns_pkt_free(r);
+			ldns_pkt_free(p);
+			free(w);
+		}
+		dnsmsg_query_free(&q);
+	}
+}
+
+static void
+test_mnemonics(void **state)
+{
+	char buf[32];
+
+	assert_string_equal(dnsmsg_type_str(1, buf, sizeof(buf)), "A");
+	assert_string_equal(dnsmsg_type_str(65, buf, sizeof(buf)), "HTTPS");
+	assert_string_equal(dnsmsg_type_str(65534, buf, sizeof(buf)), "TYPE65534");
+	assert_string_equal(dnsmsg_rcode_str(3, buf, sizeof(buf)), "NXDOMAIN");
+	assert_string_equal(dnsmsg_rcode_str(5, buf, sizeof(buf)), "REFUSED");
+	assert_string_equal(dnsmsg_rcode_str(23, buf, sizeof(buf)), "RCODE23");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_good),    cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test(test_parse_weird_names), cmocka_unit_test(test_deny),
+		cmocka_unit_test(test_check_answer),  cmocka_unit_test(test_extract_plain),
+		cmocka_unit_test(test_extract_cap),   cmocka_unit_test(test_extract_cname),
+		cmocka_unit_test(test_extract_https), cmocka_unit_test(test_reply),
+		cmocka_unit_test(test_mnemonics),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
