@@ -1,0 +1,196 @@
+/* The address → name map: chained hash + refresh-ordered list. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "addrmap.h"
+
+#define NBUCKETS 65536 /* power of two */
+
+struct addrmap {
+	struct addrmap_entry *buckets[NBUCKETS];
+	struct addrmap_entry *oldest, *newest;
+	size_t count, max;
+	uint64_t seed;
+};
+
+struct addrmap *
+addrmap_new(size_t max_entries, uint64_t seed)
+{
+	struct addrmap *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->max = max_entries > 0 ? max_entries : 1;
+	m->seed = seed;
+	return m;
+}
+
+struct addrmap_name *
+addrmap_name_new(const char *name, const struct portlist *ports)
+{
+	struct addrmap_name *nm = calloc(1, sizeof(*nm));
+
+	if (nm == NULL)
+		return NULL;
+	nm->refs = 1;
+	nm->ports = *ports;
+	snprintf(nm->name, sizeof(nm->name), "%s", name);
+	return nm;
+}
+
+void
+addrmap_name_unref(struct addrmap_name *nm)
+{
+	if (nm != NULL && --nm->refs == 0)
+		free(nm);
+}
+
+/* Seeded FNV-1a: the addresses come from DNS answers an outsider may
+ * choose, so the seed keeps them from aiming at one bucket. */
+static size_t
+bucket_of(const struct addrmap *m, int family, const uint8_t *ip)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ m->seed;
+	size_t i, n = family == AF_INET ? 4 : 16;
+
+	h = (h ^ (uint8_t)family) * 0x100000001b3ULL;
+	for (i = 0; i < n; i++)
+		h = (h ^ ip[i]) * 0x100000001b3ULL;
+	h ^= h >> 29;
+	return (size_t)(h & (NBUCKETS - 1));
+}
+
+static bool
+same_key(const struct addrmap_entry *e, int family, const uint8_t *ip)
+{
+	return e->family == family && memcmp(e->ip, ip, family == AF_INET ? 4 : 16) == 0;
+}
+
+static void
+list_unlink(struct addrmap *m, struct addrmap_entry *e)
+{
+	if (e->older != NULL)
+		e->older->newer = e->newer;
+	else
+		m->oldest = e->newer;
+	if (e->newer != NULL)
+		e->newer->older = e->older;
+	else
+		m->newest = e->older;
+	e->older = e->newer = NULL;
+}
+
+static void
+list_append(struct addrmap *m, struct addrmap_entry *e)
+{
+	e->older = m->newest;
+	e->newer = NULL;
+	if (m->newest != NULL)
+		m->newest->newer = e;
+	else
+		m->oldest = e;
+	m->newest = e;
+}
+
+static void
+remove_entry(struct addrmap *m, struct addrmap_entry *e)
+{
+	struct addrmap_entry **pp = &m->buckets[bucket_of(m, e->family, e->ip)];
+
+	while (*pp != NULL && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp == e)
+		*pp = e->hnext;
+	list_unlink(m, e);
+	addrmap_name_unref(e->nm);
+	free(e);
+	m->count--;
+}
+
+int
+addrmap_put(struct addrmap *m, int family, const uint8_t *ip, struct addrmap_name *nm,
+            uint64_t expires_ms)
+{
+	size_t b = bucket_of(m, family, ip);
+	struct addrmap_entry *e;
+
+	for (e = m->buckets[b]; e != NULL; e = e->hnext) {
+		if (same_key(e, family, ip))
+			break;
+	}
+	if (e != NULL) {
+		nm->refs++;
+		addrmap_name_unref(e->nm);
+		e->nm = nm;
+		e->expires_ms = expires_ms;
+		list_unlink(m, e);
+		list_append(m, e);
+		return 0;
+	}
+
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return -1;
+	/* The entry refreshed longest ago is the most likely to have run out
+	 * already; it makes room. */
+	if (m->count >= m->max && m->oldest != NULL)
+		remove_entry(m, m->oldest);
+	e->family = family;
+	memcpy(e->ip, ip, family == AF_INET ? 4 : 16);
+	e->expires_ms = expires_ms;
+	e->nm = nm;
+	nm->refs++;
+	e->hnext = m->buckets[b];
+	m->buckets[b] = e;
+	list_append(m, e);
+	m->count++;
+	return 0;
+}
+
+const struct addrmap_entry *
+addrmap_get(const struct addrmap *m, int family, const uint8_t *ip)
+{
+	const struct addrmap_entry *e;
+
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	for (e = m->buckets[bucket_of(m, family, ip)]; e != NULL; e = e->hnext) {
+		if (same_key(e, family, ip))
+			return e;
+	}
+	return NULL;
+}
+
+void
+addrmap_prune(struct addrmap *m, uint64_t cutoff_ms)
+{
+	struct addrmap_entry *e = m->oldest, *next;
+
+	/* Refresh order is not expiry order (TTLs differ), so walk them all;
+	 * this runs once a minute at most. */
+	while (e != NULL) {
+		next = e->newer;
+		if (e->expires_ms < cutoff_ms)
+			remove_entry(m, e);
+		e = next;
+	}
+}
+
+size_t
+addrmap_count(const struct addrmap *m)
+{
+	return m->count;
+}
+
+void
+addrmap_free(struct addrmap *m)
+{
+	if (m == NULL)
+		return;
+	while (m->oldest != NULL)
+		remove_entry(m, m->oldest);
+	free(m);
+}

@@ -1,0 +1,30 @@
+/*
+ * The gate's unix socket for ALLOW requests from the resolver. Only root and
+ * the resolver user may connect (SO_PEERCRED). Every message is checked for
+ * exact length and content; the name is looked up again in the gate's own
+ * config, and only then do its addresses go into the kernel sets, before the
+ * ACK is sent.
+ */
+#ifndef NAMEGATE_GATESRV_H
+#define NAMEGATE_GATESRV_H
+
+#include <sys/types.h>
+
+#include "addrmap.h"
+#include "conf.h"
+#include "ipset.h"
+#include "loop.h"
+
+#define GATESRV_MAX_CONNS 16
+
+struct gatesrv;
+
+/* Creates the socket at c->socket (and its directory), owned by root with
+ * the resolver's group. NULL after logging why. */
+struct gatesrv *gatesrv_new(struct loop *lp, const struct conf *c, uid_t resolver_uid,
+                            gid_t resolver_gid, struct ipset_nl *ipset, struct addrmap *map);
+void gatesrv_set_conf(struct gatesrv *s, const struct conf *c);
+/* Closes every connection and removes the socket file. */
+void gatesrv_free(struct gatesrv *s);
+
+#endif

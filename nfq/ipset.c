@@ -1,0 +1,387 @@
+/* ipset netlink client: libmnl, NLM_F_ACK on every request. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/ipset/ip_set.h>
+#include <linux/netfilter/ipset/ip_set_hash.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "ipset.h"
+#include "log.h"
+
+/* Large enough for a few hundred entries with their comments; a bigger
+ * batch is split over several messages. */
+#define IPSET_MSG_BUF 65536
+#define IPSET_RECV_BUF 16384
+/* Room one data entry can take, with a full-length comment. */
+#define ENTRY_ROOM 512
+
+struct ipset_nl {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	char *buf;  /* IPSET_MSG_BUF */
+	char *rbuf; /* IPSET_RECV_BUF */
+};
+
+const char *
+ipset_strerror(int err)
+{
+	switch (err) {
+	case IPSET_ERR_PROTOCOL:
+		return "kernel rejected the ipset protocol message";
+	case IPSET_ERR_FIND_TYPE:
+		return "kernel lacks this set type";
+	case IPSET_ERR_MAX_SETS:
+		return "kernel set limit reached";
+	case IPSET_ERR_BUSY:
+		return "set is in use by a kernel component (an iptables rule)";
+	case IPSET_ERR_EXIST_SETNAME2:
+		return "second set does not exist";
+	case IPSET_ERR_TYPE_MISMATCH:
+		return "the two sets have different types or families";
+	case IPSET_ERR_EXIST:
+		return "set already exists with a different type or options";
+	case IPSET_ERR_INVALID_CIDR:
+		return "invalid prefix length";
+	case IPSET_ERR_INVALID_FAMILY:
+		return "wrong address family for this set";
+	case IPSET_ERR_TIMEOUT:
+		return "set was created without timeout support";
+	case IPSET_ERR_REFERENCED:
+		return "set is referenced by an iptables rule";
+	case IPSET_ERR_IPADDR_IPV4:
+		return "invalid IPv4 address";
+	case IPSET_ERR_IPADDR_IPV6:
+		return "invalid IPv6 address";
+	case IPSET_ERR_COMMENT:
+		return "set was created without comment support";
+	case IPSET_ERR_HASH_FULL:
+		return "set is full (maxelem reached)";
+	case IPSET_ERR_HASH_ELEM:
+		return "null-valued element";
+	case IPSET_ERR_INVALID_PROTO:
+		return "invalid protocol";
+	case IPSET_ERR_MISSING_PROTO:
+		return "protocol missing";
+	case ENOENT:
+		return "set does not exist";
+	case EPERM:
+		return "operation not permitted (needs CAP_NET_ADMIN)";
+	default:
+		return err < IPSET_ERR_PRIVATE ? strerror(err) : "unknown ipset error";
+	}
+}
+
+static struct nlmsghdr *
+put_request(struct ipset_nl *h, char *buf, int cmd, int family)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfg;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_IPSET << 8) | cmd;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = ++h->seq;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = (uint8_t)family;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = htons(0);
+	mnl_attr_put_u8(nlh, IPSET_ATTR_PROTOCOL, IPSET_PROTOCOL);
+	return nlh;
+}
+
+/* Sends nlh and reads until the kernel's ACK (or error) for it. Data
+ * replies go to cb. Returns 0, or -1 with errno set to the kernel's code. */
+static int
+exchange(struct ipset_nl *h, struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
+{
+	uint32_t seq = nlh->nlmsg_seq;
+	ssize_t n;
+	int ret;
+
+	if (mnl_socket_sendto(h->nl, nlh, nlh->nlmsg_len) < 0)
+		return -1;
+	do {
+		n = mnl_socket_recvfrom(h->nl, h->rbuf, IPSET_RECV_BUF);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		ret = mnl_cb_run(h->rbuf, (size_t)n, seq, h->portid, cb, arg);
+	} while (ret > MNL_CB_STOP);
+	return ret < 0 ? -1 : 0;
+}
+
+struct u8_reply {
+	int attr;
+	uint8_t value;
+	bool found;
+};
+
+static int
+u8_attr_cb(const struct nlattr *a, void *arg)
+{
+	struct u8_reply *r = arg;
+
+	if (mnl_attr_get_type(a) == r->attr && mnl_attr_validate(a, MNL_TYPE_U8) == 0) {
+		r->value = mnl_attr_get_u8(a);
+		r->found = true;
+	}
+	return MNL_CB_OK;
+}
+
+static int
+u8_reply_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	return mnl_attr_parse(nlh, sizeof(struct nfgenmsg), u8_attr_cb, arg) < 0 ? MNL_CB_ERROR
+	                                                                         : MNL_CB_OK;
+}
+
+struct ipset_nl *
+ipset_open(void)
+{
+	struct ipset_nl *h;
+	struct nlmsghdr *nlh;
+	struct timeval tv = {.tv_sec = 2};
+	int one = 1;
+
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		log_warn("ipset: allocating the handle");
+		return NULL;
+	}
+	h->buf = malloc(IPSET_MSG_BUF);
+	h->rbuf = malloc(IPSET_RECV_BUF);
+	if (h->buf == NULL || h->rbuf == NULL) {
+		log_warn("ipset: allocating buffers");
+		goto free_handle;
+	}
+	h->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (h->nl == NULL) {
+		if (errno == EPROTONOSUPPORT)
+			log_warnx("ipset: kernel lacks nfnetlink (CONFIG_NETFILTER_NETLINK)");
+		else
+			log_warn("ipset: opening the netfilter netlink socket");
+		goto free_handle;
+	}
+	if (mnl_socket_bind(h->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		log_warn("ipset: binding the netlink socket");
+		goto close_socket;
+	}
+	h->portid = mnl_socket_get_portid(h->nl);
+	/* Errors then come back without a copy of our (possibly large)
+	 * request, so the receive buffer stays small. */
+	if (mnl_socket_setsockopt(h->nl, NETLINK_CAP_ACK, &one, sizeof(one)) < 0)
+		log_warn("ipset: setting NETLINK_CAP_ACK");
+	/* The kernel answers at once; a missing answer must not hang the
+	 * gate's single loop. */
+	if (setsockopt(mnl_socket_get_fd(h->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		log_warn("ipset: setting SO_RCVTIMEO");
+	h->seq = (uint32_t)time(NULL);
+
+	nlh = put_request(h, h->buf, IPSET_CMD_PROTOCOL, AF_INET);
+	if (exchange(h, nlh, NULL, NULL) < 0) {
+		/* nfnetlink answers a subsystem it does not know with EINVAL
+		 * (or EOPNOTSUPP); only this first request can tell. */
+		if (errno == EINVAL || errno == EOPNOTSUPP || errno == EPROTONOSUPPORT)
+			log_warnx("ipset: kernel lacks ip_set support (CONFIG_IP_SET): %s",
+			          strerror(errno));
+		else
+			log_warnx("ipset: probing the kernel: %s", ipset_strerror(errno));
+		goto close_socket;
+	}
+	return h;
+
+close_socket:
+	mnl_socket_close(h->nl);
+free_handle:
+	free(h->buf);
+	free(h->rbuf);
+	free(h);
+	return NULL;
+}
+
+void
+ipset_close(struct ipset_nl *h)
+{
+	if (h == NULL)
+		return;
+	mnl_socket_close(h->nl);
+	free(h->buf);
+	free(h->rbuf);
+	free(h);
+}
+
+/* The newest revision of a set type the kernel has: revisions differ in
+ * what they support, and CREATE must name one the kernel knows. */
+static int
+type_revision(struct ipset_nl *h, const char *type, int family, uint8_t *rev)
+{
+	struct u8_reply r = {.attr = IPSET_ATTR_REVISION};
+	struct nlmsghdr *nlh = put_request(h, h->buf, IPSET_CMD_TYPE, family);
+
+	mnl_attr_put_strz(nlh, IPSET_ATTR_TYPENAME, type);
+	mnl_attr_put_u8(nlh, IPSET_ATTR_FAMILY, (uint8_t)family);
+	if (exchange(h, nlh, u8_reply_cb, &r) < 0) {
+		int err = errno;
+
+		if (err == IPSET_ERR_FIND_TYPE)
+			log_warnx("ipset: kernel lacks the %s set type (CONFIG_IP_SET_%s)", type,
+			          strcmp(type, "hash:net,port") == 0 ? "HASH_NETPORT"
+			                                             : "HASH_IPPORT");
+		else
+			log_warnx("ipset: looking up set type %s: %s", type, ipset_strerror(err));
+		return -1;
+	}
+	if (!r.found) {
+		log_warnx("ipset: kernel gave no revision for set type %s", type);
+		return -1;
+	}
+	*rev = r.value;
+	return 0;
+}
+
+int
+ipset_create(struct ipset_nl *h, const char *name, const char *type, int family, uint32_t maxelem,
+             bool with_timeout, bool with_comment)
+{
+	struct nlmsghdr *nlh;
+	struct nlattr *data;
+	uint8_t rev;
+
+	if (type_revision(h, type, family, &rev) < 0)
+		return -1;
+	/* No NLM_F_EXCL: the kernel then accepts an existing set of the same
+	 * type and options, and keeps its entries. */
+	nlh = put_request(h, h->buf, IPSET_CMD_CREATE, family);
+	mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, name);
+	mnl_attr_put_strz(nlh, IPSET_ATTR_TYPENAME, type);
+	mnl_attr_put_u8(nlh, IPSET_ATTR_REVISION, rev);
+	mnl_attr_put_u8(nlh, IPSET_ATTR_FAMILY, (uint8_t)family);
+	data = mnl_attr_nest_start(nlh, IPSET_ATTR_DATA);
+	if (with_timeout)
+		mnl_attr_put_u32(nlh, IPSET_ATTR_TIMEOUT | NLA_F_NET_BYTEORDER, htonl(0));
+	if (maxelem > 0)
+		mnl_attr_put_u32(nlh, IPSET_ATTR_MAXELEM | NLA_F_NET_BYTEORDER, htonl(maxelem));
+	if (with_comment)
+		mnl_attr_put_u32(nlh, IPSET_ATTR_CADT_FLAGS | NLA_F_NET_BYTEORDER,
+		                 htonl(IPSET_FLAG_WITH_COMMENT));
+	mnl_attr_nest_end(nlh, data);
+	if (exchange(h, nlh, NULL, NULL) < 0) {
+		int err = errno;
+
+		/* Without NLM_F_EXCL the kernel only refuses an existing set
+		 * whose type or options differ from ours. */
+		if (err == IPSET_ERR_EXIST || err == EEXIST)
+			log_warnx("ipset: set %s already exists with a different type or options "
+			          "(want %s family %s); remove it with: ipset destroy %s",
+			          name, type, family == AF_INET6 ? "inet6" : "inet", name);
+		else
+			log_warnx("ipset: creating set %s: %s", name, ipset_strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+put_entry(struct nlmsghdr *nlh, const struct ipset_entry *e, uint32_t lineno, uint32_t timeout,
+          const char *comment)
+{
+	struct nlattr *data, *ip;
+	uint32_t v4;
+
+	data = mnl_attr_nest_start(nlh, IPSET_ATTR_DATA);
+	ip = mnl_attr_nest_start(nlh, IPSET_ATTR_IP);
+	if (e->family == AF_INET) {
+		memcpy(&v4, e->ip, 4);
+		mnl_attr_put_u32(nlh, IPSET_ATTR_IPADDR_IPV4 | NLA_F_NET_BYTEORDER, v4);
+	} else {
+		mnl_attr_put(nlh, IPSET_ATTR_IPADDR_IPV6 | NLA_F_NET_BYTEORDER, 16, e->ip);
+	}
+	mnl_attr_nest_end(nlh, ip);
+	if (e->cidr > 0)
+		mnl_attr_put_u8(nlh, IPSET_ATTR_CIDR, e->cidr);
+	mnl_attr_put_u16(nlh, IPSET_ATTR_PORT | NLA_F_NET_BYTEORDER, htons(e->port));
+	mnl_attr_put_u8(nlh, IPSET_ATTR_PROTO, e->proto);
+	if (timeout > 0)
+		mnl_attr_put_u32(nlh, IPSET_ATTR_TIMEOUT | NLA_F_NET_BYTEORDER, htonl(timeout));
+	if (comment != NULL)
+		mnl_attr_put_strz(nlh, IPSET_ATTR_COMMENT, comment);
+	/* The kernel reports which entry of a batch failed by this number. */
+	mnl_attr_put_u32(nlh, IPSET_ATTR_LINENO, lineno);
+	mnl_attr_nest_end(nlh, data);
+}
+
+int
+ipset_add(struct ipset_nl *h, const char *name, int family, const struct ipset_entry *v, size_t n,
+          uint32_t timeout, const char *comment)
+{
+	char cbuf[IPSET_MAX_COMMENT_SIZE + 1];
+	size_t i = 0;
+
+	if (comment != NULL) {
+		/* The kernel refuses longer comments; a name is at most 253. */
+		snprintf(cbuf, sizeof(cbuf), "%s", comment);
+		comment = cbuf;
+	}
+	while (i < n) {
+		struct nlmsghdr *nlh = put_request(h, h->buf, IPSET_CMD_ADD, family);
+		struct nlattr *adt;
+		size_t first = i;
+
+		mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, name);
+		/* A batch (IPSET_ATTR_ADT) requires a top-level line number. */
+		mnl_attr_put_u32(nlh, IPSET_ATTR_LINENO, 0);
+		adt = mnl_attr_nest_start(nlh, IPSET_ATTR_ADT);
+		for (; i < n && nlh->nlmsg_len + ENTRY_ROOM < IPSET_MSG_BUF; i++) {
+			if (v[i].family != family) {
+				log_warnx("ipset: %s: entry %zu has the wrong family", name, i);
+				return -1;
+			}
+			put_entry(nlh, &v[i], (uint32_t)(i + 1), timeout, comment);
+		}
+		mnl_attr_nest_end(nlh, adt);
+		if (exchange(h, nlh, NULL, NULL) < 0) {
+			log_warnx("ipset: adding %zu entries to set %s: %s", i - first, name,
+			          ipset_strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+ipset_swap(struct ipset_nl *h, const char *a, const char *b)
+{
+	struct nlmsghdr *nlh = put_request(h, h->buf, IPSET_CMD_SWAP, AF_INET);
+
+	mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, a);
+	mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME2, b);
+	if (exchange(h, nlh, NULL, NULL) < 0) {
+		log_warnx("ipset: swapping sets %s and %s: %s", a, b, ipset_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+ipset_destroy(struct ipset_nl *h, const char *name, bool missing_ok)
+{
+	struct nlmsghdr *nlh = put_request(h, h->buf, IPSET_CMD_DESTROY, AF_INET);
+
+	mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, name);
+	if (exchange(h, nlh, NULL, NULL) < 0) {
+		if (errno == ENOENT && missing_ok)
+			return 0;
+		log_warnx("ipset: destroying set %s: %s", name, ipset_strerror(errno));
+		return -1;
+	}
+	return 0;
+}

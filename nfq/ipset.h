@@ -1,0 +1,48 @@
+/*
+ * Kernel ipsets over libmnl (NFNL_SUBSYS_IPSET): create, add in batches,
+ * swap, destroy. Every request carries NLM_F_ACK and a sequence number and
+ * the kernel's answer is checked; every refusal is logged with the set name
+ * and a readable reason.
+ */
+#ifndef NAMEGATE_IPSET_H
+#define NAMEGATE_IPSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ipset_entry {
+	int family;     /* AF_INET or AF_INET6, the set's family */
+	uint8_t ip[16]; /* network byte order */
+	uint8_t cidr;   /* 0 for hash:ip,port; the prefix for hash:net,port */
+	uint8_t proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t port;  /* host byte order */
+};
+
+struct ipset_nl;
+
+/* Opens the netlink socket and checks that the kernel speaks ipset.
+ * NULL after logging why (no CONFIG_IP_SET, no CAP_NET_ADMIN, ...). */
+struct ipset_nl *ipset_open(void);
+void ipset_close(struct ipset_nl *h);
+
+/* Create the set unless one of that name exists with the same type and
+ * options; one with a different type or options is an error. with_timeout
+ * gives entries a timeout (default 0 = none unless given per entry). */
+int ipset_create(struct ipset_nl *h, const char *name, const char *type, int family,
+                 uint32_t maxelem, bool with_timeout, bool with_comment);
+
+/* Add (or refresh: timeout and comment are rewritten) n entries of family.
+ * timeout 0 sends none; comment NULL sends none. The entries go in as few
+ * messages as the netlink buffer allows, usually one. Returns 0 or -1. */
+int ipset_add(struct ipset_nl *h, const char *name, int family, const struct ipset_entry *v,
+              size_t n, uint32_t timeout, const char *comment);
+
+int ipset_swap(struct ipset_nl *h, const char *a, const char *b);
+/* missing_ok: a set that does not exist is not an error. */
+int ipset_destroy(struct ipset_nl *h, const char *name, bool missing_ok);
+
+/* Readable text for an errno or IPSET_ERR_* code from the kernel. */
+const char *ipset_strerror(int err);
+
+#endif

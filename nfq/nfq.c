@@ -1,0 +1,464 @@
+/*
+ * namegate-nfq: the gate, the only privileged process. It owns the kernel
+ * state (sets, rules, queue), takes ALLOW requests from the resolver and
+ * gives verdicts to flows that missed the sets.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "addrmap.h"
+#include "conf.h"
+#include "confwatch.h"
+#include "gatesrv.h"
+#include "ipset.h"
+#include "log.h"
+#include "loop.h"
+#include "queue.h"
+#include "rules.h"
+
+#ifndef NAMEGATE_VERSION
+#define NAMEGATE_VERSION "unknown"
+#endif
+
+#define EXIT_CONFIG 2
+#define SET_MAXELEM 1048576
+/* Map entries that ran out more than this long ago no longer explain a
+ * denial usefully ("expired" an hour later is just "unresolved"). */
+#define PRUNE_AFTER_MS (3600 * 1000ULL)
+#define PRUNE_EVERY_MS (60 * 1000ULL)
+
+struct gate {
+	const char *path;
+	struct conf *conf;
+	struct loop *lp;
+	struct ipset_nl *ipset;
+	struct addrmap *map;
+	struct queue *queue;
+	struct gatesrv *srv;
+	struct confwatch *watch;
+	struct loop_timer prune;
+	uid_t ruid;
+	gid_t rgid;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: namegate-nfq -c FILE [--setup | --teardown | --check-config]\n"
+	           "       namegate-nfq -h | -V\n"
+	           "\n"
+	           "  -c, --config FILE   sandbox.ini\n"
+	           "      --setup         create the sets and install the rules, then exit\n"
+	           "      --teardown      remove what --setup installed, then exit\n"
+	           "      --check-config  validate, print the effective config, exit 0 (or 2)\n"
+	           "  -h, --help          this text\n"
+	           "  -V, --version       print the version\n"
+	           "\n"
+	           "Without --setup/--teardown/--check-config, run the gate in the foreground.\n");
+}
+
+/* config.error wants file, line and error apart; conf_load gives
+ * "file:line: message". */
+static void
+log_config_error(const char *path, const char *err)
+{
+	size_t plen = strlen(path);
+	const char *msg = err;
+	long line = 0;
+	struct log_line *l;
+
+	if (strncmp(err, path, plen) == 0 && err[plen] == ':') {
+		char *end;
+
+		line = strtol(err + plen + 1, &end, 10);
+		if (*end == ':') {
+			msg = end + 1;
+			while (*msg == ' ')
+				msg++;
+		} else {
+			line = 0;
+		}
+	}
+	l = log_begin(LOGL_ERROR, "config.error");
+	logline_str(l, "file", path);
+	logline_int(l, "line", line);
+	logline_str(l, "error", msg);
+	log_end(l);
+}
+
+static void
+log_config_load(const char *path)
+{
+	struct log_line *l = log_begin(LOGL_INFO, "config.load");
+
+	logline_str(l, "file", path);
+	log_end(l);
+}
+
+static const char *
+family_set(int family, bool net, bool tmp)
+{
+	if (family == AF_INET)
+		return net ? (tmp ? RULES_NETSET4 "-tmp" : RULES_NETSET4) : RULES_SET4;
+	return net ? (tmp ? RULES_NETSET6 "-tmp" : RULES_NETSET6) : RULES_SET6;
+}
+
+/* The static networks go into a fresh -tmp set that is swapped in whole, so
+ * a reload never leaves a moment with the set half filled. */
+static int
+refill_netset(struct ipset_nl *h, const struct conf *c, int family)
+{
+	const char *name = family_set(family, true, false);
+	const char *tmp = family_set(family, true, true);
+	struct ipset_entry *v;
+	size_t i, j, n = 0, cap = 0;
+	int rc = -1;
+
+	for (i = 0; i < c->nnetworks; i++) {
+		if (c->networks[i].net.family == family)
+			cap += c->networks[i].ports.n;
+	}
+	v = calloc(cap > 0 ? cap : 1, sizeof(*v));
+	if (v == NULL) {
+		log_warn("nfq: allocating %zu network entries", cap);
+		return -1;
+	}
+	for (i = 0; i < c->nnetworks; i++) {
+		const struct conf_network *nw = &c->networks[i];
+
+		if (nw->net.family != family)
+			continue;
+		for (j = 0; j < nw->ports.n; j++) {
+			v[n].family = family;
+			memcpy(v[n].ip, nw->net.ip, sizeof(v[n].ip));
+			/* hash:net,port has no /0; the smallest it takes is /1. */
+			v[n].cidr = nw->prefix;
+			v[n].proto = nw->ports.v[j].proto;
+			v[n].port = nw->ports.v[j].port;
+			n++;
+		}
+	}
+	if (ipset_create(h, name, "hash:net,port", family, 0, false, true) < 0)
+		goto out;
+	if (ipset_destroy(h, tmp, true) < 0)
+		goto out;
+	if (ipset_create(h, tmp, "hash:net,port", family, 0, false, true) < 0)
+		goto out;
+	if (n > 0 && ipset_add(h, tmp, family, v, n, 0, "network") < 0)
+		goto destroy_tmp;
+	if (ipset_swap(h, name, tmp) < 0)
+		goto destroy_tmp;
+	rc = 0;
+destroy_tmp:
+	if (ipset_destroy(h, tmp, true) < 0)
+		rc = -1;
+out:
+	free(v);
+	return rc;
+}
+
+static int
+install_sets(struct ipset_nl *h, const struct conf *c)
+{
+	if (ipset_create(h, RULES_SET4, "hash:ip,port", AF_INET, SET_MAXELEM, true, true) < 0 ||
+	    ipset_create(h, RULES_SET6, "hash:ip,port", AF_INET6, SET_MAXELEM, true, true) < 0)
+		return -1;
+	if (refill_netset(h, c, AF_INET) < 0 || refill_netset(h, c, AF_INET6) < 0)
+		return -1;
+	return 0;
+}
+
+/* --setup and the first thing the running gate does: sets first, because
+ * the rules refer to them. */
+static int
+setup(struct ipset_nl *h, const struct conf *c, uid_t ruid)
+{
+	if (install_sets(h, c) < 0)
+		return -1;
+	return rules_apply(c, ruid);
+}
+
+static int
+teardown(struct ipset_nl *h)
+{
+	static const char *const sets[] = {
+	    RULES_SET4,    RULES_SET6,           RULES_NETSET4,
+	    RULES_NETSET6, RULES_NETSET4 "-tmp", RULES_NETSET6 "-tmp",
+	};
+	size_t i;
+	int rc = 0;
+
+	/* The rules go first: a set referenced by a rule cannot be
+	 * destroyed. */
+	if (rules_remove() < 0)
+		rc = -1;
+	for (i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		if (ipset_destroy(h, sets[i], true) < 0)
+			rc = -1;
+	}
+	if (rc == 0)
+		log_info("nfq: removed namegate's rules and sets");
+	return rc;
+}
+
+static void
+prune_cb(struct loop_timer *t, void *arg)
+{
+	struct gate *g = arg;
+	uint64_t now = loop_now_ms();
+
+	if (now > PRUNE_AFTER_MS)
+		addrmap_prune(g->map, now - PRUNE_AFTER_MS);
+	loop_timer_set(g->lp, t, PRUNE_EVERY_MS);
+}
+
+static void
+reload(void *arg)
+{
+	struct gate *g = arg;
+	char err[CONF_ERR_LEN];
+	struct conf *nc, *old = g->conf;
+	struct queue *nq = NULL;
+	uid_t ruid;
+	gid_t rgid;
+	bool new_srv;
+
+	nc = calloc(1, sizeof(*nc));
+	if (nc == NULL) {
+		log_warn("nfq: allocating a config for the reload");
+		return;
+	}
+	if (conf_load(g->path, nc, err, sizeof(err)) < 0) {
+		log_config_error(g->path, err);
+		free(nc);
+		return;
+	}
+	if (rules_resolver_user(nc->user, &ruid, &rgid) < 0) {
+		log_config_error(g->path,
+		                 "[resolver] user does not exist; keeping the running config");
+		conf_free(nc);
+		free(nc);
+		return;
+	}
+	/* A new queue number is bound before the rules point at it, so no
+	 * flow is sent to a queue nobody reads. */
+	if (nc->queue != queue_num(g->queue)) {
+		nq = queue_new(g->lp, nc->queue, nc, g->map);
+		if (nq == NULL) {
+			log_config_error(
+			    g->path,
+			    "cannot bind the new [gate] queue; keeping the running config");
+			conf_free(nc);
+			free(nc);
+			return;
+		}
+	}
+
+	g->conf = nc;
+	if (log_open(nc->log_file, nc->log_format) < 0)
+		log_warnx("nfq: keeping the previous log file");
+	log_config_load(g->path);
+
+	if (install_sets(g->ipset, nc) < 0)
+		log_warnx("nfq: reload: the static network sets were not refreshed");
+	if (rules_apply(nc, ruid) < 0)
+		log_warnx("nfq: reload: the rules were not refreshed; the previous rules stay");
+
+	if (nq != NULL) {
+		queue_free(g->queue);
+		g->queue = nq;
+	} else {
+		queue_set_conf(g->queue, nc);
+	}
+
+	new_srv = strcmp(nc->socket, old->socket) != 0 || ruid != g->ruid || rgid != g->rgid;
+	g->ruid = ruid;
+	g->rgid = rgid;
+	if (new_srv) {
+		gatesrv_free(g->srv);
+		g->srv = gatesrv_new(g->lp, nc, ruid, rgid, g->ipset, g->map);
+		/* Without the socket the resolver gets no ACKs and answers
+		 * SERVFAIL: closed, and the log says why. */
+		if (g->srv == NULL)
+			log_warnx("nfq: reload: no socket at %s; DNS answers will fail",
+			          nc->socket);
+	} else {
+		gatesrv_set_conf(g->srv, nc);
+	}
+	conf_free(old);
+	free(old);
+}
+
+static void
+on_signal(int signo, void *arg)
+{
+	struct gate *g = arg;
+
+	if (signo == SIGHUP) {
+		reload(g);
+		return;
+	}
+	log_info("nfq: %s, exiting", strsignal(signo));
+	loop_stop(g->lp);
+}
+
+static int
+run(struct gate *g)
+{
+	uint64_t seed = 0;
+	int rc = 1;
+
+	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		log_warn("nfq: getrandom for the address map seed");
+	g->map = addrmap_new(ADDRMAP_DEFAULT_MAX, seed);
+	g->lp = loop_new();
+	if (g->map == NULL || g->lp == NULL) {
+		log_warn("nfq: allocating the address map and event loop");
+		goto free_loop;
+	}
+	if (setup(g->ipset, g->conf, g->ruid) < 0)
+		goto free_loop;
+	g->queue = queue_new(g->lp, g->conf->queue, g->conf, g->map);
+	if (g->queue == NULL)
+		goto free_loop;
+	g->srv = gatesrv_new(g->lp, g->conf, g->ruid, g->rgid, g->ipset, g->map);
+	if (g->srv == NULL)
+		goto free_queue;
+	if (loop_signal(g->lp, SIGHUP, on_signal, g) < 0 ||
+	    loop_signal(g->lp, SIGTERM, on_signal, g) < 0 ||
+	    loop_signal(g->lp, SIGINT, on_signal, g) < 0) {
+		log_warn("nfq: setting up signal handling");
+		goto free_srv;
+	}
+	g->watch = confwatch_new(g->lp, g->path, reload, g);
+	if (g->watch == NULL)
+		log_warnx("nfq: not watching %s for changes; SIGHUP still reloads", g->path);
+	loop_timer_init(&g->prune, prune_cb, g);
+	loop_timer_set(g->lp, &g->prune, PRUNE_EVERY_MS);
+
+	log_info("nfq: running, mode %s, on_deny %s",
+	         g->conf->mode == MODE_AUDIT ? "audit" : "enforce",
+	         g->conf->on_deny == ON_DENY_DROP ? "drop" : "reject");
+	if (loop_run(g->lp) < 0)
+		log_warn("nfq: event loop");
+	else
+		rc = 0;
+
+	loop_timer_cancel(g->lp, &g->prune);
+	confwatch_free(g->watch);
+free_srv:
+	gatesrv_free(g->srv);
+free_queue:
+	queue_free(g->queue);
+free_loop:
+	loop_free(g->lp);
+	addrmap_free(g->map);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	enum { OPT_SETUP = 256, OPT_TEARDOWN, OPT_CHECK };
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"setup", no_argument, NULL, OPT_SETUP},
+	    {"teardown", no_argument, NULL, OPT_TEARDOWN},
+	    {"check-config", no_argument, NULL, OPT_CHECK},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct gate g = {0};
+	char err[CONF_ERR_LEN];
+	int ch, action = 0, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			g.path = optarg;
+			break;
+		case OPT_SETUP:
+		case OPT_TEARDOWN:
+		case OPT_CHECK:
+			if (action != 0 && action != ch) {
+				fprintf(stderr,
+				        "namegate-nfq: --setup, --teardown and --check-config "
+				        "exclude each other\n");
+				return EXIT_CONFIG;
+			}
+			action = ch;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("namegate-nfq %s\n", NAMEGATE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_CONFIG;
+		}
+	}
+	if (optind != argc || g.path == NULL) {
+		usage(stderr);
+		return EXIT_CONFIG;
+	}
+
+	/* A resolver that went away mid-ACK, or a tool that exited early,
+	 * must not kill the gate. */
+	signal(SIGPIPE, SIG_IGN);
+
+	g.conf = calloc(1, sizeof(*g.conf));
+	if (g.conf == NULL) {
+		perror("namegate-nfq: allocating the config");
+		return 1;
+	}
+	if (conf_load(g.path, g.conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		free(g.conf);
+		return EXIT_CONFIG;
+	}
+	if (action == OPT_CHECK) {
+		conf_print(stdout, g.conf);
+		rc = fflush(stdout) == 0 ? 0 : 1;
+		goto free_conf;
+	}
+	if (log_open(g.conf->log_file, g.conf->log_format) < 0)
+		log_warnx("nfq: logging to stderr only");
+	log_config_load(g.path);
+
+	if (action != OPT_TEARDOWN && rules_resolver_user(g.conf->user, &g.ruid, &g.rgid) < 0)
+		goto close_log;
+	g.ipset = ipset_open();
+	if (g.ipset == NULL)
+		goto close_log;
+
+	switch (action) {
+	case OPT_SETUP:
+		rc = setup(g.ipset, g.conf, g.ruid) < 0 ? 1 : 0;
+		if (rc == 0)
+			log_info("nfq: setup done");
+		break;
+	case OPT_TEARDOWN:
+		rc = teardown(g.ipset) < 0 ? 1 : 0;
+		break;
+	default:
+		rc = run(&g);
+		break;
+	}
+
+	ipset_close(g.ipset);
+close_log:
+	log_close();
+free_conf:
+	conf_free(g.conf);
+	free(g.conf);
+	return rc;
+}

@@ -1,0 +1,460 @@
+/* iptables rules: the restore text (pure) and running the tools. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "log.h"
+#include "rules.h"
+#include "verdict.h"
+
+#define RULES_BUF 65536
+#define TOOL_ERR_MAX 4096
+/* iptables -D removes one copy per call; more copies than this means
+ * something else keeps adding them, and we stop rather than spin. */
+#define MAX_JUMP_COPIES 64
+
+struct textbuf {
+	char *p;
+	size_t len, cap;
+	bool overflow;
+};
+
+static void tb_printf(struct textbuf *tb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+tb_printf(struct textbuf *tb, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (tb->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(tb->p + tb->len, tb->cap - tb->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= tb->cap - tb->len) {
+		tb->overflow = true;
+		return;
+	}
+	tb->len += (size_t)n;
+}
+
+int
+rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue, bool add_jump,
+           char *buf, size_t len)
+{
+	static const unsigned dns_ports[] = {53, 853};
+	static const unsigned ndp_types[] = {133, 134, 135, 136, 137, 143};
+	struct textbuf tb = {.p = buf, .cap = len};
+	bool v6 = family == AF_INET6;
+	char ip[ADDR_STRLEN];
+	size_t i;
+
+	if (len == 0)
+		return -1;
+	buf[0] = '\0';
+	tb_printf(&tb, "*filter\n");
+	tb_printf(&tb, ":" RULES_CHAIN " - [0:0]\n");
+	tb_printf(&tb, ":" RULES_CHAIN_DNS " - [0:0]\n");
+
+	/* Packets the gate marked for rejection come back through NF_REPEAT
+	 * and must be rejected before anything else can accept them. */
+	tb_printf(&tb,
+	          "-A " RULES_CHAIN " -m mark --mark 0x%08" PRIx32
+	          " -p tcp -j REJECT --reject-with tcp-reset\n",
+	          (uint32_t)VERDICT_MARK_DENY);
+	tb_printf(
+	    &tb, "-A " RULES_CHAIN " -m mark --mark 0x%08" PRIx32 " -j REJECT --reject-with %s\n",
+	    (uint32_t)VERDICT_MARK_DENY, v6 ? "icmp6-adm-prohibited" : "icmp-admin-prohibited");
+	tb_printf(&tb, "-A " RULES_CHAIN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
+	/* DNS is recognised by the original destination port, before the
+	 * loopback accept, because Docker's embedded DNS lives on loopback
+	 * and is DNATed to a random port. */
+	for (i = 0; i < sizeof(dns_ports) / sizeof(dns_ports[0]); i++) {
+		tb_printf(&tb,
+		          "-A " RULES_CHAIN
+		          " -p udp -m conntrack --ctorigdstport %u -j " RULES_CHAIN_DNS "\n",
+		          dns_ports[i]);
+		tb_printf(&tb,
+		          "-A " RULES_CHAIN
+		          " -p tcp -m conntrack --ctorigdstport %u -j " RULES_CHAIN_DNS "\n",
+		          dns_ports[i]);
+	}
+	tb_printf(&tb, "-A " RULES_CHAIN " -o lo -j ACCEPT\n");
+	/* Without neighbour discovery and MLD, IPv6 cannot reach anything. */
+	for (i = 0; v6 && i < sizeof(ndp_types) / sizeof(ndp_types[0]); i++)
+		tb_printf(&tb,
+		          "-A " RULES_CHAIN " -p ipv6-icmp -m icmp6 --icmpv6-type %u -j ACCEPT\n",
+		          ndp_types[i]);
+	tb_printf(&tb, "-A " RULES_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
+	          v6 ? RULES_SET6 : RULES_SET4);
+	tb_printf(&tb, "-A " RULES_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
+	          v6 ? RULES_NETSET6 : RULES_NETSET4);
+	/* No --queue-bypass: with the gate gone, new flows are dropped. */
+	tb_printf(&tb, "-A " RULES_CHAIN " -j NFQUEUE --queue-num %u\n", queue);
+
+	for (i = 0; i < c->nlisten; i++) {
+		if (c->listen[i].family != family)
+			continue;
+		tb_printf(&tb,
+		          "-A " RULES_CHAIN_DNS
+		          " -o lo -m conntrack --ctorigdst %s --ctorigdstport %u -j ACCEPT\n",
+		          addr_ntop(&c->listen[i], ip, sizeof(ip)), c->listen[i].port);
+	}
+	for (i = 0; i < c->nupstream; i++) {
+		if (c->upstream[i].family != family)
+			continue;
+		tb_printf(&tb,
+		          "-A " RULES_CHAIN_DNS " -m owner --uid-owner %u -m conntrack --ctorigdst "
+		                                "%s --ctorigdstport %u -j ACCEPT\n",
+		          (unsigned)resolver_uid, addr_ntop(&c->upstream[i], ip, sizeof(ip)),
+		          c->upstream[i].port);
+	}
+	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j MARK --set-mark 0x%08" PRIx32 "\n",
+	          (uint32_t)VERDICT_MARK_DNS);
+	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j NFQUEUE --queue-num %u\n", queue);
+
+	if (add_jump)
+		tb_printf(&tb, "-I OUTPUT 1 -j " RULES_CHAIN "\n");
+	tb_printf(&tb, "COMMIT\n");
+	if (tb.overflow)
+		return -1;
+	return (int)tb.len;
+}
+
+int
+rules_resolver_user(const char *user, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		if (errno != 0)
+			log_warn("rules: looking up user %s", user);
+		else
+			log_warnx("rules: user %s (the resolver's [resolver] user) does not exist; "
+			          "create it, e.g. useradd --system --no-create-home --shell "
+			          "/usr/sbin/nologin %s",
+			          user, user);
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+/* Runs argv[0] (looked up in PATH, then /usr/sbin and /sbin, which a
+ * container's PATH may lack) with input on its stdin and its stderr
+ * captured into err. Returns the exit status, 127 when it could not be
+ * started, or -1 when we could not even fork. */
+static int
+run_tool(const char *const argv[], const char *input, size_t inlen, char *err, size_t errlen)
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, status = -1, devnull;
+	size_t off = 0, elen = 0;
+	pid_t pid;
+
+	err[0] = '\0';
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+		log_warn("rules: pipe for %s", argv[0]);
+		goto close_pipes;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_warn("rules: fork for %s", argv[0]);
+		goto close_pipes;
+	}
+	if (pid == 0) {
+		static const char *const dirs[] = {"/usr/sbin/", "/sbin/"};
+		char path[256];
+		sigset_t none;
+		size_t i;
+
+		/* The parent blocks signals for its signalfd; the tool must not
+		 * inherit that. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		devnull = open("/dev/null", O_WRONLY);
+		if (dup2(in[0], 0) < 0 || dup2(devnull >= 0 ? devnull : out[1], 1) < 0 ||
+		    dup2(out[1], 2) < 0)
+			_exit(127);
+		execvp(argv[0], (char *const *)argv);
+		for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+			snprintf(path, sizeof(path), "%s%s", dirs[i], argv[0]);
+			execv(path, (char *const *)argv);
+		}
+		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	in[0] = out[1] = -1;
+
+	while (off < inlen) {
+		ssize_t n = write(in[1], input + off, inlen - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			/* EPIPE: the tool exited early; its stderr says why. */
+			if (errno != EPIPE)
+				log_warn("rules: writing to %s", argv[0]);
+			break;
+		}
+		off += (size_t)n;
+	}
+	close(in[1]);
+	in[1] = -1;
+
+	for (;;) {
+		char tmp[512];
+		ssize_t n = read(out[0], tmp, sizeof(tmp));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (elen + 1 < errlen) {
+			size_t take = (size_t)n < errlen - 1 - elen ? (size_t)n : errlen - 1 - elen;
+
+			memcpy(err + elen, tmp, take);
+			elen += take;
+			err[elen] = '\0';
+		}
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			log_warn("rules: waiting for %s", argv[0]);
+			status = -1;
+			goto close_pipes;
+		}
+	}
+	if (WIFEXITED(status))
+		status = WEXITSTATUS(status);
+	else
+		status = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+
+close_pipes:
+	if (in[0] >= 0)
+		close(in[0]);
+	if (in[1] >= 0)
+		close(in[1]);
+	if (out[0] >= 0)
+		close(out[0]);
+	if (out[1] >= 0)
+		close(out[1]);
+	return status;
+}
+
+/* Which kernel or iptables feature a failure is about, so the user knows
+ * what to install or enable rather than reading iptables internals. Each
+ * feature is recognised by its option in our rule text or by how iptables
+ * names the extension in its messages ("Couldn't load match `set'"). */
+static const struct {
+	const char *in_rule, *in_message, *feature;
+} features[] = {
+    {"-j NFQUEUE", "`NFQUEUE'", "NFQUEUE target (CONFIG_NETFILTER_XT_TARGET_NFQUEUE)"},
+    {"-m set", "`set'", "set match (CONFIG_NETFILTER_XT_SET, ipset)"},
+    {"-m conntrack", "`conntrack'", "conntrack match (CONFIG_NETFILTER_XT_MATCH_CONNTRACK)"},
+    {"-m owner", "`owner'", "owner match (CONFIG_NETFILTER_XT_MATCH_OWNER)"},
+    {"-j REJECT", "`REJECT'",
+     "REJECT target (CONFIG_IP_NF_TARGET_REJECT, CONFIG_IP6_NF_TARGET_REJECT)"},
+    {"-j MARK", "`MARK'", "MARK target (CONFIG_NETFILTER_XT_MARK)"},
+    {"-m mark", "`mark'", "mark match (CONFIG_NETFILTER_XT_MARK)"},
+    {"-m icmp6", "`icmp6'", "icmp6 match (CONFIG_IP6_NF_MATCH_IPV6HEADER)"},
+};
+
+static const char *
+feature_in(const char *text, bool rule)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
+		if (strstr(text, rule ? features[i].in_rule : features[i].in_message) != NULL)
+			return features[i].feature;
+	}
+	return NULL;
+}
+
+/* iptables-restore names the input line that failed ("line 7 failed" or
+ * "Error occurred at line: 7"); that line tells which feature it needs. */
+static const char *
+feature_of_failure(const char *err, const char *input)
+{
+	char line[512];
+	const char *p = strstr(err, "line");
+	const char *feat;
+	unsigned long n = 0;
+
+	while (p != NULL && n == 0) {
+		p += 4;
+		while (*p == ':' || *p == ' ')
+			p++;
+		n = strtoul(p, NULL, 10);
+		if (n == 0)
+			p = strstr(p, "line");
+	}
+	if (n > 0) {
+		const char *s = input, *e;
+		unsigned long i;
+
+		for (i = 1; i < n && s != NULL; i++) {
+			s = strchr(s, '\n');
+			if (s != NULL)
+				s++;
+		}
+		if (s != NULL && *s != '\0') {
+			e = strchr(s, '\n');
+			snprintf(line, sizeof(line), "%.*s", e ? (int)(e - s) : (int)strlen(s), s);
+			if ((feat = feature_in(line, true)) != NULL)
+				return feat;
+		}
+	}
+	return feature_in(err, false);
+}
+
+static void
+log_tool_failure(const char *tool, int status, const char *err, const char *input)
+{
+	const char *feat = NULL;
+	char oneline[TOOL_ERR_MAX];
+	size_t i;
+
+	snprintf(oneline, sizeof(oneline), "%s", err);
+	for (i = 0; oneline[i] != '\0'; i++) {
+		if (oneline[i] == '\n')
+			oneline[i] = (oneline[i + 1] == '\0') ? '\0' : ' ';
+	}
+	if (status == 127) {
+		log_warnx("rules: %s could not be run (is iptables installed?): %s", tool, oneline);
+		return;
+	}
+	if (input != NULL)
+		feat = feature_of_failure(err, input);
+	if (feat != NULL)
+		log_warnx(
+		    "rules: %s failed (exit %d), the kernel or iptables probably lacks the %s: %s",
+		    tool, status, feat, oneline);
+	else
+		log_warnx("rules: %s failed (exit %d): %s", tool, status, oneline);
+}
+
+static int
+apply_family(const struct conf *c, int family, uid_t uid)
+{
+	const char *ipt = family == AF_INET6 ? "ip6tables" : "iptables";
+	const char *restore = family == AF_INET6 ? "ip6tables-restore" : "iptables-restore";
+	const char *const check[] = {ipt, "-w", "-C", "OUTPUT", "-j", RULES_CHAIN, NULL};
+	const char *const apply[] = {restore, "-w", "--noflush", NULL};
+	char err[TOOL_ERR_MAX];
+	char *text;
+	int st, len, rc = -1;
+
+	text = malloc(RULES_BUF);
+	if (text == NULL) {
+		log_warn("rules: allocating the %s input", restore);
+		return -1;
+	}
+	/* -C fails both when the jump is missing and when our chain does not
+	 * exist yet; either way the jump must be added. Only a tool that
+	 * cannot run at all is an error here. */
+	st = run_tool(check, NULL, 0, err, sizeof(err));
+	if (st < 0 || st == 127) {
+		log_tool_failure(ipt, st, err, NULL);
+		goto out;
+	}
+	len = rules_text(c, family, uid, c->queue, st != 0, text, RULES_BUF);
+	if (len < 0) {
+		log_warnx("rules: the %s rules do not fit in %d bytes", ipt, RULES_BUF);
+		goto out;
+	}
+	st = run_tool(apply, text, (size_t)len, err, sizeof(err));
+	if (st != 0) {
+		log_tool_failure(restore, st, err, text);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+int
+rules_apply(const struct conf *c, uid_t resolver_uid)
+{
+	int rc = 0;
+
+	if (apply_family(c, AF_INET, resolver_uid) < 0)
+		rc = -1;
+	if (apply_family(c, AF_INET6, resolver_uid) < 0)
+		rc = -1;
+	if (rc == 0)
+		log_info("rules: installed chains %s and %s (IPv4 and IPv6), queue %u", RULES_CHAIN,
+		         RULES_CHAIN_DNS, (unsigned)c->queue);
+	return rc;
+}
+
+static int
+remove_family(int family)
+{
+	const char *ipt = family == AF_INET6 ? "ip6tables" : "iptables";
+	const char *restore = family == AF_INET6 ? "ip6tables-restore" : "iptables-restore";
+	const char *const del[] = {ipt, "-w", "-D", "OUTPUT", "-j", RULES_CHAIN, NULL};
+	const char *const apply[] = {restore, "-w", "--noflush", NULL};
+	/* Declaring a chain creates or flushes it, so the deletes succeed
+	 * whether or not setup ever ran. */
+	static const char text[] = "*filter\n"
+	                           ":" RULES_CHAIN " - [0:0]\n"
+	                           ":" RULES_CHAIN_DNS " - [0:0]\n"
+	                           "-X " RULES_CHAIN "\n"
+	                           "-X " RULES_CHAIN_DNS "\n"
+	                           "COMMIT\n";
+	char err[TOOL_ERR_MAX];
+	int i, st;
+
+	for (i = 0; i < MAX_JUMP_COPIES; i++) {
+		st = run_tool(del, NULL, 0, err, sizeof(err));
+		if (st < 0 || st == 127) {
+			log_tool_failure(ipt, st, err, NULL);
+			return -1;
+		}
+		if (st != 0)
+			break;
+	}
+	if (i == MAX_JUMP_COPIES) {
+		log_warnx("rules: %s: more than %d jumps to %s in OUTPUT", ipt, MAX_JUMP_COPIES,
+		          RULES_CHAIN);
+		return -1;
+	}
+	st = run_tool(apply, text, sizeof(text) - 1, err, sizeof(err));
+	if (st != 0) {
+		log_tool_failure(restore, st, err, text);
+		return -1;
+	}
+	return 0;
+}
+
+int
+rules_remove(void)
+{
+	int rc = 0;
+
+	if (remove_family(AF_INET) < 0)
+		rc = -1;
+	if (remove_family(AF_INET6) < 0)
+		rc = -1;
+	return rc;
+}

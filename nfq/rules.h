@@ -1,0 +1,41 @@
+/*
+ * The netfilter rules of one address family: the text handed to
+ * iptables-restore / ip6tables-restore (a pure function of the config), and
+ * applying or removing it by running those tools.
+ */
+#ifndef NAMEGATE_RULES_H
+#define NAMEGATE_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "conf.h"
+
+#define RULES_CHAIN "NAMEGATE"
+#define RULES_CHAIN_DNS "NAMEGATE-DNS"
+#define RULES_SET4 "namegate4"
+#define RULES_SET6 "namegate6"
+#define RULES_NETSET4 "namegate-net4"
+#define RULES_NETSET6 "namegate-net6"
+
+/* Writes the iptables-restore --noflush input for family (AF_INET or
+ * AF_INET6) into buf, NUL-terminated: our two chains (declaring them flushes
+ * them, so applying twice leaves one copy) and, when add_jump, the jump from
+ * OUTPUT. Returns the length, or -1 if buf is too small. */
+int rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue, bool add_jump,
+               char *buf, size_t len);
+
+/* The uid and gid of the resolver user (conf->user). Returns 0, or -1 after
+ * logging why (no such user). */
+int rules_resolver_user(const char *user, uid_t *uid, gid_t *gid);
+
+/* Install or refresh the rules of both families, each in one transaction.
+ * Returns 0, or -1 after logging the tool's stderr and what is missing. */
+int rules_apply(const struct conf *c, uid_t resolver_uid);
+
+/* Remove every jump to NAMEGATE from OUTPUT and delete our chains, in both
+ * families. Missing pieces are not an error. Returns 0 or -1. */
+int rules_remove(void);
+
+#endif
