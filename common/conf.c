@@ -569,6 +569,19 @@ handler(void *user, const char *section, const char *name, const char *value)
 	return 0;
 }
 
+static bool
+section_known(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keydefs) / sizeof(keydefs[0]); i++) {
+		if (strlen(keydefs[i].section) == len &&
+		    strncmp(keydefs[i].section, name, len) == 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Hands inih one physical line at a time. A ';' or '#' starts a comment at
  * the beginning of a line or after whitespace; cutting it here makes
@@ -605,6 +618,21 @@ reader(char *str, int num, void *stream)
 	}
 	*end = '\0';
 	len = (size_t)(end - p);
+	/* inih only reports sections that hold a key, so an empty unknown
+	 * section would pass unnoticed; check every header here. */
+	if (*p == '[') {
+		char *close = strchr(p, ']');
+
+		if (close == NULL) {
+			conf_fail(pc, pc->line, "section header without ']'");
+			return NULL;
+		}
+		if (!section_known(p + 1, (size_t)(close - p - 1))) {
+			*close = '\0';
+			conf_fail(pc, pc->line, "unknown section [%s]", p + 1);
+			return NULL;
+		}
+	}
 	if (num < 2 || len > (size_t)num - 2) {
 		conf_fail(pc, pc->line, "line too long (at most %d bytes)", num - 2);
 		return NULL;

@@ -406,12 +406,13 @@ test_errors(void **state)
 	int i;
 
 	/* Structure. */
-	load_bad(HEAD "[nope]\nx = 1\n", 4, "unknown section [nope]");
+	load_bad(HEAD "[nope]\nx = 1\n", 3, "unknown section [nope]");
+	load_bad(HEAD "[allow]\ndomain = x.test\n[bogus]\n", 5, "unknown section [bogus]");
 	load_bad(HEAD "[gate]\nfoo = 1\n", 4, "unknown key \"foo\" in [gate]");
 	load_bad("x = 1\n", 1, "outside of any section");
-	load_bad(HEAD "[gate\n", 3, "syntax error");
+	load_bad(HEAD "[gate\n", 3, "section header without ']'");
 	load_bad(HEAD "\njust words\n", 4, "syntax error");
-	load_bad(HEAD "[Gate]\nmode = audit\n", 4, "unknown section");
+	load_bad(HEAD "[Gate]\nmode = audit\n", 3, "unknown section");
 	load_bad(HEAD "[gate]\nMode = audit\n", 4, "unknown key");
 	load_bad(HEAD "[gate]\nmode = audit\nqueue = 1\n[gate]\nmode = enforce\n", 7,
 	         "already set on line 4");
