@@ -915,3 +915,36 @@ conf_lookup(const struct conf *c, const char *name, size_t len, struct portlist 
 	}
 	return found;
 }
+
+void
+conf_log_load(const char *path)
+{
+	struct log_line *l = log_begin(LOGL_INFO, "config.load");
+
+	logline_str(l, "daemon", log_ident());
+	logline_str(l, "file", path);
+	log_end(l);
+}
+
+void
+conf_log_error(const char *path, const char *err)
+{
+	struct log_line *l = log_begin(LOGL_ERROR, "config.error");
+	size_t plen = strlen(path);
+	const char *msg = err;
+	long line = 0;
+
+	/* err is "file:line: message"; the event wants the parts. */
+	if (strncmp(err, path, plen) == 0 && err[plen] == ':') {
+		char *end;
+
+		line = strtol(err + plen + 1, &end, 10);
+		if (end[0] == ':')
+			msg = end[1] == ' ' ? end + 2 : end + 1;
+	}
+	logline_str(l, "daemon", log_ident());
+	logline_str(l, "file", path);
+	logline_int(l, "line", line);
+	logline_str(l, "error", msg);
+	log_end(l);
+}

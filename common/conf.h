@@ -99,6 +99,11 @@ struct conf {
 int conf_load(const char *path, struct conf *out, char *err, size_t errlen);
 void conf_free(struct conf *c);
 
+/* config.load file=PATH, and config.error file line error from the
+ * "file:line: message" that conf_load gave. */
+void conf_log_load(const char *path);
+void conf_log_error(const char *path, const char *err);
+
 /* The effective config, as an ini file that conf_load accepts. */
 void conf_print(FILE *f, const struct conf *c);
 

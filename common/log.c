@@ -32,13 +32,27 @@ static struct {
 	int fd; /* the log file, -1 when none */
 	enum log_format format;
 	enum log_level min;
+	const char *ident;
 	struct log_line line;    /* the process-wide buffer of log_begin */
 	struct log_line discard; /* handed out for levels below min */
 } logstate = {
     .fd = -1,
     .format = LOG_FORMAT_TEXT,
     .min = LOGL_INFO,
+    .ident = "namegate",
 };
+
+void
+log_set_ident(const char *ident)
+{
+	logstate.ident = ident;
+}
+
+const char *
+log_ident(void)
+{
+	return logstate.ident;
+}
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -396,6 +410,7 @@ vlog_msg(enum log_level level, const char *fmt, va_list ap, const char *errstr)
 		snprintf(msg + used, sizeof(msg) - used, ": %s", errstr);
 	}
 	l = log_begin(level, "daemon");
+	logline_str(l, "daemon", logstate.ident);
 	logline_str(l, "msg", msg);
 	log_end(l);
 }

@@ -46,6 +46,10 @@ int log_open(const char *path, enum log_format format);
 void log_close(void);
 enum log_format log_get_format(void);
 void log_set_level(enum log_level min); /* default LOGL_INFO */
+/* Both daemons may write one file: lines about a daemon itself (daemon,
+ * config.*) carry daemon=<ident>. The string must outlive the process. */
+void log_set_ident(const char *ident);
+const char *log_ident(void);
 
 /* Start an event line in the process-wide buffer (not reentrant; one thread
  * per process), add fields with logline_str/int, then log_end writes it. */

@@ -63,44 +63,6 @@ usage(FILE *f)
 	           "Without --setup/--teardown/--check-config, run the gate in the foreground.\n");
 }
 
-/* config.error wants file, line and error apart; conf_load gives
- * "file:line: message". */
-static void
-log_config_error(const char *path, const char *err)
-{
-	size_t plen = strlen(path);
-	const char *msg = err;
-	long line = 0;
-	struct log_line *l;
-
-	if (strncmp(err, path, plen) == 0 && err[plen] == ':') {
-		char *end;
-
-		line = strtol(err + plen + 1, &end, 10);
-		if (*end == ':') {
-			msg = end + 1;
-			while (*msg == ' ')
-				msg++;
-		} else {
-			line = 0;
-		}
-	}
-	l = log_begin(LOGL_ERROR, "config.error");
-	logline_str(l, "file", path);
-	logline_int(l, "line", line);
-	logline_str(l, "error", msg);
-	log_end(l);
-}
-
-static void
-log_config_load(const char *path)
-{
-	struct log_line *l = log_begin(LOGL_INFO, "config.load");
-
-	logline_str(l, "file", path);
-	log_end(l);
-}
-
 static const char *
 family_set(int family, bool net, bool tmp)
 {
@@ -235,12 +197,12 @@ reload(void *arg)
 		return;
 	}
 	if (conf_load(g->path, nc, err, sizeof(err)) < 0) {
-		log_config_error(g->path, err);
+		conf_log_error(g->path, err);
 		free(nc);
 		return;
 	}
 	if (rules_resolver_user(nc->user, &ruid, &rgid) < 0) {
-		log_config_error(g->path,
+		conf_log_error(g->path,
 		                 "[resolver] user does not exist; keeping the running config");
 		conf_free(nc);
 		free(nc);
@@ -251,7 +213,7 @@ reload(void *arg)
 	if (nc->queue != queue_num(g->queue)) {
 		nq = queue_new(g->lp, nc->queue, nc, g->map);
 		if (nq == NULL) {
-			log_config_error(
+			conf_log_error(
 			    g->path,
 			    "cannot bind the new [gate] queue; keeping the running config");
 			conf_free(nc);
@@ -263,7 +225,7 @@ reload(void *arg)
 	g->conf = nc;
 	if (log_open(nc->log_file, nc->log_format) < 0)
 		log_warnx("nfq: keeping the previous log file");
-	log_config_load(g->path);
+	conf_log_load(g->path);
 
 	if (install_sets(g->ipset, nc) < 0)
 		log_warnx("nfq: reload: the static network sets were not refreshed");
@@ -379,6 +341,7 @@ main(int argc, char *argv[])
 	char err[CONF_ERR_LEN];
 	int ch, action = 0, rc = 1;
 
+	log_set_ident("namegate-nfq");
 	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -432,7 +395,7 @@ main(int argc, char *argv[])
 	}
 	if (log_open(g.conf->log_file, g.conf->log_format) < 0)
 		log_warnx("nfq: logging to stderr only");
-	log_config_load(g.path);
+	conf_log_load(g.path);
 
 	if (action != OPT_TEARDOWN && rules_resolver_user(g.conf->user, &g.ruid, &g.rgid) < 0)
 		goto close_log;

@@ -68,37 +68,6 @@ usage(FILE *f)
 		   "       namegate-resolver -h | -V\n");
 }
 
-static void
-log_config_error(const char *path, const char *err)
-{
-	struct log_line *l = log_begin(LOGL_ERROR, "config.error");
-	size_t plen = strlen(path);
-	const char *msg = err;
-	long line = 0;
-
-	/* err is "file:line: message"; the event wants the parts. */
-	if (strncmp(err, path, plen) == 0 && err[plen] == ':') {
-		char *end;
-
-		line = strtol(err + plen + 1, &end, 10);
-		if (end[0] == ':' && end[1] == ' ')
-			msg = end + 2;
-	}
-	logline_str(l, "file", path);
-	logline_int(l, "line", line);
-	logline_str(l, "error", msg);
-	log_end(l);
-}
-
-static void
-log_config_load(const char *path)
-{
-	struct log_line *l = log_begin(LOGL_INFO, "config.load");
-
-	logline_str(l, "file", path);
-	log_end(l);
-}
-
 /* The fields every dns.* event starts with. */
 static struct log_line *
 dns_event(enum log_level level, const char *event, const struct query *qr,
@@ -364,7 +333,7 @@ reload(void *arg)
 		return;
 	}
 	if (conf_load(rs.conf->path, c, err, sizeof(err)) != 0) {
-		log_config_error(rs.conf->path, err);
+		conf_log_error(rs.conf->path, err);
 		free(c);
 		return;
 	}
@@ -385,7 +354,7 @@ reload(void *arg)
 	rs.conf = c;
 	upstream_configure(rs.up, c);
 	gateclient_set_path(rs.gc, c->socket);
-	log_config_load(c->path);
+	conf_log_load(c->path);
 }
 
 static void
@@ -503,6 +472,7 @@ main(int argc, char **argv)
 	char err[CONF_ERR_LEN];
 	int opt, ret = 1;
 
+	log_set_ident("namegate-resolver");
 	while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -536,7 +506,7 @@ main(int argc, char **argv)
 		if (check) {
 			fprintf(stderr, "%s\n", err);
 		} else {
-			log_config_error(path, err);
+			conf_log_error(path, err);
 		}
 		free(rs.conf);
 		return 2;
@@ -581,7 +551,7 @@ main(int argc, char **argv)
 	if (rs.cw == NULL)
 		log_warnx("not watching %s for changes; SIGHUP still reloads", rs.conf->path);
 
-	log_config_load(rs.conf->path);
+	conf_log_load(rs.conf->path);
 	if (loop_run(rs.lp) == 0)
 		ret = 0;
 	else

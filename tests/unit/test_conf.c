@@ -597,6 +597,39 @@ test_ports(void **state)
 	assert_string_equal(buf, "tcp/1 tcp/2");
 }
 
+/* config.error splits "file:line: message" into its keys. */
+static void
+test_log_events(void **state)
+{
+	char path[] = "/tmp/test_conf_log.XXXXXX";
+	char buf[2048];
+	FILE *f;
+	size_t n;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(log_open(path, LOG_FORMAT_TEXT), 0);
+	log_set_ident("test-daemon");
+	conf_log_error("/x/s.ini", "/x/s.ini:12: unknown key \"foo\" in [gate]");
+	conf_log_error("/x/s.ini", "/x/s.ini:0: no usable nameserver");
+	conf_log_error("/x/s.ini", "something else entirely");
+	conf_log_load("/x/s.ini");
+	log_close();
+	f = fdopen(fd, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+	assert_non_null(strstr(buf, " event=config.error daemon=test-daemon file=/x/s.ini line=12 "
+				    "error=\"unknown key \\\"foo\\\" in [gate]\"\n"));
+	assert_non_null(strstr(buf, " line=0 error=\"no usable nameserver\"\n"));
+	assert_non_null(strstr(buf, " line=0 error=\"something else entirely\"\n"));
+	assert_non_null(strstr(buf, " event=config.load daemon=test-daemon file=/x/s.ini\n"));
+}
+
 int
 main(void)
 {
@@ -612,6 +645,7 @@ main(void)
 	    cmocka_unit_test(test_resolv_errors),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_ports),
+	    cmocka_unit_test(test_log_events),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -206,6 +206,7 @@ test_sink(void **state)
 	l = log_begin(LOGL_INFO, "test.skipped");
 	logline_str(l, "k", "v");
 	log_end(l);
+	log_set_ident("test-daemon");
 	log_warnx("hello %d", 42);
 	log_set_level(LOGL_INFO);
 	assert_int_equal(log_open("/nonexistent-dir/x.log", LOG_FORMAT_TEXT), -1);
@@ -221,7 +222,8 @@ test_sink(void **state)
 	unlink(path);
 	assert_non_null(strstr(buf, "\"event\":\"test.event\",\"k\":\"v\"}\n"));
 	assert_null(strstr(buf, "test.skipped"));
-	assert_non_null(strstr(buf, "\"event\":\"daemon\",\"msg\":\"hello 42\"}\n"));
+	assert_non_null(
+	    strstr(buf, "\"event\":\"daemon\",\"daemon\":\"test-daemon\",\"msg\":\"hello 42\"}\n"));
 	/* The failed open was logged through the still-open file. */
 	assert_non_null(strstr(buf, "No such file or directory"));
 }
