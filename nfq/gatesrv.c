@@ -246,6 +246,15 @@ make_dir(const char *path, gid_t gid)
 			log_warnx("gatesrv: %s exists and is not a directory", dir);
 			return -1;
 		}
+		/* Made beforehand (a container image ships it, root:group 2750,
+		 * so that no chown is needed here). Anyone else who could write
+		 * to it could swap the socket for their own. */
+		if (st.st_uid != 0 || (st.st_mode & S_IWOTH) ||
+		    ((st.st_mode & S_IWGRP) && st.st_gid != 0)) {
+			log_warnx("gatesrv: %s must be owned by root and writable by root only",
+			          dir);
+			return -1;
+		}
 		return 0;
 	}
 	if (errno != ENOENT) {
@@ -304,7 +313,14 @@ listen_socket(struct gatesrv *s)
 		goto close_fd;
 	}
 	umask(old);
-	if (chown(s->path, 0, s->rgid) < 0) {
+	/* In a set-group-ID directory of the resolver's group the socket is
+	 * born root:group already; skipping the chown then spares the gate
+	 * CAP_CHOWN, which a container would otherwise have to grant. */
+	if (lstat(s->path, &st) < 0) {
+		log_warn("gatesrv: stat %s", s->path);
+		goto unlink_path;
+	}
+	if ((st.st_uid != 0 || st.st_gid != s->rgid) && chown(s->path, 0, s->rgid) < 0) {
 		log_warn("gatesrv: chown %s to root:%u", s->path, (unsigned)s->rgid);
 		goto unlink_path;
 	}
