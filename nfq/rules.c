@@ -51,11 +51,50 @@ tb_printf(struct textbuf *tb, const char *fmt, ...)
 	tb->len += (size_t)n;
 }
 
+/* The ports DNS is spoken on here: the well-known ones, and whatever our
+ * listen addresses and upstreams use. Returns how many went into ports. */
+static size_t
+dns_ports(const struct conf *c, uint16_t *ports, size_t max)
+{
+	size_t n = 0, i, j;
+	uint16_t cand[2 + CONF_MAX_LISTEN + CONF_MAX_UPSTREAMS];
+	size_t ncand = 0;
+
+	cand[ncand++] = 53;
+	cand[ncand++] = 853;
+	for (i = 0; i < c->nlisten; i++)
+		cand[ncand++] = c->listen[i].port;
+	for (i = 0; i < c->nupstream; i++)
+		cand[ncand++] = c->upstream[i].port;
+	for (i = 0; i < ncand && n < max; i++) {
+		for (j = 0; j < n && ports[j] != cand[i]; j++)
+			;
+		if (j == n)
+			ports[n++] = cand[i];
+	}
+	return n;
+}
+
+static bool
+uses_docker_dns(const struct conf *c)
+{
+	struct addr docker;
+	size_t i;
+
+	addr_parse("127.0.0.11", 53, &docker);
+	for (i = 0; i < c->nupstream; i++)
+		if (addr_ip_equal(&c->upstream[i], &docker))
+			return true;
+	return false;
+}
+
 int
 rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue, bool add_jump,
            char *buf, size_t len)
 {
-	static const unsigned dns_ports[] = {53, 853};
+	static const char *const protos[] = {"udp", "tcp"};
+	uint16_t ports[2 + CONF_MAX_LISTEN + CONF_MAX_UPSTREAMS];
+	size_t nports = dns_ports(c, ports, sizeof(ports) / sizeof(ports[0])), k;
 	static const unsigned ndp_types[] = {133, 134, 135, 136, 137, 143};
 	struct textbuf tb = {.p = buf, .cap = len};
 	bool v6 = family == AF_INET6;
@@ -81,16 +120,19 @@ rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue,
 	tb_printf(&tb, "-A " RULES_CHAIN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
 	/* DNS is recognised by the original destination port, before the
 	 * loopback accept, because Docker's embedded DNS lives on loopback
-	 * and is DNATed to a random port. */
-	for (i = 0; i < sizeof(dns_ports) / sizeof(dns_ports[0]); i++) {
-		tb_printf(&tb,
-		          "-A " RULES_CHAIN
-		          " -p udp -m conntrack --ctorigdstport %u -j " RULES_CHAIN_DNS "\n",
-		          dns_ports[i]);
-		tb_printf(&tb,
-		          "-A " RULES_CHAIN
-		          " -p tcp -m conntrack --ctorigdstport %u -j " RULES_CHAIN_DNS "\n",
-		          dns_ports[i]);
+	 * and is DNATed to a random port. A new flow *from* a DNS port goes
+	 * the same way: real answers are ESTABLISHED by now, so such a packet
+	 * can only be a forged answer, e.g. the agent bound to 127.0.0.11:53
+	 * aiming at the resolver's upstream socket on loopback. */
+	for (i = 0; i < nports; i++) {
+		for (k = 0; k < 2; k++)
+			tb_printf(&tb,
+			          "-A " RULES_CHAIN " -p %s -m conntrack --ctorigdstport %u -j " RULES_CHAIN_DNS
+			          "\n",
+			          protos[k], ports[i]);
+		for (k = 0; k < 2; k++)
+			tb_printf(&tb, "-A " RULES_CHAIN " -p %s -m %s --sport %u -j " RULES_CHAIN_DNS "\n",
+			          protos[k], protos[k], ports[i]);
 	}
 	tb_printf(&tb, "-A " RULES_CHAIN " -o lo -j ACCEPT\n");
 	/* Without neighbour discovery and MLD, IPv6 cannot reach anything. */
@@ -122,6 +164,11 @@ rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue,
 		          (unsigned)resolver_uid, addr_ntop(&c->upstream[i], ip, sizeof(ip)),
 		          c->upstream[i].port);
 	}
+	/* Docker's embedded DNS (127.0.0.11) answers by forwarding the query
+	 * itself, from inside this namespace, as root. Root holds the firewall
+	 * anyway, and the agent never runs as root. */
+	if (uses_docker_dns(c))
+		tb_printf(&tb, "-A " RULES_CHAIN_DNS " ! -o lo -m owner --uid-owner 0 -j ACCEPT\n");
 	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j MARK --set-mark 0x%08" PRIx32 "\n",
 	          (uint32_t)VERDICT_MARK_DNS);
 	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j NFQUEUE --queue-num %u\n", queue);

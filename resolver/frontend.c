@@ -327,6 +327,9 @@ udp_cb(int fd, uint32_t events, void *arg)
 	}
 }
 
+/* listen_one: an IPv6 address that does not exist on this host */
+#define LISTEN_NO_V6 (-2)
+
 static int
 listen_one(struct frontend *fe, const struct addr *a, bool tcp)
 {
@@ -339,6 +342,8 @@ listen_one(struct frontend *fe, const struct addr *a, bool tcp)
 	addr_fmt(a, buf, sizeof(buf));
 	fd = socket(a->family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
+		if (a->family == AF_INET6 && errno == EAFNOSUPPORT)
+			return LISTEN_NO_V6;
 		log_warn("frontend: socket for %s", buf);
 		return -1;
 	}
@@ -358,6 +363,10 @@ listen_one(struct frontend *fe, const struct addr *a, bool tcp)
 			log_warn("frontend: SO_RCVBUF on %s", buf);
 	}
 	if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+		if (a->family == AF_INET6 && errno == EADDRNOTAVAIL) {
+			close(fd);
+			return LISTEN_NO_V6;
+		}
 		log_warn("frontend: bind %s/%s", buf, tcp ? "tcp" : "udp");
 		goto fail;
 	}
@@ -397,12 +406,29 @@ frontend_new(struct loop *lp, const struct addr *listen, size_t n, frontend_quer
 	fe->cb = cb;
 	fe->arg = arg;
 	for (size_t i = 0; i < n; i++) {
-		if (listen_one(fe, &listen[i], false) != 0 || listen_one(fe, &listen[i], true) != 0) {
-			frontend_free(fe);
-			return NULL;
+		char buf[ADDR_STRLEN];
+		int r = listen_one(fe, &listen[i], false);
+
+		if (r == 0)
+			r = listen_one(fe, &listen[i], true);
+		if (r == LISTEN_NO_V6) {
+			/* A container without IPv6 has no ::1. Nobody can reach
+			 * the address then, so there is nothing to answer on. */
+			log_warnx("frontend: %s does not exist here (IPv6 off?); not listening on it",
+				  addr_fmt(&listen[i], buf, sizeof(buf)));
+			continue;
 		}
+		if (r != 0)
+			goto fail;
+	}
+	if (fe->nls == 0) {
+		log_warnx("frontend: none of the listen addresses exists");
+		goto fail;
 	}
 	return fe;
+fail:
+	frontend_free(fe);
+	return NULL;
 }
 
 void

@@ -269,6 +269,35 @@ class Proc:
         return file_tail(self.logpath, n)
 
 
+# Sanitizer builds (tests/run's asan section): a report in a daemon's output
+# fails the test that ran the daemon, whatever else the test saw. So does a
+# daemon that does not exit cleanly on SIGTERM (LeakSanitizer only runs at a
+# clean exit). run.py reads and clears this list around every test.
+SANITIZER_RE = re.compile(r"ERROR: (?:AddressSanitizer|LeakSanitizer)|runtime error: |"
+                          r"SUMMARY: (?:UndefinedBehavior|Address|Leak)Sanitizer|"
+                          r"LeakSanitizer has encountered a fatal error|AddressSanitizer:DEADLYSIGNAL")
+sanitizer_reports = []
+_scanned = {}
+
+
+def scan_sanitizer(what, text):
+    m = SANITIZER_RE.search(text)
+    if m:
+        sanitizer_reports.append("%s:\n%s" % (what, text[max(0, m.start() - 200):m.start() + 4000]))
+
+
+def scan_sanitizer_file(what, path):
+    """Scan what a daemon wrote to path since the last scan."""
+    try:
+        with open(path, "r", errors="replace") as f:
+            f.seek(_scanned.get(path, 0))
+            text = f.read()
+            _scanned[path] = f.tell()
+    except OSError:
+        return
+    scan_sanitizer("%s (%s)" % (what, path), text)
+
+
 def file_tail(path, n=30):
     try:
         with open(path, "r", errors="replace") as f:
@@ -340,6 +369,7 @@ zone:
 UNBOUND_CONF = """server:
     interface: {up4}
     interface: {up6}
+    interface: {up4}@5353
     port: 53
     do-daemonize: no
     chroot: ""
@@ -582,7 +612,9 @@ class Namegate:
 
     def cmd(self, which, *args, timeout=15, check=False, ns=SBX):
         b = self.lab.nfq_bin if which == "nfq" else self.lab.resolver_bin
-        return run([b, "-c", self.conf] + list(args), ns=ns, check=check, timeout=timeout)
+        p = run([b, "-c", self.conf] + list(args), ns=ns, check=check, timeout=timeout)
+        scan_sanitizer("%s %s" % (os.path.basename(b), " ".join(args)), p.stdout + p.stderr)
+        return p
 
     def setup(self):
         p = self.cmd("nfq", "--setup")
@@ -646,7 +678,13 @@ class Namegate:
     def stop(self):
         for p in (self.resolver, self.nfq):
             if p is not None:
-                p.stop()
+                was_alive = p.alive()
+                rc = p.stop(timeout=10)
+                # a daemon told to stop exits 0, after its own cleanup
+                if was_alive and rc != 0:
+                    sanitizer_reports.append("%s did not exit cleanly on SIGTERM (status %s):\n%s" % (
+                        p.name, rc, p.tail(20)))
+                scan_sanitizer_file(p.name, p.logpath)
 
     def close(self):
         self.stop()

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lab  # noqa: E402
 import tests_lab  # noqa: E402
+import tests_faults  # noqa: E402,F401  (registers its tests in tests_lab.TESTS)
 
 PER_TEST_TIMEOUT = 90
 
@@ -98,6 +99,7 @@ def main():
                 continue
             t = tests_lab.T(L, name)
             status, detail = "PASS", None
+            del lab.sanitizer_reports[:]
             signal.alarm(PER_TEST_TIMEOUT)
             try:
                 fn(t)
@@ -115,6 +117,10 @@ def main():
                     t.close()
                 except Exception as e:  # noqa: BLE001
                     print("    (cleanup: %s)" % e)
+            if lab.sanitizer_reports:
+                status = "FAIL"
+                detail = "%s\nsanitizer report / unclean exit:\n%s" % (
+                    detail or "", "\n".join(lab.sanitizer_reports))
             record(status, name, time.monotonic() - t0, detail)
         if not a.no_figures and not missing and not a.k:
             tests_lab.measure(L)

@@ -714,6 +714,72 @@ def t_failover(t):
     check(any(e.get("error") for e in ev), "dns.error error=", *[e["_line"] for e in ev])
 
 
+@test("19b.upstream.other-port")
+def t_upstream_port(t):
+    """An upstream on a port other than 53 is reachable for the resolver
+    (and only for it): the rules take the port from the config."""
+    ng = t.namegate(resolver={"upstream": "%s:5353" % lab.UPSTREAM4})
+    want_answer("www.lab.test", "A", "192.0.2.10")
+    want_connect("192.0.2.10", 443)
+    m = ng.mark()
+    r = dig("www.lab.test", server=lab.UPSTREAM4, extra=("-p", "5353"), timeout=1)
+    check(r.status is None, "the agent must not reach the upstream on its port either", r)
+    want_event(ng, m, "flow.deny", dst=lab.UPSTREAM4, dport=5353, uid=AGENT_UID, reason="dns")
+
+
+UDP_RECEIVER = r"""
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 5555))
+print("ready", flush=True)
+while True:
+    data, src = s.recvfrom(512)
+    print("got %s from %s:%d" % (data.decode(errors="replace"), src[0], src[1]), flush=True)
+"""
+
+UDP_FROM_DNS_SERVER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.11", int(sys.argv[1])))
+s.sendto(sys.argv[2].encode(), ("127.0.0.1", 5555))
+"""
+
+
+@test("06b.deny.forged-dns-answer")
+def t_forged_answer(t):
+    """Docker lets any user bind low ports, so the agent can bind Docker's
+    DNS address 127.0.0.11:53 and aim forged answers at the resolver's
+    upstream socket on loopback. A new flow from a DNS port is never an
+    answer (those are ESTABLISHED), so it is denied."""
+    t.lab.fresh_sbx()
+    run(["sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=0"], ns=lab.SBX)
+    rx = t.bg("udprx", ["python3", "-u", "-c", UDP_RECEIVER])
+    check(wait_until(lambda: "ready" in rx.tail(), 5), "UDP receiver did not start", rx.tail())
+    ng = t.namegate(fresh=False)
+    m = ng.mark()
+    # control: loopback UDP from any other port is delivered, so the check
+    # below can tell a delivered datagram from a denied one
+    run(["python3", "-c", UDP_FROM_DNS_SERVER, "5300", "control"], ns=lab.SBX, uid=AGENT_UID)
+    check(wait_until(lambda: "got control" in rx.tail(), 3), "control datagram not delivered", rx.tail())
+    run(["python3", "-c", UDP_FROM_DNS_SERVER, "53", "forged"], ns=lab.SBX, uid=AGENT_UID, check=False)
+    want_event(ng, m, "flow.deny", src="127.0.0.11", dport=5555, uid=AGENT_UID, reason="dns")
+    check("got forged" not in rx.tail(), "a new flow from 127.0.0.11:53 reached a loopback socket", rx.tail())
+
+
+@test("21.resolver.no-ipv6")
+def t_no_ipv6(t):
+    """A container without IPv6 has no ::1: the resolver serves on the
+    addresses that exist and says which one it skipped."""
+    t.lab.fresh_sbx()
+    run(["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"], ns=lab.SBX)
+    run(["sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=1"], ns=lab.SBX)
+    ng = t.namegate(fresh=False)
+    want_answer("www.lab.test", "A", "192.0.2.10")
+    want_connect("192.0.2.10", 443)
+    check(any("[::1]:53 does not exist here" in e.get("msg", "") for e in ng.events(0, "daemon")),
+          "the skipped listen address is logged", *[e["_line"] for e in ng.events(0, "daemon")][-5:])
+
+
 # ------------------------------------------------------------------ figures
 
 def measure(lab_):

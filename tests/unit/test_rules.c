@@ -25,6 +25,15 @@ sample_conf(struct conf *c)
 	c->queue = 7;
 }
 
+/* DNS ports: 53 and 853 always, 5353 from the [::1]:5353 listen address;
+ * by original destination port, and new flows from those ports. */
+#define DNS_DISPATCH_PORT(p)                                                                       \
+	"-A NAMEGATE -p udp -m conntrack --ctorigdstport " p " -j NAMEGATE-DNS\n"                  \
+	"-A NAMEGATE -p tcp -m conntrack --ctorigdstport " p " -j NAMEGATE-DNS\n"                  \
+	"-A NAMEGATE -p udp -m udp --sport " p " -j NAMEGATE-DNS\n"                                \
+	"-A NAMEGATE -p tcp -m tcp --sport " p " -j NAMEGATE-DNS\n"
+#define DNS_DISPATCH DNS_DISPATCH_PORT("53") DNS_DISPATCH_PORT("853") DNS_DISPATCH_PORT("5353")
+
 static const char expect_v4[] =
     "*filter\n"
     ":NAMEGATE - [0:0]\n"
@@ -32,10 +41,7 @@ static const char expect_v4[] =
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp-admin-prohibited\n"
     "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
-    "-A NAMEGATE -p udp -m conntrack --ctorigdstport 53 -j NAMEGATE-DNS\n"
-    "-A NAMEGATE -p tcp -m conntrack --ctorigdstport 53 -j NAMEGATE-DNS\n"
-    "-A NAMEGATE -p udp -m conntrack --ctorigdstport 853 -j NAMEGATE-DNS\n"
-    "-A NAMEGATE -p tcp -m conntrack --ctorigdstport 853 -j NAMEGATE-DNS\n"
+    DNS_DISPATCH
     "-A NAMEGATE -o lo -j ACCEPT\n"
     "-A NAMEGATE -m set --match-set namegate4 dst,dst -j ACCEPT\n"
     "-A NAMEGATE -m set --match-set namegate-net4 dst,dst -j ACCEPT\n"
@@ -45,6 +51,7 @@ static const char expect_v4[] =
     "--ctorigdstport 53 -j ACCEPT\n"
     "-A NAMEGATE-DNS -m owner --uid-owner 999 -m conntrack --ctorigdst 127.0.0.11 --ctorigdstport "
     "53 -j ACCEPT\n"
+    "-A NAMEGATE-DNS ! -o lo -m owner --uid-owner 0 -j ACCEPT\n"
     "-A NAMEGATE-DNS -j MARK --set-mark 0x4e470001\n"
     "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n"
     "-I OUTPUT 1 -j NAMEGATE\n"
@@ -57,10 +64,7 @@ static const char expect_v6[] =
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp6-adm-prohibited\n"
     "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
-    "-A NAMEGATE -p udp -m conntrack --ctorigdstport 53 -j NAMEGATE-DNS\n"
-    "-A NAMEGATE -p tcp -m conntrack --ctorigdstport 53 -j NAMEGATE-DNS\n"
-    "-A NAMEGATE -p udp -m conntrack --ctorigdstport 853 -j NAMEGATE-DNS\n"
-    "-A NAMEGATE -p tcp -m conntrack --ctorigdstport 853 -j NAMEGATE-DNS\n"
+    DNS_DISPATCH
     "-A NAMEGATE -o lo -j ACCEPT\n"
     "-A NAMEGATE -p ipv6-icmp -m icmp6 --icmpv6-type 133 -j ACCEPT\n"
     "-A NAMEGATE -p ipv6-icmp -m icmp6 --icmpv6-type 134 -j ACCEPT\n"
@@ -74,6 +78,7 @@ static const char expect_v6[] =
     "-A NAMEGATE-DNS -o lo -m conntrack --ctorigdst ::1 --ctorigdstport 5353 -j ACCEPT\n"
     "-A NAMEGATE-DNS -m owner --uid-owner 999 -m conntrack --ctorigdst 2001:db8:53::53 "
     "--ctorigdstport 853 -j ACCEPT\n"
+    "-A NAMEGATE-DNS ! -o lo -m owner --uid-owner 0 -j ACCEPT\n"
     "-A NAMEGATE-DNS -j MARK --set-mark 0x4e470001\n"
     "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n"
     "COMMIT\n";
@@ -132,6 +137,22 @@ test_no_bypass(void **state)
 	assert_null(strstr(buf, "bypass"));
 }
 
+/* Root may send DNS past the chain only when Docker's embedded DNS is the
+ * upstream (it forwards from inside the namespace, as root). */
+static void
+test_root_dns_only_for_docker(void **state)
+{
+	struct conf c;
+	char buf[8192];
+
+	sample_conf(&c);
+	c.nupstream = 2; /* without 127.0.0.11 */
+	assert_true(rules_text(&c, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "--uid-owner 0 "));
+	assert_true(rules_text(&c, AF_INET6, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "--uid-owner 0 "));
+}
+
 static void
 test_too_small(void **state)
 {
@@ -151,6 +172,7 @@ main(void)
 	    cmocka_unit_test(test_v6_without_jump),
 	    cmocka_unit_test(test_jump_only_when_asked),
 	    cmocka_unit_test(test_no_bypass),
+	    cmocka_unit_test(test_root_dns_only_for_docker),
 	    cmocka_unit_test(test_too_small),
 	};
 
