@@ -2,8 +2,7 @@
 #
 #   docker build -t namegate .
 #   docker run --rm -it --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_RAW \
-#       --cap-add SETUID --cap-add SETGID --security-opt no-new-privileges \
-#       --sysctl net.ipv6.conf.lo.disable_ipv6=0 namegate
+#       --cap-add SETUID --cap-add SETGID --security-opt no-new-privileges namegate
 #
 # See docs/image.md (what each flag is for, how to extend the image). Every
 # package comes from Debian's archive.
