@@ -221,6 +221,13 @@ set_string(struct parse_ctx *pc, const char *key, const char *value, char *dst, 
 		conf_fail(pc, pc->line, "%s is too long (at most %zu bytes)", key, size - 1);
 		return -1;
 	}
+	/* "key =;x" reaches us as ";x", but conf_print writes "key = ;x",
+	 * which reads back as a comment: the printed config would not be the
+	 * one in force. */
+	if (value[0] == ';' || value[0] == '#') {
+		conf_fail(pc, pc->line, "%s must not start with '%c'", key, value[0]);
+		return -1;
+	}
 	for (p = (const unsigned char *)value; *p != '\0'; p++) {
 		if (*p < 0x21 || *p > 0x7e) {
 			conf_fail(pc, pc->line, "%s contains a space or a non-printable byte", key);

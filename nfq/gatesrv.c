@@ -12,11 +12,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "allowplan.h"
 #include "gateipc.h"
 #include "gatesrv.h"
 #include "rules.h"
-
-#define MAX_ENTRIES (GATEIPC_MAX_ADDRS * CONF_MAX_PORTS)
 
 struct conn {
 	struct gatesrv *srv;
@@ -43,7 +42,7 @@ struct gatesrv {
 	int lfd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct conn conns[GATESRV_MAX_CONNS];
-	struct ipset_entry entries[MAX_ENTRIES];
+	struct allowplan plan;
 	struct allow_buf rbuf;
 };
 
@@ -70,69 +69,56 @@ send_ack(struct conn *c, uint32_t id, enum gateipc_status status)
 	return 0;
 }
 
-/* Puts every (address, port) of one family into the set in one exchange. */
+/*
+ * Puts the plan's entries into the sets, all or none: a batch the kernel
+ * refuses part way (the set is full) leaves the entries before the failing
+ * one in the set, and an IPv6 failure would leave the IPv4 half. So on any
+ * failure every entry of the request is deleted again. That may also remove
+ * an entry an earlier answer had added, which only ever denies more.
+ */
 static int
-add_family(struct gatesrv *s, const struct gateipc_allow *m, const struct portlist *ports,
-           int family, uint32_t ttl)
+apply_plan(struct gatesrv *s, const struct allowplan *p, const char *name)
 {
-	size_t n = 0, i, j;
+	bool ok4 = p->n4 == 0 ||
+	           ipset_add(s->ipset, RULES_SET4, AF_INET, p->v4, p->n4, p->ttl, name) == 0;
+	bool ok6 = ok4 && (p->n6 == 0 || ipset_add(s->ipset, RULES_SET6, AF_INET6, p->v6, p->n6,
+	                                           p->ttl, name) == 0);
 
-	for (i = 0; i < m->naddrs; i++) {
-		if (m->addrs[i].family != family)
-			continue;
-		for (j = 0; j < ports->n && n < MAX_ENTRIES; j++) {
-			struct ipset_entry *e = &s->entries[n++];
-
-			memset(e, 0, sizeof(*e));
-			e->family = family;
-			memcpy(e->ip, m->addrs[i].ip, family == AF_INET ? 4 : 16);
-			e->proto = ports->v[j].proto;
-			e->port = ports->v[j].port;
-		}
-	}
-	if (n == 0)
+	if (ok6)
 		return 0;
-	return ipset_add(s->ipset, family == AF_INET ? RULES_SET4 : RULES_SET6, family, s->entries,
-	                 n, ttl, m->name);
+	if ((p->n4 > 0 && ipset_del(s->ipset, RULES_SET4, AF_INET, p->v4, p->n4) < 0) ||
+	    (p->n6 > 0 && ipset_del(s->ipset, RULES_SET6, AF_INET6, p->v6, p->n6) < 0))
+		log_warnx("gatesrv: could not take back the entries of a failed ALLOW for %s", name);
+	else
+		log_warnx("gatesrv: ALLOW for %s failed; none of its entries stay in the sets", name);
+	return -1;
 }
 
 static enum gateipc_status
 handle_allow(struct gatesrv *s, const struct gateipc_allow *m)
 {
-	const struct conf *c = s->conf;
-	struct portlist ports;
+	struct allowplan *p = &s->plan;
 	struct addrmap_name *nm;
+	enum gateipc_status st;
 	uint64_t expires;
-	uint32_t ttl;
 	size_t i;
 
-	/* The resolver should only ask for listed names; the gate checks
-	 * anyway, and the ports come from the gate's config, never from the
-	 * message. */
-	if (!conf_lookup(c, m->name, strlen(m->name), &ports)) {
+	st = allowplan_make(s->conf, m, p);
+	if (st != GATEIPC_OK) {
 		log_warnx("gatesrv: refused ALLOW for %s: not on the allowlist", m->name);
-		return GATEIPC_ERR_NOT_ALLOWED;
+		return st;
 	}
-	ttl = m->ttl;
-	if (ttl < c->min_ttl)
-		ttl = c->min_ttl;
-	if (ttl > c->max_ttl)
-		ttl = c->max_ttl;
-	/* A zero timeout would make the entry permanent. */
-	if (ttl == 0)
-		ttl = 1;
-	if (add_family(s, m, &ports, AF_INET, ttl) < 0 ||
-	    add_family(s, m, &ports, AF_INET6, ttl) < 0)
+	if (apply_plan(s, p, m->name) < 0)
 		return GATEIPC_ERR_KERNEL;
 
 	/* The map only makes the deny log readable; running out of memory
 	 * here must not fail the request the kernel already honoured. */
-	nm = addrmap_name_new(m->name, &ports);
+	nm = addrmap_name_new(m->name, &p->ports);
 	if (nm == NULL) {
 		log_warn("gatesrv: remembering %s for the log", m->name);
 		return GATEIPC_OK;
 	}
-	expires = loop_now_ms() + (uint64_t)ttl * 1000;
+	expires = loop_now_ms() + (uint64_t)p->ttl * 1000;
 	for (i = 0; i < m->naddrs; i++) {
 		if (addrmap_put(s->map, m->addrs[i].family, m->addrs[i].ip, nm, expires) < 0) {
 			log_warn("gatesrv: remembering an address of %s", m->name);
@@ -141,7 +127,7 @@ handle_allow(struct gatesrv *s, const struct gateipc_allow *m)
 	}
 	addrmap_name_unref(nm);
 	log_debug("gatesrv: allowed %s: %u addresses, ttl %u", m->name, (unsigned)m->naddrs,
-	          (unsigned)ttl);
+	          (unsigned)p->ttl);
 	return GATEIPC_OK;
 }
 

@@ -319,9 +319,10 @@ put_entry(struct nlmsghdr *nlh, const struct ipset_entry *e, uint32_t lineno, ui
 	mnl_attr_nest_end(nlh, data);
 }
 
-int
-ipset_add(struct ipset_nl *h, const char *name, int family, const struct ipset_entry *v, size_t n,
-          uint32_t timeout, const char *comment)
+/* ADD or DEL of n entries, batched. */
+static int
+send_adt(struct ipset_nl *h, int cmd, const char *name, int family, const struct ipset_entry *v,
+         size_t n, uint32_t timeout, const char *comment)
 {
 	char cbuf[IPSET_MAX_COMMENT_SIZE + 1];
 	size_t i = 0;
@@ -332,7 +333,7 @@ ipset_add(struct ipset_nl *h, const char *name, int family, const struct ipset_e
 		comment = cbuf;
 	}
 	while (i < n) {
-		struct nlmsghdr *nlh = put_request(h, h->buf, IPSET_CMD_ADD, family);
+		struct nlmsghdr *nlh = put_request(h, h->buf, cmd, family);
 		struct nlattr *adt;
 		size_t first = i;
 
@@ -349,12 +350,28 @@ ipset_add(struct ipset_nl *h, const char *name, int family, const struct ipset_e
 		}
 		mnl_attr_nest_end(nlh, adt);
 		if (exchange(h, nlh, NULL, NULL) < 0) {
-			log_warnx("ipset: adding %zu entries to set %s: %s", i - first, name,
-			          ipset_strerror(errno));
+			log_warnx("ipset: %s %zu entries %s set %s: %s",
+			          cmd == IPSET_CMD_ADD ? "adding" : "deleting", i - first,
+			          cmd == IPSET_CMD_ADD ? "to" : "from", name, ipset_strerror(errno));
 			return -1;
 		}
 	}
 	return 0;
+}
+
+int
+ipset_add(struct ipset_nl *h, const char *name, int family, const struct ipset_entry *v, size_t n,
+          uint32_t timeout, const char *comment)
+{
+	return send_adt(h, IPSET_CMD_ADD, name, family, v, n, timeout, comment);
+}
+
+int
+ipset_del(struct ipset_nl *h, const char *name, int family, const struct ipset_entry *v, size_t n)
+{
+	/* Without NLM_F_EXCL the kernel skips entries that are not there
+	 * instead of stopping the batch at the first one. */
+	return send_adt(h, IPSET_CMD_DEL, name, family, v, n, 0, NULL);
 }
 
 int

@@ -38,6 +38,11 @@ int ipset_create(struct ipset_nl *h, const char *name, const char *type, int fam
 int ipset_add(struct ipset_nl *h, const char *name, int family, const struct ipset_entry *v,
               size_t n, uint32_t timeout, const char *comment);
 
+/* Delete n entries of family; entries that are not in the set are skipped.
+ * Returns 0 or -1. */
+int ipset_del(struct ipset_nl *h, const char *name, int family, const struct ipset_entry *v,
+              size_t n);
+
 int ipset_swap(struct ipset_nl *h, const char *a, const char *b);
 /* missing_ok: a set that does not exist is not an error. */
 int ipset_destroy(struct ipset_nl *h, const char *name, bool missing_ok);

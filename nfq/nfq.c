@@ -5,11 +5,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "addrmap.h"
@@ -169,6 +172,95 @@ teardown(struct ipset_nl *h)
 	return rc;
 }
 
+#define CAPBIT(c) (1ULL << (c))
+/* What the running gate keeps (docs/security.md): CAP_NET_ADMIN, effective,
+ * for the ipset and queue netlink sockets; CAP_NET_RAW, permitted only, so
+ * that the iptables-restore a reload runs (as root, which makes a child's
+ * permitted set its effective one) can open the raw socket iptables uses. */
+#define KEEP_EFFECTIVE CAPBIT(CAP_NET_ADMIN)
+#define KEEP_PERMITTED (CAPBIT(CAP_NET_ADMIN) | CAPBIT(CAP_NET_RAW))
+
+static int
+caps_get(uint64_t *eff, uint64_t *prm, uint64_t *inh)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &hdr, d) != 0)
+		return -1;
+	*eff = d[0].effective | (uint64_t)d[1].effective << 32;
+	*prm = d[0].permitted | (uint64_t)d[1].permitted << 32;
+	*inh = d[0].inheritable | (uint64_t)d[1].inheritable << 32;
+	return 0;
+}
+
+/*
+ * Called once the sets, the rules, the queue and the socket exist: whatever
+ * else the gate was started with (CAP_CHOWN for the socket, CAP_SYS_ADMIN,
+ * CAP_DAC_OVERRIDE, ...) is gone for good, from the permitted, inheritable,
+ * ambient and bounding sets, and no_new_privs keeps every child it runs
+ * within what is left. A reload that needs more (a new socket path in a
+ * directory that must be chowned) fails and says so; the gate stays closed.
+ */
+static int
+drop_capabilities(void)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	uint64_t eff, prm, inh, keep_e, keep_p;
+	int last = CAP_LAST_CAP, bnd_failed = 0;
+	FILE *f;
+
+	if (caps_get(&eff, &prm, &inh) != 0) {
+		log_warn("nfq: capget");
+		return -1;
+	}
+	keep_p = prm & KEEP_PERMITTED;
+	keep_e = prm & KEEP_EFFECTIVE;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		log_warn("nfq: prctl PR_SET_NO_NEW_PRIVS");
+		return -1;
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+		log_warn("nfq: clearing the ambient capabilities");
+		return -1;
+	}
+	f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+	if (f != NULL) {
+		if (fscanf(f, "%d", &last) != 1 || last < 0 || last > 63)
+			last = CAP_LAST_CAP;
+		fclose(f);
+	}
+	/* Needs CAP_SETPCAP, which a container may not grant; no_new_privs
+	 * still keeps children from getting anything back. */
+	for (int cap = 0; cap <= last; cap++) {
+		if ((KEEP_PERMITTED & CAPBIT(cap)) == 0 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
+		    errno != EINVAL)
+			bnd_failed++;
+	}
+	if (bnd_failed > 0)
+		log_warnx("nfq: could not clear %d capabilities from the bounding set (no "
+		          "CAP_SETPCAP); no_new_privs still limits what children get",
+		          bnd_failed);
+	memset(d, 0, sizeof(d));
+	d[0].effective = (uint32_t)keep_e;
+	d[0].permitted = (uint32_t)keep_p;
+	d[1].effective = (uint32_t)(keep_e >> 32);
+	d[1].permitted = (uint32_t)(keep_p >> 32);
+	if (syscall(SYS_capset, &hdr, d) != 0) {
+		log_warn("nfq: capset");
+		return -1;
+	}
+	if (caps_get(&eff, &prm, &inh) != 0 || eff != keep_e || prm != keep_p || inh != 0) {
+		log_warnx("nfq: capabilities left after dropping them");
+		return -1;
+	}
+	if ((keep_e & CAPBIT(CAP_NET_ADMIN)) == 0)
+		log_warnx("nfq: running without CAP_NET_ADMIN; the sets cannot be changed");
+	return 0;
+}
+
 static void
 prune_cb(struct loop_timer *t, void *arg)
 {
@@ -303,6 +395,10 @@ run(struct gate *g)
 		log_warnx("nfq: not watching %s for changes; SIGHUP still reloads", g->path);
 	loop_timer_init(&g->prune, prune_cb, g);
 	loop_timer_set(g->lp, &g->prune, PRUNE_EVERY_MS);
+	if (drop_capabilities() < 0) {
+		log_warnx("nfq: not running with more privilege than it needs; exiting");
+		goto free_watch;
+	}
 
 	log_info("nfq: running, mode %s, on_deny %s",
 	         g->conf->mode == MODE_AUDIT ? "audit" : "enforce",
@@ -312,6 +408,7 @@ run(struct gate *g)
 	else
 		rc = 0;
 
+free_watch:
 	loop_timer_cancel(g->lp, &g->prune);
 	confwatch_free(g->watch);
 free_srv:

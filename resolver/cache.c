@@ -18,6 +18,11 @@ struct cache_entry {
 	uint16_t qtype;
 	bool do_bit;
 	uint64_t stored_ms, expires_ms;
+	uint64_t serial;
+	/* The gate's last acknowledgement of this answer's addresses: valid
+	 * while ack_gen is the cache's fresh_gen. */
+	uint32_t ack_gen;
+	uint64_t ack_half_ms, ack_until_ms;
 	uint8_t *wire;
 	size_t len;
 	char name[]; /* normalized */
@@ -28,6 +33,8 @@ struct cache {
 	size_t nbuckets; /* power of two */
 	struct cache_entry **buckets;
 	struct cache_entry *head, *tail;
+	uint64_t next_serial;
+	uint32_t fresh_gen;
 };
 
 static uint32_t
@@ -53,6 +60,7 @@ cache_new(size_t max_entries)
 		return NULL;
 	}
 	c->max = max_entries ? max_entries : 1;
+	c->fresh_gen = 1;
 	c->nbuckets = 64;
 	while (c->nbuckets < 2 * c->max)
 		c->nbuckets *= 2;
@@ -194,7 +202,7 @@ cache_answer_ttl(const ldns_pkt *pkt)
 	return ttl;
 }
 
-void
+uint64_t
 cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const ldns_pkt *pkt,
 	  const uint8_t *wire, size_t len, uint64_t now_ms)
 {
@@ -204,7 +212,7 @@ cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const 
 	struct cache_entry *e;
 
 	if (ttl == 0 || len < DNSMSG_HDR_LEN)
-		return;
+		return 0;
 	e = lookup(c, name, qtype, do_bit, h);
 	if (e != NULL)
 		entry_remove(c, e);
@@ -213,11 +221,11 @@ cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const 
 		entry_remove(c, c->tail);
 	e = calloc(1, sizeof(*e) + nlen + 1);
 	if (e == NULL)
-		return;
+		return 0;
 	e->wire = malloc(len);
 	if (e->wire == NULL) {
 		free(e);
-		return;
+		return 0;
 	}
 	memcpy(e->wire, wire, len);
 	memcpy(e->name, name, nlen + 1);
@@ -227,10 +235,12 @@ cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const 
 	e->do_bit = do_bit;
 	e->stored_ms = now_ms;
 	e->expires_ms = now_ms + (uint64_t)ttl * 1000;
+	e->serial = ++c->next_serial;
 	e->hnext = c->buckets[h & (c->nbuckets - 1)];
 	c->buckets[h & (c->nbuckets - 1)] = e;
 	lru_push_front(c, e);
 	c->n++;
+	return e->serial;
 }
 
 ldns_pkt *
@@ -254,4 +264,57 @@ cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64
 	lru_unlink(c, e);
 	lru_push_front(c, e);
 	return pkt;
+}
+
+uint64_t
+cache_serial(struct cache *c, const char *name, uint16_t qtype, bool do_bit)
+{
+	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
+
+	return e != NULL ? e->serial : 0;
+}
+
+uint32_t
+cache_fresh_gen(const struct cache *c)
+{
+	return c->fresh_gen;
+}
+
+void
+cache_invalidate_fresh(struct cache *c)
+{
+	/* Entries compare their ack_gen with this; none is valid when 0. */
+	if (++c->fresh_gen == 0)
+		c->fresh_gen = 1;
+}
+
+void
+cache_mark_acked(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
+		 uint32_t gen, uint64_t sent_ms, uint32_t ttl)
+{
+	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
+
+	if (e == NULL || serial == 0 || e->serial != serial || gen != c->fresh_gen || ttl == 0)
+		return;
+	/* The gate added the entries after we sent the request, so they run
+	 * out no earlier than sent_ms + ttl (the gate clamps with the same
+	 * config; a reload invalidates). */
+	e->ack_gen = gen;
+	e->ack_until_ms = sent_ms + (uint64_t)ttl * 1000;
+	e->ack_half_ms = sent_ms + (uint64_t)ttl * 500;
+}
+
+bool
+cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
+	    uint64_t now_ms, uint32_t ttl)
+{
+	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
+
+	if (e == NULL || serial == 0 || e->serial != serial || e->ack_gen != c->fresh_gen)
+		return false;
+	/* More than half of the timeout left, and the set entries outlive
+	 * the TTL the client is about to get. TTLs are whole seconds and
+	 * aged by whole seconds, so the answer may claim up to a second more
+	 * than the exact remainder, as it does after a fresh ALLOW. */
+	return now_ms < e->ack_half_ms && now_ms + (uint64_t)ttl * 1000 <= e->ack_until_ms + 1000;
 }

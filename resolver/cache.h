@@ -28,11 +28,33 @@ size_t cache_size(const struct cache *c);
 /* How long pkt may be cached, in seconds; 0 = not at all. Pure. */
 uint32_t cache_answer_ttl(const ldns_pkt *pkt);
 
-/* Stores wire (the answer pkt was parsed from) if cache_answer_ttl allows. */
-void cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
+/* Stores wire (the answer pkt was parsed from) if cache_answer_ttl allows;
+ * returns the new entry's serial, or 0 when it stored nothing. */
+uint64_t cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
 	       const ldns_pkt *pkt, const uint8_t *wire, size_t len, uint64_t now_ms);
 /* A fresh, aged copy of the cached answer (the caller frees it), or NULL. */
 ldns_pkt *cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
 		    uint64_t now_ms);
+
+/*
+ * What the gate last acknowledged for an entry, so that a hit can skip the
+ * gate while the kernel surely still holds its addresses. Every entry gets
+ * a serial when stored (0 = none), so an acknowledgement is never credited
+ * to a newer answer with other addresses. cache_mark_acked records that the
+ * addresses of entry serial went to the gate at sent_ms for ttl seconds and
+ * were acknowledged; it is ignored when the entry changed or the
+ * acknowledgements were invalidated (gen moved on) meanwhile.
+ * cache_fresh says whether a hit that would ask for ttl seconds can skip
+ * the gate: the set entries were acknowledged with more than half of their
+ * timeout still to run, and they outlive the answer's TTL. Invalidate
+ * (reload, gate reconnect, any failed ALLOW) forgets every acknowledgement.
+ */
+uint64_t cache_serial(struct cache *c, const char *name, uint16_t qtype, bool do_bit);
+uint32_t cache_fresh_gen(const struct cache *c);
+void cache_invalidate_fresh(struct cache *c);
+void cache_mark_acked(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
+		      uint64_t serial, uint32_t gen, uint64_t sent_ms, uint32_t ttl);
+bool cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
+		 uint64_t now_ms, uint32_t ttl);
 
 #endif

@@ -50,6 +50,7 @@ struct gateclient {
 	size_t nqueued;
 	struct loop_timer reconnect;
 	uint32_t backoff_ms;
+	uint32_t epoch;
 };
 
 static void gc_connect(struct gateclient *gc);
@@ -119,6 +120,7 @@ disconnect(struct gateclient *gc)
 		close(gc->fd);
 		gc->fd = -1;
 	}
+	gc->epoch++;
 	gc->connecting = false;
 	queue_clear(gc);
 	for (size_t i = 0; i < GC_BUCKETS; i++) {
@@ -225,6 +227,7 @@ sock_cb(int fd, uint32_t events, void *arg)
 		}
 		gc->connecting = false;
 		gc->backoff_ms = 0;
+		gc->epoch++;
 		log_info("gateclient: connected to %s", gc->path);
 		set_events(gc);
 	}
@@ -277,6 +280,7 @@ gc_connect(struct gateclient *gc)
 	}
 	if (!gc->connecting) {
 		gc->backoff_ms = 0;
+		gc->epoch++;
 		log_info("gateclient: connected to %s", gc->path);
 	}
 }
@@ -430,6 +434,12 @@ gateclient_allow(struct gateclient *gc, const char *name, const struct dnsmsg_ad
 	*bucket(gc, r->id) = r;
 	gc->npending++;
 	return 0;
+}
+
+uint32_t
+gateclient_epoch(const struct gateclient *gc)
+{
+	return gc->epoch;
 }
 
 const char *

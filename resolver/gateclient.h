@@ -36,6 +36,10 @@ void gateclient_set_path(struct gateclient *gc, const char *path);
 int gateclient_allow(struct gateclient *gc, const char *name, const struct dnsmsg_addrs *a,
 		     gateclient_cb cb, void *arg);
 
+/* Moves on whenever the connection to the gate is made or lost: what an
+ * earlier gate acknowledged may be gone (a new gate, new sets). */
+uint32_t gateclient_epoch(const struct gateclient *gc);
+
 /* The dns.error token for a failed result. */
 const char *gateclient_result_str(enum gateclient_result res);
 

@@ -31,6 +31,7 @@
 #include "gateclient.h"
 #include "log.h"
 #include "loop.h"
+#include "sandbox.h"
 #include "upstream.h"
 
 #define MAX_INFLIGHT 50000 /* queries waiting on upstream or gate */
@@ -46,6 +47,9 @@ struct query {
 	size_t replylen;
 	uint32_t ttl;
 	char *addrs; /* for the dns.allow line */
+	uint64_t serial; /* the cache entry the answer is, 0 if none */
+	uint32_t fresh_gen; /* cache_fresh_gen when the ALLOW went out */
+	uint64_t sent_ms; /* ... and when */
 	struct query *prev, *next;
 };
 
@@ -59,6 +63,7 @@ static struct {
 	struct confwatch *cw;
 	struct query *queries;
 	size_t nqueries;
+	uint32_t gate_epoch;
 } rs;
 
 static void
@@ -162,9 +167,13 @@ gate_done(void *arg, enum gateclient_result res)
 	struct query *qr = arg;
 
 	if (res != GATECLIENT_OK) {
+		/* A refusal may have taken entries back out of the sets. */
+		cache_invalidate_fresh(rs.cache);
 		query_fail(qr, gateclient_result_str(res));
 		return;
 	}
+	cache_mark_acked(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial, qr->fresh_gen,
+			 qr->sent_ms, qr->ttl);
 	send_allowed(qr);
 }
 
@@ -198,6 +207,21 @@ handle_answer(struct query *qr, ldns_pkt *pkt)
 		return;
 	}
 	dnsmsg_addrs_fmt(&addrs, qr->addrs, addrs.n * (INET6_ADDRSTRLEN + 1) + 1);
+	/* What an earlier gate acknowledged says nothing about this one. */
+	if (gateclient_epoch(rs.gc) != rs.gate_epoch) {
+		rs.gate_epoch = gateclient_epoch(rs.gc);
+		cache_invalidate_fresh(rs.cache);
+	}
+	/* A hit whose addresses the kernel acknowledged recently holds them
+	 * with more than half of their timeout left: refreshing them again
+	 * would only cost the gate a netlink exchange per query. */
+	if (qr->cached && cache_fresh(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial,
+				      loop_now_ms(), addrs.ttl)) {
+		send_allowed(qr);
+		return;
+	}
+	qr->fresh_gen = cache_fresh_gen(rs.cache);
+	qr->sent_ms = loop_now_ms();
 	if (gateclient_allow(rs.gc, qr->q.name, &addrs, gate_done, qr) != 0)
 		query_fail(qr, "gate-unavailable");
 }
@@ -215,8 +239,8 @@ upstream_done(void *arg, ldns_pkt *pkt, const uint8_t *wire, size_t len, const c
 		return;
 	}
 	if (qr->q.host)
-		cache_put(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, pkt, wire, len,
-			  loop_now_ms());
+		qr->serial = cache_put(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, pkt, wire,
+				       len, loop_now_ms());
 	handle_answer(qr, pkt);
 }
 
@@ -257,6 +281,7 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 			 : NULL;
 	if (pkt != NULL) {
 		qr->cached = true;
+		qr->serial = cache_serial(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit);
 		snprintf(qr->upstream, sizeof(qr->upstream), "%s", "cache");
 		handle_answer(qr, pkt);
 		return;
@@ -328,6 +353,9 @@ reload(void *arg)
 	struct conf *c = calloc(1, sizeof(*c));
 	char err[CONF_ERR_LEN];
 
+	/* Ports and TTL limits may change with the file, and the gate reads
+	 * it on its own: nothing acknowledged so far is taken for granted. */
+	cache_invalidate_fresh(rs.cache);
 	if (c == NULL) {
 		log_warn("reload: calloc");
 		return;
@@ -552,7 +580,11 @@ main(int argc, char **argv)
 		log_warnx("not watching %s for changes; SIGHUP still reloads", rs.conf->path);
 
 	conf_log_load(rs.conf->path);
-	if (loop_run(rs.lp) == 0)
+	/* Last, once every socket, watch and file of the setup exists: from
+	 * here on only the calls the running resolver needs are allowed. */
+	if (sandbox_enter() != 0)
+		log_warnx("not running without the seccomp filter; exiting");
+	else if (loop_run(rs.lp) == 0)
 		ret = 0;
 	else
 		log_warn("event loop");

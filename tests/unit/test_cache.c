@@ -125,6 +125,57 @@ test_bound(void **state)
 	cache_free(c);
 }
 
+/* A hit may skip the gate only while the acknowledged set entries have
+ * more than half of their timeout left and outlive the answer's TTL, only
+ * for the answer that was acknowledged, and never after an invalidation. */
+static void
+test_fresh(void **state)
+{
+	struct cache *c = cache_new(100);
+	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
+	uint64_t s1, s2;
+	uint32_t gen;
+
+	put(c, "www.x.test", 1, false, p, 1000);
+	s1 = cache_serial(c, "www.x.test", 1, false);
+	assert_true(s1 != 0);
+	assert_int_equal(cache_serial(c, "www.x.test", 28, false), 0);
+	/* never acknowledged */
+	assert_false(cache_fresh(c, "www.x.test", 1, false, s1, 1000, 120));
+
+	gen = cache_fresh_gen(c);
+	cache_mark_acked(c, "www.x.test", 1, false, s1, gen, 1000, 120);
+	assert_true(cache_fresh(c, "www.x.test", 1, false, s1, 1000, 120));
+	/* 50 s later the answer says 70 s: still within the first half */
+	assert_true(cache_fresh(c, "www.x.test", 1, false, s1, 51000, 70));
+	/* an answer claiming longer than the entries live */
+	assert_false(cache_fresh(c, "www.x.test", 1, false, s1, 51000, 120));
+	/* half of the timeout gone: refresh */
+	assert_false(cache_fresh(c, "www.x.test", 1, false, s1, 61000, 60));
+	/* another entry's serial */
+	assert_false(cache_fresh(c, "www.x.test", 1, false, s1 + 1, 1000, 120));
+
+	/* an invalidation forgets it, and an ACK for a request sent before
+	 * the invalidation does not count */
+	cache_invalidate_fresh(c);
+	assert_false(cache_fresh(c, "www.x.test", 1, false, s1, 1000, 120));
+	cache_mark_acked(c, "www.x.test", 1, false, s1, gen, 1000, 120);
+	assert_false(cache_fresh(c, "www.x.test", 1, false, s1, 1000, 120));
+
+	/* a newer answer under the same key is not credited with the ACK of
+	 * the older one */
+	gen = cache_fresh_gen(c);
+	put(c, "www.x.test", 1, false, p, 2000);
+	s2 = cache_serial(c, "www.x.test", 1, false);
+	assert_true(s2 != s1);
+	cache_mark_acked(c, "www.x.test", 1, false, s1, gen, 1500, 120);
+	assert_false(cache_fresh(c, "www.x.test", 1, false, s2, 2000, 120));
+	cache_mark_acked(c, "www.x.test", 1, false, s2, gen, 2000, 120);
+	assert_true(cache_fresh(c, "www.x.test", 1, false, s2, 2000, 119));
+	ldns_pkt_free(p);
+	cache_free(c);
+}
+
 int
 main(void)
 {
@@ -132,6 +183,7 @@ main(void)
 		cmocka_unit_test(test_ttl),
 		cmocka_unit_test(test_hit_and_age),
 		cmocka_unit_test(test_bound),
+		cmocka_unit_test(test_fresh),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,53 @@
+/* The gate's decision for an ALLOW request: see allowplan.h. No I/O. */
+#include <string.h>
+#include <sys/socket.h>
+
+#include "allowplan.h"
+
+static void
+expand(const struct gateipc_addr *a, const struct portlist *ports, struct ipset_entry *v, size_t *n)
+{
+	size_t iplen = a->family == AF_INET ? 4 : 16;
+
+	for (size_t j = 0; j < ports->n; j++) {
+		struct ipset_entry *e = &v[(*n)++];
+
+		memset(e, 0, sizeof(*e));
+		e->family = a->family;
+		memcpy(e->ip, a->ip, iplen);
+		e->proto = ports->v[j].proto;
+		e->port = ports->v[j].port;
+	}
+}
+
+enum gateipc_status
+allowplan_make(const struct conf *c, const struct gateipc_allow *m, struct allowplan *p)
+{
+	size_t naddrs = m->naddrs < GATEIPC_MAX_ADDRS ? m->naddrs : GATEIPC_MAX_ADDRS;
+
+	p->n4 = p->n6 = 0;
+	p->ttl = 0;
+	memset(&p->ports, 0, sizeof(p->ports));
+	/* The resolver should only ask for listed names; the gate checks
+	 * anyway, and the ports come from the gate's config, never from the
+	 * message. */
+	if (!conf_lookup(c, m->name, strnlen(m->name, sizeof(m->name)), &p->ports))
+		return GATEIPC_ERR_NOT_ALLOWED;
+	p->ttl = m->ttl;
+	if (p->ttl < c->min_ttl)
+		p->ttl = c->min_ttl;
+	if (p->ttl > c->max_ttl)
+		p->ttl = c->max_ttl;
+	/* A zero timeout would make the entry permanent. */
+	if (p->ttl == 0)
+		p->ttl = 1;
+	/* Each array holds every address times every port, so neither can
+	 * overflow whatever mix of families the message carries. */
+	for (size_t i = 0; i < naddrs; i++) {
+		if (m->addrs[i].family == AF_INET)
+			expand(&m->addrs[i], &p->ports, p->v4, &p->n4);
+		else if (m->addrs[i].family == AF_INET6)
+			expand(&m->addrs[i], &p->ports, p->v6, &p->n6);
+	}
+	return GATEIPC_OK;
+}

@@ -1,0 +1,34 @@
+/*
+ * What the gate does with one ALLOW request, as a pure function of the
+ * message and the gate's config: look the name up, clamp the TTL, and
+ * expand every address into the (address, proto, port) entries that go into
+ * the kernel sets. gatesrv.c does the I/O around it; the fuzzer and the unit
+ * tests drive it directly.
+ */
+#ifndef NAMEGATE_ALLOWPLAN_H
+#define NAMEGATE_ALLOWPLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "gateipc.h"
+#include "ipset.h"
+
+#define ALLOWPLAN_MAX_ENTRIES (GATEIPC_MAX_ADDRS * CONF_MAX_PORTS)
+
+struct allowplan {
+	uint32_t ttl;          /* clamped to [min_ttl, max_ttl], never 0 */
+	struct portlist ports; /* the name's ports, from the gate's own config */
+	size_t n4, n6;
+	struct ipset_entry v4[ALLOWPLAN_MAX_ENTRIES];
+	struct ipset_entry v6[ALLOWPLAN_MAX_ENTRIES];
+};
+
+/* m must have passed gateipc_allow_check. Returns GATEIPC_OK with *p
+ * filled in, or GATEIPC_ERR_NOT_ALLOWED (and no entries) when the name is
+ * not on c's allowlist. */
+enum gateipc_status allowplan_make(const struct conf *c, const struct gateipc_allow *m,
+                                   struct allowplan *p);
+
+#endif

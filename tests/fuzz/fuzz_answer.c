@@ -1,0 +1,256 @@
+/*
+ * An upstream answer: bytes from the network → the addresses the gate is
+ * asked to allow and the reply the client gets (dnsmsg check, filter, age,
+ * build, and the same again through the cache).
+ *
+ * Input: one selector byte, then the answer. The selector picks the query
+ * (a listed or unlisted name and a type, or the answer's own question, so
+ * the fuzzer gets past the question check), UDP or TCP, and the config.
+ *
+ * The invariant that matters: every A/AAAA record and SVCB hint the client
+ * can see is one the gate was asked to allow, every address asked for
+ * occurs in the upstream's bytes, and no more than max_addrs of them.
+ */
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "dnsconf.h"
+#include "dnsmsg.h"
+#include "fuzz.h"
+
+static struct conf enforce, audit;
+static struct cache *cache;
+
+static const char *const names[] = {
+    "www.lab.test", "alias.lab.test", "svc.lab.test",   "a.b.wild.test",
+    "apex.test",    "blocked.test",   "multi.lab.test", "x.apex.test",
+};
+static const uint16_t types[] = {
+    LDNS_RR_TYPE_A,     LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_HTTPS, LDNS_RR_TYPE_SVCB,
+    LDNS_RR_TYPE_CNAME, LDNS_RR_TYPE_MX,   LDNS_RR_TYPE_TXT,   LDNS_RR_TYPE_ANY,
+};
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	fuzz_conf(FUZZ_DNS_CONF("enforce"), &enforce);
+	fuzz_conf(FUZZ_DNS_CONF("audit"), &audit);
+	cache = cache_new(64);
+	FUZZ_CHECK(cache != NULL, "cache_new");
+	return 0;
+}
+
+/* The client's query, as the resolver would have parsed it. */
+static bool
+make_query(uint8_t sel, const uint8_t *ans, size_t alen, const struct conf *c,
+           struct dnsmsg_query *q)
+{
+	ldns_pkt *p = NULL, *a = NULL;
+	uint8_t *w = NULL;
+	size_t wlen;
+	bool ok;
+
+	if ((sel & 0x80) && ldns_wire2pkt(&a, ans, alen) == LDNS_STATUS_OK &&
+	    ldns_pkt_qdcount(a) == 1) {
+		ldns_rr *qrr = ldns_rr_list_rr(ldns_pkt_question(a), 0);
+
+		p = ldns_pkt_query_new(ldns_rdf_clone(ldns_rr_owner(qrr)), ldns_rr_get_type(qrr),
+		                       ldns_rr_get_class(qrr), LDNS_RD);
+	} else {
+		p = ldns_pkt_query_new(ldns_dname_new_frm_str(names[sel & 7]),
+		                       (ldns_rr_type)types[(sel >> 3) & 7], LDNS_RR_CLASS_IN,
+		                       LDNS_RD);
+	}
+	ldns_pkt_free(a);
+	if (p == NULL)
+		return false;
+	if (sel & 0x40) {
+		/* EDNS with a small UDP size, so replies get truncated. */
+		ldns_pkt_set_edns_udp_size(p, 512);
+		ldns_pkt_set_edns_data(p, ldns_rdf_new_frm_str(LDNS_RDF_TYPE_INT32, "0"));
+	}
+	ldns_pkt_set_id(p, alen >= 2 ? (uint16_t)(ans[0] << 8 | ans[1]) : 0);
+	ok = ldns_pkt2wire(&w, p, &wlen) == LDNS_STATUS_OK &&
+	     dnsmsg_parse_query(w, wlen, c, q) == DNSMSG_QUERY;
+	if (!ok)
+		dnsmsg_query_free(q);
+	free(w);
+	ldns_pkt_free(p);
+	return ok;
+}
+
+static bool
+in_addrs(const struct dnsmsg_addrs *a, int family, const uint8_t *ip)
+{
+	size_t iplen = family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].family == family && memcmp(a->v[i].ip, ip, iplen) == 0)
+			return true;
+	return false;
+}
+
+/* Our own walk of SVCB/HTTPS rdata: every ipv4hint/ipv6hint must be allowed.
+ * Malformed rdata holds no hint a client could use. */
+static void
+check_hints(const ldns_rr *rr, const struct dnsmsg_addrs *a)
+{
+	ldns_buffer *b = ldns_buffer_new(512);
+	const uint8_t *d;
+	size_t len, pos = 2;
+
+	FUZZ_CHECK(b != NULL, "buffer");
+	if (ldns_rr_rdata2buffer_wire(b, rr) != LDNS_STATUS_OK)
+		goto out;
+	d = ldns_buffer_begin(b);
+	len = ldns_buffer_position(b);
+	while (pos < len && d[pos] != 0)
+		pos += (size_t)d[pos] + 1;
+	pos++;
+	while (pos + 4 <= len) {
+		uint16_t key = (uint16_t)(d[pos] << 8 | d[pos + 1]);
+		uint16_t vlen = (uint16_t)(d[pos + 2] << 8 | d[pos + 3]);
+
+		pos += 4;
+		if (vlen > len - pos)
+			break;
+		if (key == 4 || key == 6) {
+			size_t step = key == 4 ? 4 : 16;
+
+			for (size_t i = 0; i + step <= vlen; i += step)
+				FUZZ_CHECK(in_addrs(a, step == 4 ? AF_INET : AF_INET6, d + pos + i),
+				           "a hint reaches the client without being allowed");
+		}
+		pos += vlen;
+	}
+out:
+	ldns_buffer_free(b);
+}
+
+/* Every address-bearing record of p is covered by a. */
+static void
+check_covered(const ldns_pkt *p, const struct dnsmsg_addrs *a)
+{
+	const ldns_rr_list *secs[] = {ldns_pkt_answer(p), ldns_pkt_authority(p),
+	                              ldns_pkt_additional(p)};
+
+	for (size_t s = 0; s < 3; s++) {
+		for (size_t i = 0; i < ldns_rr_list_rr_count(secs[s]); i++) {
+			const ldns_rr *rr = ldns_rr_list_rr(secs[s], i);
+			ldns_rr_type t = ldns_rr_get_type(rr);
+			const ldns_rdf *rdf = ldns_rr_rd_count(rr) > 0 ? ldns_rr_rdf(rr, 0) : NULL;
+
+			if (t == LDNS_RR_TYPE_A && rdf != NULL && ldns_rdf_size(rdf) == 4)
+				FUZZ_CHECK(in_addrs(a, AF_INET, ldns_rdf_data(rdf)),
+				           "an A record reaches the client without being allowed");
+			else if (t == LDNS_RR_TYPE_AAAA && rdf != NULL && ldns_rdf_size(rdf) == 16)
+				FUZZ_CHECK(
+				    in_addrs(a, AF_INET6, ldns_rdf_data(rdf)),
+				    "an AAAA record reaches the client without being allowed");
+			else if (t == LDNS_RR_TYPE_SVCB || t == LDNS_RR_TYPE_HTTPS)
+				check_hints(rr, a);
+		}
+	}
+}
+
+static bool
+in_wire(const uint8_t *w, size_t len, const uint8_t *ip, size_t iplen)
+{
+	return memmem(w, len, ip, iplen) != NULL;
+}
+
+/* Filter pkt (owned, consumed) as the resolver does and check the result. */
+static void
+filter_and_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool udp,
+                 const uint8_t *ans, size_t alen)
+{
+	static struct dnsmsg_addrs addrs;
+	size_t max = c->max_addrs < CONF_MAX_ADDRS ? c->max_addrs : CONF_MAX_ADDRS;
+	uint8_t *w = NULL;
+	size_t wlen = 0;
+	bool trunc;
+	char buf[4096];
+
+	dnsmsg_filter_answer(pkt, q, c, &addrs);
+	FUZZ_CHECK(addrs.n <= max, "%zu addresses > max_addrs %zu", addrs.n, max);
+	if (addrs.n > 0)
+		FUZZ_CHECK(addrs.ttl >= c->min_ttl && addrs.ttl <= c->max_ttl && addrs.ttl > 0,
+		           "ttl %u outside [%u, %u]", addrs.ttl, c->min_ttl, c->max_ttl);
+	for (size_t i = 0; i < addrs.n; i++) {
+		FUZZ_CHECK(addrs.v[i].family == AF_INET || addrs.v[i].family == AF_INET6, "family");
+		FUZZ_CHECK(in_wire(ans, alen, addrs.v[i].ip, addrs.v[i].family == AF_INET ? 4 : 16),
+		           "an address to allow that upstream never sent");
+		for (size_t j = 0; j < i; j++)
+			FUZZ_CHECK(addrs.v[i].family != addrs.v[j].family ||
+			               memcmp(addrs.v[i].ip, addrs.v[j].ip, 16) != 0,
+			           "duplicate address");
+	}
+	dnsmsg_addrs_fmt(&addrs, buf, sizeof(buf));
+	check_covered(pkt, &addrs);
+	if (dnsmsg_build_reply(pkt, q, udp, &w, &wlen, &trunc) == 0) {
+		ldns_pkt *r = NULL;
+
+		FUZZ_CHECK(ldns_wire2pkt(&r, w, wlen) == LDNS_STATUS_OK && r != NULL,
+		           "our reply does not parse");
+		FUZZ_CHECK(ldns_pkt_id(r) == q->id && ldns_pkt_qr(r), "reply header");
+		if (udp)
+			FUZZ_CHECK(
+			    wlen <= (q->edns ? (q->udp_size < DNSMSG_EDNS_SIZE ? q->udp_size
+			                                                       : DNSMSG_EDNS_SIZE)
+			                     : 512),
+			    "UDP reply of %zu bytes over the client's limit", wlen);
+		if (trunc)
+			FUZZ_CHECK(ldns_pkt_tc(r) && ldns_pkt_ancount(r) == 0, "truncated reply");
+		/* What the client parses is what the gate allowed. */
+		check_covered(r, &addrs);
+		ldns_pkt_free(r);
+		free(w);
+	}
+	ldns_pkt_free(pkt);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const struct conf *c;
+	struct dnsmsg_query q;
+	ldns_pkt *pkt = NULL;
+	uint8_t sel;
+	enum dnsmsg_check chk;
+
+	if (size < 1)
+		return 0;
+	sel = data[0];
+	data++;
+	size--;
+	c = (sel & 0x20) ? &audit : &enforce;
+	if (!make_query(sel, data, size, c, &q))
+		return 0;
+	chk = dnsmsg_check_answer(data, size, q.id, &q, &pkt);
+	if (chk != DNSMSG_ANSWER_OK) {
+		FUZZ_CHECK(pkt == NULL, "pkt leaked on a failed check");
+		dnsmsg_query_free(&q);
+		return 0;
+	}
+	FUZZ_CHECK(ldns_pkt_qr(pkt) && ldns_pkt_id(pkt) == q.id, "accepted a non-answer");
+	cache_answer_ttl(pkt);
+	if (q.host) {
+		ldns_pkt *hit;
+
+		/* A stale hit must never serve: at most one day old, times
+		 * from the selector so entries age and expire. */
+		cache_clear(cache);
+		cache_put(cache, q.name, q.qtype, q.do_bit, pkt, data, size, 1000);
+		hit = cache_get(cache, q.name, q.qtype, q.do_bit,
+		                1000 + (uint64_t)(sel & 3) * 400000);
+		if (hit != NULL)
+			filter_and_reply(hit, &q, c, !(sel & 0x10), data, size);
+	}
+	dnsmsg_age(pkt, sel);
+	filter_and_reply(pkt, &q, c, !(sel & 0x10), data, size);
+	dnsmsg_query_free(&q);
+	return 0;
+}

@@ -1,0 +1,104 @@
+/*
+ * The gate's ALLOW requests: bytes from the gate socket → the message
+ * check → the entries that would go into the kernel sets (everything the
+ * gate does before the netlink call).
+ *
+ * Invariants: only messages that pass the check reach the plan; only names
+ * on the gate's own allowlist get entries; every entry is one of the
+ * message's addresses with one of the name's configured ports; the timeout
+ * is within [min_ttl, max_ttl] and never 0 (0 would mean "forever").
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "allowplan.h"
+#include "fuzz.h"
+
+static struct conf conf;
+static struct allowplan plan;
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	fuzz_conf("[resolver]\n"
+	          "listen = 127.0.0.1:53\n"
+	          "upstream = 192.0.2.53\n"
+	          "min_ttl = 1\n"
+	          "max_ttl = 600\n"
+	          "[log]\n"
+	          "file =\n"
+	          "[allow]\n"
+	          "domain = www.lab.test\n"
+	          "domain = *.wild.test tcp/8443\n"
+	          "domain = .apex.test tcp/22 udp/443\n"
+	          "domain = x.apex.test tcp/2222\n",
+	          &conf);
+	return 0;
+}
+
+static bool
+msg_has(const struct gateipc_allow *m, const struct ipset_entry *e)
+{
+	size_t iplen = e->family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < m->naddrs; i++)
+		if (m->addrs[i].family == e->family && memcmp(m->addrs[i].ip, e->ip, iplen) == 0)
+			return true;
+	return false;
+}
+
+static void
+check_entries(const struct gateipc_allow *m, const struct allowplan *p, const struct ipset_entry *v,
+              size_t n, int family)
+{
+	size_t want = 0;
+
+	for (size_t i = 0; i < m->naddrs; i++)
+		want += m->addrs[i].family == family ? p->ports.n : 0;
+	FUZZ_CHECK(n == want, "%zu entries, want %zu", n, want);
+	for (size_t i = 0; i < n; i++) {
+		FUZZ_CHECK(v[i].family == family && v[i].cidr == 0, "entry family");
+		FUZZ_CHECK(msg_has(m, &v[i]), "an entry for an address the message did not carry");
+		FUZZ_CHECK(portlist_has(&p->ports, v[i].proto, v[i].port),
+		           "an entry for a port the name does not have");
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct gateipc_allow *m;
+	struct portlist ports;
+	const char *err = NULL;
+	enum gateipc_status st;
+
+	gateipc_ack_check(data, size, &err);
+	if (gateipc_allow_check(data, size, &err) != 0) {
+		FUZZ_CHECK(err != NULL, "refused without a reason");
+		return 0;
+	}
+	FUZZ_CHECK(size == sizeof(*m), "accepted %zu bytes", size);
+	/* The gate receives into an aligned buffer; so do we. */
+	m = malloc(sizeof(*m));
+	FUZZ_CHECK(m != NULL, "malloc");
+	memcpy(m, data, sizeof(*m));
+	FUZZ_CHECK(memchr(m->name, '\0', sizeof(m->name)) != NULL, "unterminated name passed");
+	FUZZ_CHECK(m->naddrs >= 1 && m->naddrs <= GATEIPC_MAX_ADDRS, "naddrs %u", m->naddrs);
+
+	st = allowplan_make(&conf, m, &plan);
+	if (!conf_lookup(&conf, m->name, strlen(m->name), &ports)) {
+		FUZZ_CHECK(st == GATEIPC_ERR_NOT_ALLOWED && plan.n4 == 0 && plan.n6 == 0,
+		           "an off-list name got entries: %s", m->name);
+		free(m);
+		return 0;
+	}
+	FUZZ_CHECK(st == GATEIPC_OK, "a listed name refused: %s", m->name);
+	FUZZ_CHECK(plan.ttl >= 1 && plan.ttl >= conf.min_ttl && plan.ttl <= conf.max_ttl, "ttl %u",
+	           plan.ttl);
+	FUZZ_CHECK(plan.ports.n == ports.n && plan.ports.n > 0, "ports");
+	check_entries(m, &plan, plan.v4, plan.n4, AF_INET);
+	check_entries(m, &plan, plan.v6, plan.n6, AF_INET6);
+	free(m);
+	return 0;
+}

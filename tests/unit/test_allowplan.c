@@ -1,0 +1,136 @@
+/* The gate's plan for an ALLOW request: ports from the gate's own config,
+ * the TTL clamped (never 0, which would mean "forever"), one entry per
+ * address and port, nothing for a name off the list. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "allowplan.h"
+
+static struct conf conf;
+static struct allowplan plan;
+
+static int
+setup(void **state)
+{
+	char path[] = "/tmp/test_allowplan.XXXXXX", err[CONF_ERR_LEN];
+	static const char text[] = "[resolver]\n"
+	                           "upstream = 192.0.2.53\n"
+	                           "min_ttl = 30\n"
+	                           "max_ttl = 600\n"
+	                           "[log]\n"
+	                           "file =\n"
+	                           "[allow]\n"
+	                           "domain = www.example.test\n"
+	                           "domain = .example.test tcp/22\n"
+	                           "domain = quic.example.test udp/443\n";
+	int fd = mkstemp(path);
+
+	if (fd < 0 || write(fd, text, sizeof(text) - 1) != (ssize_t)sizeof(text) - 1)
+		return -1;
+	close(fd);
+	if (conf_load(path, &conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		unlink(path);
+		return -1;
+	}
+	unlink(path);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	conf_free(&conf);
+	return 0;
+}
+
+static void
+msg(struct gateipc_allow *m, const char *name, uint32_t ttl, const char *const *ips)
+{
+	uint8_t ip[16];
+
+	assert_int_equal(gateipc_allow_init(m, 1, name, ttl), 0);
+	for (; *ips != NULL; ips++) {
+		int family = strchr(*ips, ':') ? AF_INET6 : AF_INET;
+
+		memset(ip, 0, sizeof(ip));
+		assert_int_equal(inet_pton(family, *ips, ip), 1);
+		assert_int_equal(gateipc_allow_add(m, family, ip), 0);
+	}
+}
+
+static void
+test_ports_and_families(void **state)
+{
+	static const char *const ips[] = {"192.0.2.1", "2001:db8::1", "192.0.2.2", NULL};
+	struct gateipc_allow m;
+
+	/* www matches its own line (default ports tcp/443 tcp/80) and
+	 * .example.test (tcp/22): the union. */
+	msg(&m, "www.example.test", 300, ips);
+	assert_int_equal(allowplan_make(&conf, &m, &plan), GATEIPC_OK);
+	assert_int_equal(plan.ports.n, 3);
+	assert_int_equal(plan.n4, 2 * 3);
+	assert_int_equal(plan.n6, 1 * 3);
+	assert_int_equal(plan.ttl, 300);
+	for (size_t i = 0; i < plan.n4; i++) {
+		assert_int_equal(plan.v4[i].family, AF_INET);
+		assert_true(portlist_has(&plan.ports, plan.v4[i].proto, plan.v4[i].port));
+	}
+	assert_true(portlist_has(&plan.ports, IPPROTO_TCP, 22));
+	assert_true(portlist_has(&plan.ports, IPPROTO_TCP, 443));
+	assert_false(portlist_has(&plan.ports, IPPROTO_UDP, 443));
+	assert_memory_equal(plan.v6[0].ip, m.addrs[1].ip, 16);
+}
+
+static void
+test_ttl_clamped(void **state)
+{
+	static const char *const ips[] = {"192.0.2.1", NULL};
+	struct gateipc_allow m;
+
+	msg(&m, "quic.example.test", 0, ips);
+	assert_int_equal(allowplan_make(&conf, &m, &plan), GATEIPC_OK);
+	assert_int_equal(plan.ttl, 30);
+	msg(&m, "quic.example.test", 99999, ips);
+	assert_int_equal(allowplan_make(&conf, &m, &plan), GATEIPC_OK);
+	assert_int_equal(plan.ttl, 600);
+}
+
+static void
+test_not_listed(void **state)
+{
+	static const char *const ips[] = {"192.0.2.1", "2001:db8::1", NULL};
+	struct gateipc_allow m;
+
+	msg(&m, "www.example.org", 300, ips);
+	assert_int_equal(allowplan_make(&conf, &m, &plan), GATEIPC_ERR_NOT_ALLOWED);
+	assert_int_equal(plan.n4, 0);
+	assert_int_equal(plan.n6, 0);
+	/* "example.test." and "xexample.test" are not ".example.test" */
+	msg(&m, "xexample.test", 300, ips);
+	assert_int_equal(allowplan_make(&conf, &m, &plan), GATEIPC_ERR_NOT_ALLOWED);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ports_and_families),
+	    cmocka_unit_test(test_ttl_clamped),
+	    cmocka_unit_test(test_not_listed),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
