@@ -342,6 +342,15 @@ log_set_level(enum log_level min)
 }
 
 struct log_line *
+log_discard(void)
+{
+	static const struct timespec zero;
+
+	logline_begin(&logstate.discard, logstate.format, &zero, LOGL_DEBUG, "");
+	return &logstate.discard;
+}
+
+struct log_line *
 log_begin(enum log_level level, const char *event)
 {
 	struct log_line *l = &logstate.line;

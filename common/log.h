@@ -55,6 +55,9 @@ const char *log_ident(void);
  * per process), add fields with logline_str/int, then log_end writes it. */
 struct log_line *log_begin(enum log_level level, const char *event);
 void log_end(struct log_line *l);
+/* A line that log_end drops: for a caller that decided not to log this
+ * event (rate limit) but fills its lines in one place. */
+struct log_line *log_discard(void);
 
 /* Daemon diagnostics, as events: event=daemon msg="...". log_warn appends
  * ": strerror(errno)". fatal/fatalx log at error level and exit(1). */

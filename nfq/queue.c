@@ -19,6 +19,7 @@
 #include "log.h"
 #include "packet.h"
 #include "queue.h"
+#include "ratelimit.h"
 #include "verdict.h"
 
 #define QUEUE_RECV_BUF (65536 + 8192)
@@ -36,8 +37,7 @@ struct queue {
 	uint16_t num;
 	const struct conf *conf;
 	const struct addrmap *map;
-	struct verdict_ratelimit rl;
-	struct loop_timer summary;
+	struct ratelimit rl;
 	char *buf;
 	char sbuf[QUEUE_SEND_BUF];
 };
@@ -99,11 +99,8 @@ log_flow(struct queue *q, const struct flow *f, bool parsed, const uint32_t *uid
 	struct addr a = {0};
 	char pbuf[8], ip[ADDR_STRLEN];
 
-	if (!verdict_ratelimit_take(&q->rl, loop_now_ms())) {
-		if (!loop_timer_armed(&q->summary))
-			loop_timer_set(q->lp, &q->summary, 1000);
+	if (!ratelimit_ok(&q->rl))
 		return;
-	}
 	l = log_begin(v->audit ? LOGL_INFO : LOGL_WARN, v->audit ? "flow.audit" : "flow.deny");
 	if (parsed) {
 		logline_str(l, "proto", packet_proto_name(f->proto, pbuf, sizeof(pbuf)));
@@ -129,20 +126,6 @@ log_flow(struct queue *q, const struct flow *f, bool parsed, const uint32_t *uid
 	logline_str(l, "reason", verdict_reason_name(v->reason));
 	if (v->name != NULL)
 		logline_str(l, "name", v->name);
-	log_end(l);
-}
-
-static void
-summary_cb(struct loop_timer *t, void *arg)
-{
-	struct queue *q = arg;
-	unsigned n = verdict_ratelimit_flush(&q->rl);
-	struct log_line *l;
-
-	if (n == 0)
-		return;
-	l = log_begin(LOGL_WARN, "flow.suppressed");
-	logline_int(l, "count", n);
 	log_end(l);
 }
 
@@ -249,8 +232,8 @@ queue_new(struct loop *lp, uint16_t num, const struct conf *c, const struct addr
 	q->conf = c;
 	q->map = map;
 	q->seq = (uint32_t)time(NULL);
-	verdict_ratelimit_init(&q->rl, QUEUE_LOG_PER_SECOND);
-	loop_timer_init(&q->summary, summary_cb, q);
+	ratelimit_init(&q->rl, QUEUE_LOG_PER_SECOND);
+	ratelimit_attach(&q->rl, q->lp, "flow.suppressed", NULL);
 	q->buf = malloc(QUEUE_RECV_BUF);
 	if (q->buf == NULL) {
 		log_warn("queue %u: allocating the receive buffer", num);
@@ -325,19 +308,11 @@ void
 queue_free(struct queue *q)
 {
 	struct nlmsghdr *nlh;
-	unsigned n;
 
 	if (q == NULL)
 		return;
 	loop_del(q->lp, mnl_socket_get_fd(q->nl));
-	loop_timer_cancel(q->lp, &q->summary);
-	n = verdict_ratelimit_flush(&q->rl);
-	if (n > 0) {
-		struct log_line *l = log_begin(LOGL_WARN, "flow.suppressed");
-
-		logline_int(l, "count", n);
-		log_end(l);
-	}
+	ratelimit_detach(&q->rl);
 	/* Closing the socket unbinds too; saying so first is tidier for the
 	 * kernel's bookkeeping. No ACK is awaited: we are leaving. */
 	nlh = nfq_nlmsg_put(q->sbuf, NFQNL_MSG_CONFIG, q->num);

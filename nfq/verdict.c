@@ -80,34 +80,3 @@ verdict_reason_name(enum verdict_reason r)
 	}
 	return "none";
 }
-
-void
-verdict_ratelimit_init(struct verdict_ratelimit *rl, unsigned per_second)
-{
-	memset(rl, 0, sizeof(*rl));
-	rl->per_second = per_second;
-}
-
-bool
-verdict_ratelimit_take(struct verdict_ratelimit *rl, uint64_t now_ms)
-{
-	if (now_ms < rl->window_start_ms || now_ms - rl->window_start_ms >= 1000) {
-		rl->window_start_ms = now_ms;
-		rl->used = 0;
-	}
-	if (rl->used < rl->per_second) {
-		rl->used++;
-		return true;
-	}
-	rl->suppressed++;
-	return false;
-}
-
-unsigned
-verdict_ratelimit_flush(struct verdict_ratelimit *rl)
-{
-	unsigned n = rl->suppressed;
-
-	rl->suppressed = 0;
-	return n;
-}

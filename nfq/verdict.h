@@ -50,19 +50,4 @@ void verdict_decide(const struct flow *f, uint32_t mark, const struct addrmap_en
 
 const char *verdict_reason_name(enum verdict_reason r);
 
-/* Rate limit for log lines: at most `per_second` in each one-second window;
- * the rest are counted for a summary. */
-struct verdict_ratelimit {
-	uint64_t window_start_ms;
-	unsigned per_second;
-	unsigned used;
-	unsigned suppressed;
-};
-
-void verdict_ratelimit_init(struct verdict_ratelimit *rl, unsigned per_second);
-/* true: log this line; false: it was counted in rl->suppressed. */
-bool verdict_ratelimit_take(struct verdict_ratelimit *rl, uint64_t now_ms);
-/* Returns the count suppressed so far and resets it. */
-unsigned verdict_ratelimit_flush(struct verdict_ratelimit *rl);
-
 #endif

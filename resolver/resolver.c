@@ -31,6 +31,7 @@
 #include "gateclient.h"
 #include "log.h"
 #include "loop.h"
+#include "ratelimit.h"
 #include "sandbox.h"
 #include "upstream.h"
 
@@ -64,7 +65,48 @@ static struct {
 	struct query *queries;
 	size_t nqueries;
 	uint32_t gate_epoch;
+	/* The agent decides how many queries it sends: a flood must not
+	 * become a flood of log lines. Each kind has its own budget, so
+	 * allowed names cannot crowd denials out of the log. */
+	struct ratelimit rl_allow, rl_audit, rl_deny, rl_error;
 } rs;
+
+#define DNS_LOG_ALLOW_PER_SECOND 1000
+#define DNS_LOG_DENY_PER_SECOND 100
+
+static void
+ratelimits_start(void)
+{
+	ratelimit_init(&rs.rl_allow, DNS_LOG_ALLOW_PER_SECOND);
+	ratelimit_attach(&rs.rl_allow, rs.lp, "dns.suppressed", "dns.allow");
+	ratelimit_init(&rs.rl_audit, DNS_LOG_ALLOW_PER_SECOND);
+	ratelimit_attach(&rs.rl_audit, rs.lp, "dns.suppressed", "dns.audit");
+	ratelimit_init(&rs.rl_deny, DNS_LOG_DENY_PER_SECOND);
+	ratelimit_attach(&rs.rl_deny, rs.lp, "dns.suppressed", "dns.deny");
+	ratelimit_init(&rs.rl_error, DNS_LOG_DENY_PER_SECOND);
+	ratelimit_attach(&rs.rl_error, rs.lp, "dns.suppressed", "dns.error");
+}
+
+static void
+ratelimits_stop(void)
+{
+	ratelimit_detach(&rs.rl_allow);
+	ratelimit_detach(&rs.rl_audit);
+	ratelimit_detach(&rs.rl_deny);
+	ratelimit_detach(&rs.rl_error);
+}
+
+static struct ratelimit *
+event_ratelimit(const char *event)
+{
+	if (strcmp(event, "dns.allow") == 0)
+		return &rs.rl_allow;
+	if (strcmp(event, "dns.audit") == 0)
+		return &rs.rl_audit;
+	if (strcmp(event, "dns.deny") == 0)
+		return &rs.rl_deny;
+	return &rs.rl_error;
+}
 
 static void
 usage(FILE *f)
@@ -78,9 +120,12 @@ static struct log_line *
 dns_event(enum log_level level, const char *event, const struct query *qr,
 	  const struct dnsmsg_query *q, const struct frontend_client *cl)
 {
-	struct log_line *l = log_begin(level, event);
+	struct log_line *l;
 	char buf[ADDR_STRLEN];
 
+	if (!ratelimit_ok(event_ratelimit(event)))
+		return log_discard();
+	l = log_begin(level, event);
 	logline_str(l, "name", q->logname);
 	logline_str(l, "type", dnsmsg_type_str(q->qtype, buf, sizeof(buf)));
 	logline_str(l, "client", frontend_client_str(cl, buf, sizeof(buf)));
@@ -553,6 +598,7 @@ main(int argc, char **argv)
 	rs.lp = loop_new();
 	if (rs.lp == NULL)
 		goto out_conf;
+	ratelimits_start();
 	rs.fe = frontend_new(rs.lp, rs.conf->listen, rs.conf->nlisten, on_query, NULL);
 	if (rs.fe == NULL)
 		goto out_loop;
@@ -601,6 +647,7 @@ out_upstream:
 out_frontend:
 	frontend_free(rs.fe);
 out_loop:
+	ratelimits_stop();
 	loop_free(rs.lp);
 out_conf:
 	conf_free(rs.conf);

@@ -268,7 +268,7 @@ def fclient(*args, timeout=30):
 @test("41.fault.flood-off-list")
 def t_flood(t):
     ng, fd = fault_ng(t)
-    qm, um = fd.mark(), t.lab.unbound_mark()
+    qm, um, lm = fd.mark(), t.lab.unbound_mark(), ng.mark()
     res = fclient("flood", "127.0.0.1", 53, 2, timeout=30)
     lab.log("    (flood: sent %d q/s, answered %d q/s, rcodes %s)" % (res["qps"], res["aps"], res["rcodes"]))
     alive(ng, "flood")
@@ -277,6 +277,17 @@ def t_flood(t):
     leaked = fd.queries(qm, r"flood\.test")
     check(not leaked, "flooded off-list names reached the upstream", *leaked[:5])
     check("flood.test" not in t.lab.unbound_since(um), "flooded names reached unbound")
+    # the log does not flood with it: 100 dns.deny lines a second at most,
+    # the rest summarised, and denials are logged again once it is over
+    sup = ng.wait_event(lm, "dns.suppressed", timeout=3, of="dns.deny")
+    check(sup and sum(int(e["count"]) for e in sup) > 10000, "the flood's denials are summarised",
+          *[e["_line"] for e in sup])
+    denies = len(ng.events(lm, "dns.deny"))
+    check(denies <= 100 * 5, "%d dns.deny lines for a 2 s flood: not rate limited" % denies)
+    time.sleep(1.1)
+    lm2 = ng.mark()
+    check(dig("after-flood.test").status == "REFUSED", "an off-list name after the flood is refused")
+    check(ng.wait_event(lm2, "dns.deny", name="after-flood.test"), "a denial after the flood is logged")
     r = want_answer("www.lab.test", "A", "192.0.2.10", timeout=3)
     check(r.ms < 1000, "after the flood an allowed name is answered at once", r)
     want_connect("192.0.2.10", 443)

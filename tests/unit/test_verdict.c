@@ -269,23 +269,6 @@ test_addrmap_refresh_and_evict(void **state)
 	addrmap_free(m);
 }
 
-static void
-test_ratelimit(void **state)
-{
-	struct verdict_ratelimit rl;
-	int i, ok = 0;
-
-	verdict_ratelimit_init(&rl, 100);
-	for (i = 0; i < 250; i++)
-		ok += verdict_ratelimit_take(&rl, 5000 + (uint64_t)i);
-	assert_int_equal(ok, 100);
-	assert_int_equal(verdict_ratelimit_flush(&rl), 150);
-	assert_int_equal(verdict_ratelimit_flush(&rl), 0);
-	/* The next second starts afresh. */
-	assert_true(verdict_ratelimit_take(&rl, 6000));
-	assert_int_equal(rl.used, 1);
-}
-
 int
 main(void)
 {
@@ -300,7 +283,6 @@ main(void)
 	    cmocka_unit_test(test_already_marked),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_addrmap_refresh_and_evict),
-	    cmocka_unit_test(test_ratelimit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
