@@ -955,3 +955,35 @@ conf_log_error(const char *path, const char *err)
 	logline_str(l, "error", msg);
 	log_end(l);
 }
+
+static bool
+portlist_covers(const struct portlist *big, const struct portlist *small)
+{
+	size_t i;
+
+	for (i = 0; i < small->n; i++)
+		if (!portlist_has(big, small->v[i].proto, small->v[i].port))
+			return false;
+	return true;
+}
+
+bool
+conf_allow_narrowed(const struct conf *old, const struct conf *nc)
+{
+	size_t i, j;
+
+	for (i = 0; i < old->ndomains; i++) {
+		const struct conf_domain *d = &old->domains[i];
+		bool kept = false;
+
+		for (j = 0; j < nc->ndomains && !kept; j++) {
+			const struct conf_domain *e = &nc->domains[j];
+
+			kept = e->pat.kind == d->pat.kind && strcmp(e->pat.name, d->pat.name) == 0 &&
+			       portlist_covers(&e->ports, &d->ports);
+		}
+		if (!kept)
+			return true;
+	}
+	return false;
+}

@@ -107,6 +107,10 @@ void conf_log_error(const char *path, const char *err);
 /* The effective config, as an ini file that conf_load accepts. */
 void conf_print(FILE *f, const struct conf *c);
 
+/* Does nc allow less than old: a domain line of old that nc no longer has
+ * with at least the same ports? Then addresses old allowed may have to go. */
+bool conf_allow_narrowed(const struct conf *old, const struct conf *nc);
+
 /* Does name (normalized) match the allowlist? If so, and ports is not NULL,
  * *ports is the union of the ports of every matching line. */
 bool conf_lookup(const struct conf *c, const char *name, size_t len, struct portlist *ports);

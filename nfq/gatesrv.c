@@ -375,6 +375,15 @@ gatesrv_set_conf(struct gatesrv *s, const struct conf *c)
 }
 
 void
+gatesrv_drop_clients(struct gatesrv *s)
+{
+	int i;
+
+	for (i = 0; i < GATESRV_MAX_CONNS; i++)
+		conn_close(&s->conns[i]);
+}
+
+void
 gatesrv_free(struct gatesrv *s)
 {
 	int i;

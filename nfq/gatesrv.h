@@ -26,5 +26,8 @@ struct gatesrv *gatesrv_new(struct loop *lp, const struct conf *c, uid_t resolve
 void gatesrv_set_conf(struct gatesrv *s, const struct conf *c);
 /* Closes every connection and removes the socket file. */
 void gatesrv_free(struct gatesrv *s);
+/* Close every resolver connection: the resolver reconnects and forgets
+ * which of its cached answers it believed the sets still hold. */
+void gatesrv_drop_clients(struct gatesrv *s);
 
 #endif

@@ -389,6 +389,19 @@ ipset_swap(struct ipset_nl *h, const char *a, const char *b)
 }
 
 int
+ipset_flush(struct ipset_nl *h, const char *name)
+{
+	struct nlmsghdr *nlh = put_request(h, h->buf, IPSET_CMD_FLUSH, AF_INET);
+
+	mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, name);
+	if (exchange(h, nlh, NULL, NULL) < 0) {
+		log_warnx("ipset: flushing set %s: %s", name, ipset_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
 ipset_destroy(struct ipset_nl *h, const char *name, bool missing_ok)
 {
 	struct nlmsghdr *nlh = put_request(h, h->buf, IPSET_CMD_DESTROY, AF_INET);

@@ -44,6 +44,8 @@ int ipset_del(struct ipset_nl *h, const char *name, int family, const struct ips
               size_t n);
 
 int ipset_swap(struct ipset_nl *h, const char *a, const char *b);
+/* Empty a set, keeping it (and the rules that use it). */
+int ipset_flush(struct ipset_nl *h, const char *name);
 /* missing_ok: a set that does not exist is not an error. */
 int ipset_destroy(struct ipset_nl *h, const char *name, bool missing_ok);
 

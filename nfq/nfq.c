@@ -321,6 +321,20 @@ reload(void *arg)
 
 	if (install_sets(g->ipset, nc) < 0)
 		log_warnx("nfq: reload: the static network sets were not refreshed");
+	/* An entry does not say which line allowed it, so when a line goes
+	 * (or loses ports) every entry goes: the names still listed are
+	 * allowed again on their next lookup, and established flows stay. */
+	if (conf_allow_narrowed(old, nc)) {
+		if (ipset_flush(g->ipset, RULES_SET4) < 0 || ipset_flush(g->ipset, RULES_SET6) < 0)
+			log_warnx("nfq: reload: the allowlist shrank but the sets could not be "
+			          "emptied; removed names stay allowed until their entries time out");
+		else
+			log_info("nfq: reload: the allowlist shrank; emptied %s and %s, names "
+			         "still listed are allowed again on their next lookup",
+			         RULES_SET4, RULES_SET6);
+		if (g->srv != NULL)
+			gatesrv_drop_clients(g->srv);
+	}
 	if (rules_apply(nc, ruid) < 0)
 		log_warnx("nfq: reload: the rules were not refreshed; the previous rules stay");
 

@@ -422,6 +422,31 @@ def t_reload(t):
     want_answer("www.lab.test", "A", "192.0.2.10")
 
 
+@test("10b.reload.removed-name-revoked")
+def t_reload_remove(t):
+    """Taking a name off the list takes its addresses back at once; names
+    still listed are allowed again on their next lookup."""
+    ng = t.namegate()
+    want_answer("www.lab.test", "A", "192.0.2.10")
+    want_answer("alias.lab.test", "A", "203.0.113.20")
+    want_connect("192.0.2.10", 443)
+    want_connect("203.0.113.20", 443)
+    m = ng.mark()
+    text = "".join(ln for ln in ng.conf_text.splitlines(True) if ln.strip() != "domain = www.lab.test")
+    check(text != ng.conf_text, "the test config has no www.lab.test line to remove")
+    ng.write_conf(text, how="rename")
+    want_event(ng, m, "config.load", timeout=6, count=2)
+    check(wait_until(lambda: any("allowlist shrank" in e.get("msg", "") for e in ng.events(m, "daemon")), 3),
+          "the gate says it took the allowed addresses back", ng.log_tail())
+    want_refused("192.0.2.10", 443)
+    check(wait_until(lambda: dig("www.lab.test").status == "REFUSED", 3), "www.lab.test is off the list now",
+          dig("www.lab.test"))
+    want_refused("203.0.113.20", 443)
+    want_answer("alias.lab.test", "A", "203.0.113.20")
+    want_connect("203.0.113.20", 443)
+    want_refused("192.0.2.10", 443)
+
+
 @test("11.reload.invalid-edit-refused")
 def t_badedit(t):
     ng = t.namegate()

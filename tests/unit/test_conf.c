@@ -630,6 +630,42 @@ test_log_events(void **state)
 	assert_non_null(strstr(buf, " event=config.load daemon=test-daemon file=/x/s.ini\n"));
 }
 
+/* When does a reload have to take allowed addresses back? */
+static void
+test_narrowed(void **state)
+{
+	static const struct {
+		const char *old, *nc;
+		bool narrowed;
+	} cases[] = {
+	    {"domain = a.test\n", "domain = a.test\n", false},
+	    {"domain = a.test\n", "domain = a.test\ndomain = b.test\n", false},
+	    {"domain = a.test\ndomain = b.test\n", "domain = b.test\n", true},
+	    {"domain = a.test tcp/22\n", "domain = a.test tcp/22 tcp/443\n", false},
+	    {"domain = a.test tcp/22 tcp/443\n", "domain = a.test tcp/22\n", true},
+	    {"domain = *.a.test\n", "domain = .a.test\n", true}, /* another line */
+	    {"domain = A.test.\n", "domain = a.test\n", false}, /* normalized alike */
+	    {"domain = a.test\n", "[gate]\nports = tcp/443\n[allow]\ndomain = a.test\n", true},
+	    {"network = 192.0.2.0/24\n", "", false}, /* static sets are refilled anyway */
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char a[512], b[512];
+		struct conf co, cn;
+
+		snprintf(a, sizeof(a), HEAD "[allow]\n%s", cases[i].old);
+		snprintf(b, sizeof(b), HEAD "[allow]\n%s", cases[i].nc);
+		load_ok(a, &co);
+		load_ok(b, &cn);
+		if (conf_allow_narrowed(&co, &cn) != cases[i].narrowed)
+			fail_msg("case %zu: narrowed should be %d", i, cases[i].narrowed);
+		conf_free(&co);
+		conf_free(&cn);
+	}
+}
+
 int
 main(void)
 {
@@ -637,6 +673,7 @@ main(void)
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_lookup),
+	    cmocka_unit_test(test_narrowed),
 	    cmocka_unit_test(test_roundtrip),
 	    cmocka_unit_test(test_comments_and_spacing),
 	    cmocka_unit_test(test_long_line),
