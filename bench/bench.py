@@ -47,6 +47,10 @@ DM_SET4 = "ngbdm4"
 DM_SET6 = "ngbdm6"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
+# The namespace helpers are the lab's (tests/lab/lab.py).
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "lab"))
+from lab import delete_netns as delete_ns, netns_pids, wait_until  # noqa: E402
+
 
 class Fail(Exception):
     pass
@@ -72,13 +76,6 @@ def sh(lines, ns=None):
         run(ln.split(), ns=ns)
 
 
-def wait_until(fn, timeout, interval=0.05):
-    end = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() >= end:
-            return v
-        time.sleep(interval)
 
 
 def addr(i):
@@ -133,22 +130,8 @@ def rss_kib(pid, key="VmRSS"):
     return None
 
 
-def netns_pids(ns):
-    p = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-    return [int(x) for x in p.stdout.split() if x.isdigit()]
 
 
-def delete_ns(ns):
-    if not os.path.exists("/run/netns/" + ns):
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in netns_pids(ns):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        wait_until(lambda: not netns_pids(ns), 3)
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 NSD_CONF = """server:

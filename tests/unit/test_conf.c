@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "readback.h"
+
 #include "conf.h"
 
 static char tmpdir[] = "/tmp/namegate-test-conf-XXXXXX";
@@ -603,8 +605,6 @@ test_log_events(void **state)
 {
 	char path[] = "/tmp/test_conf_log.XXXXXX";
 	char buf[2048];
-	FILE *f;
-	size_t n;
 	int fd;
 
 	(void)state;
@@ -617,12 +617,7 @@ test_log_events(void **state)
 	conf_log_error("/x/s.ini", "something else entirely");
 	conf_log_load("/x/s.ini");
 	log_close();
-	f = fdopen(fd, "r");
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	unlink(path);
+	readback(fd, path, buf, sizeof(buf));
 	assert_non_null(strstr(buf, " event=config.error daemon=test-daemon file=/x/s.ini line=12 "
 				    "error=\"unknown key \\\"foo\\\" in [gate]\"\n"));
 	assert_non_null(strstr(buf, " line=0 error=\"no usable nameserver\"\n"));

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "readback.h"
+
 #include "log.h"
 
 /* 2026-11-27T09:47:12.345Z */
@@ -191,8 +193,6 @@ test_sink(void **state)
 	char path[] = "/tmp/namegate-test-log-XXXXXX";
 	char buf[4096];
 	struct log_line *l;
-	FILE *f;
-	size_t n;
 	int fd;
 
 	fd = mkstemp(path);
@@ -214,12 +214,7 @@ test_sink(void **state)
 	assert_int_equal(log_get_format(), LOG_FORMAT_JSON);
 	log_close();
 
-	f = fdopen(fd, "r");
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	unlink(path);
+	readback(fd, path, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "\"event\":\"test.event\",\"k\":\"v\"}\n"));
 	assert_null(strstr(buf, "test.skipped"));
 	assert_non_null(

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "readback.h"
+
 #include "log.h"
 #include "loop.h"
 #include "ratelimit.h"
@@ -52,8 +54,6 @@ test_summary(void **state)
 	struct loop_timer stop;
 	struct ratelimit rl;
 	char buf[4096];
-	size_t n;
-	FILE *f;
 	int fd, i, ok = 0;
 
 	(void)state;
@@ -77,12 +77,7 @@ test_summary(void **state)
 	log_close();
 	loop_free(lp);
 
-	f = fdopen(fd, "r");
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	unlink(path);
+	readback(fd, path, buf, sizeof(buf));
 	assert_non_null(strstr(buf, " event=dns.suppressed of=dns.deny count=7\n"));
 	assert_non_null(strstr(buf, " event=dns.suppressed of=dns.deny count=2\n"));
 }
