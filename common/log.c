@@ -238,9 +238,18 @@ put_key(struct log_line *l, const char *key, size_t minval)
 	return true;
 }
 
+/* The line handed out for what is not written: fields cost nothing. */
+static bool
+is_discard(const struct log_line *l)
+{
+	return l == &logstate.discard;
+}
+
 void
 logline_str(struct log_line *l, const char *key, const char *value)
 {
+	if (is_discard(l))
+		return;
 	if (value == NULL)
 		value = "";
 	/* Two bytes: the quotes, or one byte of an unquoted value. */
@@ -258,6 +267,8 @@ logline_int(struct log_line *l, const char *key, long long value)
 	char num[32];
 	int n;
 
+	if (is_discard(l))
+		return;
 	n = snprintf(num, sizeof(num), "%lld", value);
 	/* A number is never cut (half a number is a wrong number): either the
 	 * key and all digits fit, or neither is written. */
@@ -344,9 +355,6 @@ log_set_level(enum log_level min)
 struct log_line *
 log_discard(void)
 {
-	static const struct timespec zero;
-
-	logline_begin(&logstate.discard, logstate.format, &zero, LOGL_DEBUG, "");
 	return &logstate.discard;
 }
 
@@ -357,7 +365,7 @@ log_begin(enum log_level level, const char *event)
 	struct timespec ts;
 
 	if (level < logstate.min)
-		l = &logstate.discard;
+		return &logstate.discard;
 	if (clock_gettime(CLOCK_REALTIME, &ts) == -1) {
 		ts.tv_sec = 0;
 		ts.tv_nsec = 0;
@@ -389,7 +397,7 @@ log_end(struct log_line *l)
 {
 	int saved = errno;
 
-	if (l == &logstate.discard)
+	if (is_discard(l))
 		return;
 	logline_end(l);
 	write_all(STDERR_FILENO, l->buf, l->len);

@@ -25,7 +25,23 @@ struct cache_entry {
 	uint64_t ack_half_ms, ack_until_ms;
 	uint8_t *wire;
 	size_t len;
+	struct prep *prep; /* NULL until a reply was prepared */
 	char name[]; /* normalized */
+};
+
+/* A prepared reply and what it was prepared for (see cache.h). */
+struct prep {
+	uint32_t conf_gen;
+	uint32_t age_s;
+	uint16_t qclass;
+	bool edns;
+	uint8_t qnamelen;
+	uint8_t qname[255];
+	size_t naddrs;
+	uint32_t ttl;
+	size_t len;
+	char *addrs;
+	uint8_t wire[];
 };
 
 struct cache {
@@ -74,6 +90,14 @@ cache_new(size_t max_entries)
 }
 
 static void
+prep_free(struct prep *p)
+{
+	if (p != NULL)
+		free(p->addrs);
+	free(p);
+}
+
+static void
 lru_unlink(struct cache *c, struct cache_entry *e)
 {
 	if (e->prev)
@@ -110,6 +134,7 @@ entry_remove(struct cache *c, struct cache_entry *e)
 		*pp = e->hnext;
 	lru_unlink(c, e);
 	c->n--;
+	prep_free(e->prep);
 	free(e->wire);
 	free(e);
 }
@@ -317,4 +342,60 @@ cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint
 	 * aged by whole seconds, so the answer may claim up to a second more
 	 * than the exact remainder, as it does after a fresh ALLOW. */
 	return now_ms < e->ack_half_ms && now_ms + (uint64_t)ttl * 1000 <= e->ack_until_ms + 1000;
+}
+
+void
+cache_prepare(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
+	      uint64_t now_ms, const struct cache_prep_key *k, const uint8_t *wire, size_t len,
+	      const char *addrs, size_t naddrs, uint32_t ttl)
+{
+	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
+	struct prep *p;
+
+	if (e == NULL || serial == 0 || e->serial != serial || now_ms < e->stored_ms ||
+	    now_ms >= e->expires_ms || k->qnamelen > sizeof(p->qname))
+		return;
+	p = malloc(sizeof(*p) + len);
+	if (p == NULL)
+		return;
+	p->addrs = strdup(addrs != NULL ? addrs : "");
+	if (p->addrs == NULL) {
+		free(p);
+		return;
+	}
+	p->conf_gen = k->conf_gen;
+	p->age_s = (uint32_t)((now_ms - e->stored_ms) / 1000);
+	p->qclass = k->qclass;
+	p->edns = k->edns;
+	p->qnamelen = (uint8_t)k->qnamelen;
+	memcpy(p->qname, k->qname, k->qnamelen);
+	p->naddrs = naddrs;
+	p->ttl = ttl;
+	p->len = len;
+	memcpy(p->wire, wire, len);
+	prep_free(e->prep);
+	e->prep = p;
+}
+
+bool
+cache_prepared(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
+	       const struct cache_prep_key *k, size_t size_limit, struct cache_prepared *out)
+{
+	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
+	const struct prep *p = e != NULL ? e->prep : NULL;
+
+	if (p == NULL || now_ms < e->stored_ms || now_ms >= e->expires_ms ||
+	    p->conf_gen != k->conf_gen || p->age_s != (now_ms - e->stored_ms) / 1000 ||
+	    p->qclass != k->qclass || p->edns != k->edns || p->qnamelen != k->qnamelen ||
+	    memcmp(p->qname, k->qname, k->qnamelen) != 0 || p->len > size_limit)
+		return false;
+	lru_unlink(c, e);
+	lru_push_front(c, e);
+	out->wire = p->wire;
+	out->len = p->len;
+	out->addrs = p->addrs;
+	out->naddrs = p->naddrs;
+	out->ttl = p->ttl;
+	out->serial = e->serial;
+	return true;
 }

@@ -3,7 +3,8 @@
  * the answer as received (after dnsmsg_check_answer); a hit is parsed again,
  * its TTLs lowered by its age, and then takes the same path as a fresh
  * answer: filtered, its addresses sent to the gate (refreshing the set
- * entries), and relayed only after the ACK.
+ * entries), and relayed only after the ACK. A hit may instead reuse the
+ * bytes an earlier hit was answered with (cache_prepared, below).
  */
 #ifndef NAMEGATE_CACHE_H
 #define NAMEGATE_CACHE_H
@@ -56,5 +57,43 @@ void cache_mark_acked(struct cache *c, const char *name, uint16_t qtype, bool do
 		      uint64_t serial, uint32_t gen, uint64_t sent_ms, uint32_t ttl);
 bool cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
 		 uint64_t now_ms, uint32_t ttl);
+
+/*
+ * Prepared replies: the exact bytes the slow path built for a hit, kept in
+ * the entry so that the next hit in the same second of the entry's age can
+ * skip ldns. They are reused only when the new query would get the very
+ * same bytes: same config generation, same age in whole seconds (so every
+ * TTL is already right), the same question bytes (case included), the same
+ * EDNS presence, and room for them under the client's size limit. Only the
+ * ID and the RD bit differ, and the caller patches those. addrs (the
+ * dns.allow text) and ttl (what went to the gate) come along for the log
+ * and the freshness check; naddrs == 0 means no gate is needed at all.
+ */
+struct cache_prepared {
+	const uint8_t *wire;
+	size_t len;
+	const char *addrs;
+	size_t naddrs;
+	uint32_t ttl;
+	uint64_t serial;
+};
+
+struct cache_prep_key {
+	uint32_t conf_gen;
+	const uint8_t *qname; /* the question name as the client sent it */
+	size_t qnamelen;
+	uint16_t qclass;
+	bool edns;
+};
+
+/* Stores a copy of the reply in entry serial (ignored if that entry is
+ * gone or replaced). */
+void cache_prepare(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
+		   uint64_t now_ms, const struct cache_prep_key *k, const uint8_t *wire, size_t len,
+		   const char *addrs, size_t naddrs, uint32_t ttl);
+/* true and *out filled when a prepared reply fits k now; size_limit is the
+ * most the client can take. */
+bool cache_prepared(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
+		    const struct cache_prep_key *k, size_t size_limit, struct cache_prepared *out);
 
 #endif

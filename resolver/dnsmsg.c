@@ -616,19 +616,27 @@ section_move(ldns_pkt *from, ldns_pkt *to, ldns_pkt_section s)
 	return 0;
 }
 
+size_t
+dnsmsg_reply_limit(const struct dnsmsg_query *q, bool udp)
+{
+	if (!udp)
+		return 65535;
+	if (!q->edns)
+		return 512;
+	return q->udp_size < DNSMSG_EDNS_SIZE ? q->udp_size : DNSMSG_EDNS_SIZE;
+}
+
 int
 dnsmsg_build_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, bool udp, uint8_t **out,
 		   size_t *len, bool *truncated)
 {
 	uint16_t rcode = ldns_pkt_get_rcode(pkt);
-	size_t limit = 65535;
+	size_t limit;
 	ldns_pkt *r;
 	int ret;
 
 	*truncated = false;
-	if (udp)
-		limit = q->edns ? (q->udp_size < DNSMSG_EDNS_SIZE ? q->udp_size : DNSMSG_EDNS_SIZE)
-				: 512;
+	limit = dnsmsg_reply_limit(q, udp);
 	r = reply_new(q, rcode);
 	if (r == NULL)
 		return -1;

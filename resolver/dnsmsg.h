@@ -101,6 +101,9 @@ void dnsmsg_age(ldns_pkt *pkt, uint32_t age);
 /* The reply to the client, from a filtered answer. The answer's sections
  * are moved into the reply, so pkt is left empty. udp selects the size
  * limit; *truncated says the limit forced a TC=1 reply. */
+/* The largest reply the client can take: 65535 over TCP, over UDP its
+ * EDNS size (at most what we advertise), or 512 without EDNS. */
+size_t dnsmsg_reply_limit(const struct dnsmsg_query *q, bool udp);
 int dnsmsg_build_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, bool udp, uint8_t **out,
 		       size_t *len, bool *truncated);
 

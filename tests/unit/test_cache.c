@@ -64,15 +64,17 @@ test_ttl(void **state)
 	ldns_pkt_free(p);
 }
 
-static void
+static uint64_t
 put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, ldns_pkt *p, uint64_t now)
 {
 	uint8_t *w = NULL;
 	size_t len;
+	uint64_t serial;
 
 	assert_int_equal(ldns_pkt2wire(&w, p, &len), LDNS_STATUS_OK);
-	cache_put(c, name, qtype, do_bit, p, w, len, now);
+	serial = cache_put(c, name, qtype, do_bit, p, w, len, now);
 	free(w);
+	return serial;
 }
 
 static void
@@ -176,6 +178,69 @@ test_fresh(void **state)
 	cache_free(c);
 }
 
+/* A prepared reply is reused only for the same entry, config, second of
+ * age, question bytes, class and EDNS presence, and only if it fits. */
+static void
+test_prepared(void **state)
+{
+	static const uint8_t qname[] = "\3www\1x\4test";
+	static const uint8_t upper[] = "\3WWW\1x\4test";
+	static const uint8_t reply[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 7};
+	struct cache *c = cache_new(4);
+	struct cache_prep_key k = {.conf_gen = 1, .qname = qname, .qnamelen = sizeof(qname),
+				   .qclass = 1, .edns = false};
+	struct cache_prep_key other;
+	struct cache_prepared out;
+	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
+	uint64_t serial = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 1000);
+
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1000, &k, 512, &out));
+	/* for another entry's serial: ignored */
+	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial + 1, 1000, &k, reply,
+		      sizeof(reply), "192.0.2.1", 1, 120);
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1000, &k, 512, &out));
+	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial, 1500, &k, reply,
+		      sizeof(reply), "192.0.2.1", 1, 120);
+	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &k, 512, &out));
+	assert_int_equal(out.len, sizeof(reply));
+	assert_memory_equal(out.wire, reply, sizeof(reply));
+	assert_string_equal(out.addrs, "192.0.2.1");
+	assert_int_equal(out.naddrs, 1);
+	assert_int_equal(out.ttl, 120);
+	assert_int_equal(out.serial, serial);
+	/* one second older: its TTLs would be wrong */
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 2000, &k, 512, &out));
+	/* not for another key, config, question spelling, class, EDNS, size */
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_AAAA, false, 1999, &k, 512, &out));
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, true, 1999, &k, 512, &out));
+	other = k;
+	other.conf_gen = 2;
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &other, 512, &out));
+	other = k;
+	other.qname = upper;
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &other, 512, &out));
+	other = k;
+	other.qclass = 3;
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &other, 512, &out));
+	other = k;
+	other.edns = true;
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &other, 512, &out));
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &k,
+				    sizeof(reply) - 1, &out));
+	/* a new answer under the key drops it */
+	put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 1999);
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &k, 512, &out));
+	/* expired entries have none */
+	serial = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 2000);
+	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial, 2000, &k, reply,
+		      sizeof(reply), "", 0, 0);
+	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 2000, &k, 512, &out));
+	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 2000 + 120000, &k, 512,
+				    &out));
+	ldns_pkt_free(p);
+	cache_free(c);
+}
+
 int
 main(void)
 {
@@ -184,6 +249,7 @@ main(void)
 		cmocka_unit_test(test_hit_and_age),
 		cmocka_unit_test(test_bound),
 		cmocka_unit_test(test_fresh),
+		cmocka_unit_test(test_prepared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
