@@ -90,6 +90,14 @@ check_addr(const struct gateipc_addr *a, const char **err)
 	return -1;
 }
 
+size_t
+gateipc_allow_len(const struct gateipc_allow *m)
+{
+	size_t n = m->naddrs <= GATEIPC_MAX_ADDRS ? m->naddrs : GATEIPC_MAX_ADDRS;
+
+	return offsetof(struct gateipc_allow, addrs) + n * sizeof(m->addrs[0]);
+}
+
 int
 gateipc_allow_check(const void *buf, size_t len, const char **err)
 {
@@ -100,11 +108,12 @@ gateipc_allow_check(const void *buf, size_t len, const char **err)
 	size_t namelen;
 	size_t i;
 
-	if (len != sizeof(m)) {
+	if (len < offsetof(struct gateipc_allow, addrs[1]) || len > sizeof(m)) {
 		*err = "wrong length";
 		return -1;
 	}
-	memcpy(&m, buf, sizeof(m));
+	memset(&m, 0, sizeof(m));
+	memcpy(&m, buf, len);
 	if (m.type != GATEIPC_ALLOW) {
 		*err = "wrong type";
 		return -1;
@@ -115,6 +124,10 @@ gateipc_allow_check(const void *buf, size_t len, const char **err)
 	}
 	if (m.naddrs < 1 || m.naddrs > GATEIPC_MAX_ADDRS) {
 		*err = "address count out of range";
+		return -1;
+	}
+	if (len != gateipc_allow_len(&m)) {
+		*err = "wrong length";
 		return -1;
 	}
 	if (m.pad != 0) {
@@ -137,15 +150,6 @@ gateipc_allow_check(const void *buf, size_t len, const char **err)
 	for (i = 0; i < m.naddrs; i++) {
 		if (check_addr(&m.addrs[i], err) == -1)
 			return -1;
-	}
-	if (!all_zero(m.addrs, m.naddrs * sizeof(m.addrs[0]), sizeof(m.addrs))) {
-		*err = "non-zero unused address slots";
-		return -1;
-	}
-	/* Compiler-inserted padding, if any, must be zero too. */
-	if (!all_zero(buf, offsetof(struct gateipc_allow, addrs) + sizeof(m.addrs), len)) {
-		*err = "non-zero trailing padding";
-		return -1;
 	}
 	return 0;
 }

@@ -1,8 +1,10 @@
 /*
  * The messages between namegate-resolver and namegate-nfq over the gate's
- * unix socket (SOCK_SEQPACKET, so one send is one message). Both are fixed
- * size; the receiver checks type, version and exact length before looking
- * at anything else, then every field (gateipc_*_check).
+ * unix socket (SOCK_SEQPACKET, so one send is one message). ACK is fixed
+ * size; ALLOW carries only the address slots it uses, so its length is
+ * exactly gateipc_allow_len. The receiver checks type, version and exact
+ * length before looking at anything else, then every field
+ * (gateipc_*_check).
  *
  * The resolver sends ALLOW for every answer it is about to relay; the gate
  * adds the addresses to its sets in one netlink exchange and sends ACK with
@@ -18,7 +20,7 @@
 #include "conf.h"
 #include "pattern.h"
 
-#define GATEIPC_VERSION 1
+#define GATEIPC_VERSION 2
 #define GATEIPC_MAX_ADDRS CONF_MAX_ADDRS
 
 enum gateipc_type {
@@ -62,10 +64,14 @@ struct gateipc_ack {
 int gateipc_allow_init(struct gateipc_allow *m, uint32_t id, const char *name, uint32_t ttl);
 int gateipc_allow_add(struct gateipc_allow *m, int family, const uint8_t *ip);
 void gateipc_ack_init(struct gateipc_ack *m, uint32_t id, enum gateipc_status status);
+/* The bytes of m that go on the wire: the header and m->naddrs slots. */
+size_t gateipc_allow_len(const struct gateipc_allow *m);
 
 /* Validate received bytes. Returns 0, or -1 with *err saying what is wrong
  * (wrong length, type, version, naddrs, unterminated or malformed name,
- * unknown family, non-zero padding). */
+ * unknown family, non-zero padding). An ALLOW that passed may be read as a
+ * struct gateipc_allow up to its naddrs slots; the slots after them are not
+ * part of the message. */
 int gateipc_allow_check(const void *buf, size_t len, const char **err);
 int gateipc_ack_check(const void *buf, size_t len, const char **err);
 

@@ -51,6 +51,12 @@ struct loop {
 	sigset_t sigmask;
 	struct loop_sig sigs[LOOP_MAX_SIGNALS];
 	size_t nsigs;
+
+	struct {
+		void (*cb)(void *arg);
+		void *arg;
+	} hooks[LOOP_MAX_HOOKS];
+	size_t nhooks;
 };
 
 uint64_t
@@ -448,7 +454,22 @@ loop_run(struct loop *lp)
 		for (i = 0; i < n && !lp->stop; i++)
 			dispatch(lp, &evs[i]);
 		run_timers(lp);
+		for (size_t h = 0; h < lp->nhooks; h++)
+			lp->hooks[h].cb(lp->hooks[h].arg);
 	}
+	return 0;
+}
+
+int
+loop_turn_hook(struct loop *lp, void (*cb)(void *arg), void *arg)
+{
+	if (lp->nhooks == LOOP_MAX_HOOKS) {
+		log_warnx("loop: no room for another turn hook");
+		return -1;
+	}
+	lp->hooks[lp->nhooks].cb = cb;
+	lp->hooks[lp->nhooks].arg = arg;
+	lp->nhooks++;
 	return 0;
 }
 
@@ -456,4 +477,17 @@ void
 loop_stop(struct loop *lp)
 {
 	lp->stop = true;
+}
+
+void
+loop_turn_unhook(struct loop *lp, void (*cb)(void *arg), void *arg)
+{
+	for (size_t h = 0; h < lp->nhooks; h++) {
+		if (lp->hooks[h].cb == cb && lp->hooks[h].arg == arg) {
+			memmove(&lp->hooks[h], &lp->hooks[h + 1],
+				(lp->nhooks - h - 1) * sizeof(lp->hooks[0]));
+			lp->nhooks--;
+			return;
+		}
+	}
 }

@@ -36,6 +36,13 @@ bool loop_timer_armed(const struct loop_timer *t);
 /* Blocks signo and delivers it through the loop. */
 int loop_signal(struct loop *lp, int signo, void (*cb)(int signo, void *arg), void *arg);
 
+/* cb runs once per turn of the loop, after the events and timers of that
+ * turn and before it waits again: the place to send what the turn queued
+ * in one go. Returns -1 when LOOP_MAX_HOOKS are taken. */
+#define LOOP_MAX_HOOKS 4
+int loop_turn_hook(struct loop *lp, void (*cb)(void *arg), void *arg);
+void loop_turn_unhook(struct loop *lp, void (*cb)(void *arg), void *arg);
+
 /* Runs until loop_stop; returns 0, or -1 if epoll_wait failed. */
 int loop_run(struct loop *lp);
 void loop_stop(struct loop *lp);

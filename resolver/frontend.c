@@ -1,5 +1,7 @@
 /*
- * Client sockets. UDP is one recvfrom/sendto per message. TCP connections
+ * Client sockets. UDP datagrams are read up to FE_UDP_BATCH at a time with
+ * recvmmsg; UDP replies wait in a queue that goes out with sendmmsg at the
+ * end of the event loop's turn (or when it is full). TCP connections
  * are bounded in number; each carries 2-byte length-prefixed messages, any
  * number of queries, replies in whatever order they complete, and an output
  * buffer for partial writes. Connections are reference counted because a
@@ -22,7 +24,9 @@
 #define FE_IDLE_MS 10000
 #define FE_MAX_PENDING 128 /* queries in flight per TCP connection */
 #define FE_MAX_OUT (1024 * 1024) /* a client that does not read is dropped */
-#define FE_UDP_BATCH 64
+#define FE_UDP_BATCH 32
+#define FE_UDP_QUERY_MAX 4096 /* a longer datagram is no query of ours: dropped */
+#define FE_UDP_REPLY_MAX 1232 /* what we advertise, so every UDP reply fits */
 #define FE_ACCEPT_BATCH 32
 #define FE_MSG_MAX 65535
 #define FE_MSG_MIN 12
@@ -58,8 +62,19 @@ struct frontend {
 	size_t nls;
 	struct frontend_conn *head, *tail;
 	size_t nconns;
-	uint8_t udpbuf[FE_MSG_MAX];
+	/* The batch being read, and the UDP replies not sent yet. */
+	struct mmsghdr in[FE_UDP_BATCH];
+	struct iovec inv[FE_UDP_BATCH];
+	struct frontend_client incl[FE_UDP_BATCH];
+	uint8_t inbuf[FE_UDP_BATCH][FE_UDP_QUERY_MAX];
+	int out_fd; /* the socket of every reply queued */
+	size_t nout;
+	struct mmsghdr out[FE_UDP_BATCH];
+	struct iovec outv[FE_UDP_BATCH];
+	struct sockaddr_storage outsa[FE_UDP_BATCH];
+	uint8_t outbuf[FE_UDP_BATCH][FE_UDP_REPLY_MAX];
 };
+
 
 static void conn_close(struct frontend_conn *c);
 
@@ -192,6 +207,7 @@ conn_read(struct frontend_conn *c)
 	conn_touch(c);
 
 	memset(&cl, 0, sizeof(cl));
+	cl.fe = c->fe;
 	cl.udp_fd = -1;
 	cl.conn = c;
 	memcpy(&cl.sa, &c->sa, sizeof(cl.sa));
@@ -303,27 +319,93 @@ accept_cb(int fd, uint32_t events, void *arg)
 	}
 }
 
+/* Sends the queued replies: one sendmmsg, more only if the socket takes
+ * fewer at a time. A reply the socket refuses is dropped,
+ * as a lost datagram would be, and the rest still go. */
+static void
+out_flush(struct frontend *fe)
+{
+	size_t done = 0;
+
+	while (done < fe->nout) {
+		int n = sendmmsg(fe->out_fd, fe->out + done, (unsigned)(fe->nout - done),
+				 MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_debug("frontend: sendmmsg: %s", strerror(errno));
+			n = 1;
+		}
+		done += (size_t)n;
+	}
+	fe->nout = 0;
+}
+
+static void
+turn_end(void *arg)
+{
+	out_flush(arg);
+}
+
+/* Queues a UDP reply; false when it must go on its own. */
+static bool
+out_queue(struct frontend *fe, const struct frontend_client *c, const uint8_t *buf, size_t len)
+{
+	size_t i;
+
+	if (len > FE_UDP_REPLY_MAX || c->salen > sizeof(fe->outsa[0]))
+		return false;
+	if (fe->nout == FE_UDP_BATCH || (fe->nout > 0 && c->udp_fd != fe->out_fd))
+		out_flush(fe);
+	fe->out_fd = c->udp_fd;
+	i = fe->nout++;
+	memcpy(fe->outbuf[i], buf, len);
+	memcpy(&fe->outsa[i], &c->sa, c->salen);
+	fe->outv[i].iov_base = fe->outbuf[i];
+	fe->outv[i].iov_len = len;
+	memset(&fe->out[i], 0, sizeof(fe->out[i]));
+	fe->out[i].msg_hdr.msg_name = &fe->outsa[i];
+	fe->out[i].msg_hdr.msg_namelen = c->salen;
+	fe->out[i].msg_hdr.msg_iov = &fe->outv[i];
+	fe->out[i].msg_hdr.msg_iovlen = 1;
+	return true;
+}
+
 static void
 udp_cb(int fd, uint32_t events, void *arg)
 {
 	struct fe_listener *l = arg;
 	struct frontend *fe = l->fe;
+	int n;
 
 	for (int i = 0; i < FE_UDP_BATCH; i++) {
-		struct frontend_client cl;
-		ssize_t n;
+		struct frontend_client *cl = &fe->incl[i];
 
-		memset(&cl, 0, sizeof(cl));
-		cl.udp_fd = fd;
-		cl.salen = sizeof(cl.sa);
-		n = recvfrom(fd, fe->udpbuf, sizeof(fe->udpbuf), MSG_DONTWAIT,
-			     (struct sockaddr *)&cl.sa, &cl.salen);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_warn("frontend: recvfrom");
-			return;
-		}
-		fe->cb(fe->udpbuf, (size_t)n, &cl, fe->arg);
+		memset(cl, 0, sizeof(*cl));
+		cl->fe = fe;
+		cl->udp_fd = fd;
+		fe->inv[i].iov_base = fe->inbuf[i];
+		fe->inv[i].iov_len = sizeof(fe->inbuf[i]);
+		memset(&fe->in[i], 0, sizeof(fe->in[i]));
+		fe->in[i].msg_hdr.msg_name = &cl->sa;
+		fe->in[i].msg_hdr.msg_namelen = sizeof(cl->sa);
+		fe->in[i].msg_hdr.msg_iov = &fe->inv[i];
+		fe->in[i].msg_hdr.msg_iovlen = 1;
+	}
+	n = recvmmsg(fd, fe->in, FE_UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("frontend: recvmmsg");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		struct frontend_client *cl = &fe->incl[i];
+
+		if (fe->in[i].msg_hdr.msg_flags & MSG_TRUNC)
+			continue;
+		cl->salen = fe->in[i].msg_hdr.msg_namelen;
+		fe->cb(fe->inbuf[i], fe->in[i].msg_len, cl, fe->arg);
 	}
 }
 
@@ -403,8 +485,13 @@ frontend_new(struct loop *lp, const struct addr *listen, size_t n, frontend_quer
 		return NULL;
 	}
 	fe->lp = lp;
+	fe->out_fd = -1;
 	fe->cb = cb;
 	fe->arg = arg;
+	if (loop_turn_hook(lp, turn_end, fe) != 0) {
+		free(fe);
+		return NULL;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char buf[ADDR_STRLEN];
 		int r = listen_one(fe, &listen[i], false);
@@ -436,6 +523,8 @@ frontend_free(struct frontend *fe)
 {
 	if (fe == NULL)
 		return;
+	out_flush(fe);
+	loop_turn_unhook(fe->lp, turn_end, fe);
 	while (fe->head != NULL)
 		conn_close(fe->head);
 	for (size_t i = 0; i < fe->nls; i++) {
@@ -533,6 +622,8 @@ frontend_reply(const struct frontend_client *c, const uint8_t *buf, size_t len)
 	if (len > FE_MSG_MAX)
 		return;
 	if (c->udp_fd >= 0) {
+		if (c->fe != NULL && out_queue(c->fe, c, buf, len))
+			return;
 		if (sendto(c->udp_fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&c->sa,
 			   c->salen) < 0)
 			log_debug("frontend: sendto: %s", strerror(errno));

@@ -1,7 +1,8 @@
 /*
  * Client sockets: one UDP and one TCP listener per listen address. UDP
  * datagrams and TCP length-prefixed messages both come out as one callback
- * per message; replies go back through frontend_reply, in any order.
+ * per message; replies go back through frontend_reply, in any order. UDP
+ * replies are queued and sent together at the end of the loop's turn.
  */
 #ifndef NAMEGATE_FRONTEND_H
 #define NAMEGATE_FRONTEND_H
@@ -21,6 +22,7 @@ struct frontend_conn;
  * reference on the TCP connection (which may close meanwhile; the reply is
  * then dropped) and must be released. */
 struct frontend_client {
+	struct frontend *fe;
 	int udp_fd; /* -1 for TCP */
 	struct sockaddr_storage sa;
 	socklen_t salen;

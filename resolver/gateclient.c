@@ -1,8 +1,10 @@
 /*
  * The gate socket. SOCK_SEQPACKET keeps message boundaries, so each ACK is
  * one recv of exactly sizeof(struct gateipc_ack) bytes. Requests in flight
- * sit in a small hash table keyed by id, each with its own 1 s timer. When
- * the socket's buffer is full, messages wait in a FIFO for EPOLLOUT.
+ * sit in a small hash table keyed by id, each with its own 1 s timer. The
+ * ALLOWs of one turn of the event loop go out together, with one sendmmsg
+ * at its end, so the gate can handle them as one batch; when the socket's
+ * buffer is full, messages wait in a FIFO for EPOLLOUT.
  */
 #include "gateclient.h"
 
@@ -22,6 +24,7 @@
 #define GC_BACKOFF_MIN_MS 100
 #define GC_BACKOFF_MAX_MS 2000
 #define GC_MAX_QUEUED 4096 /* messages waiting for room in the socket */
+#define GC_BATCH 32 /* ALLOWs sent with one sendmmsg */
 
 struct gc_req {
 	struct gateclient *gc;
@@ -48,12 +51,18 @@ struct gateclient {
 	size_t npending;
 	struct gc_out *qhead, *qtail;
 	size_t nqueued;
+	/* This turn's ALLOWs, sent at its end (batch_send). */
+	struct gateipc_allow batch[GC_BATCH];
+	struct mmsghdr bmsg[GC_BATCH];
+	struct iovec biov[GC_BATCH];
+	size_t nbatch;
 	struct loop_timer reconnect;
 	uint32_t backoff_ms;
 	uint32_t epoch;
 };
 
 static void gc_connect(struct gateclient *gc);
+static void batch_send(void *arg);
 
 static struct gc_req **
 bucket(struct gateclient *gc, uint32_t id)
@@ -98,6 +107,7 @@ queue_clear(struct gateclient *gc)
 	}
 	gc->qtail = NULL;
 	gc->nqueued = 0;
+	gc->nbatch = 0;
 }
 
 static void
@@ -154,7 +164,8 @@ flush(struct gateclient *gc)
 	while (gc->qhead != NULL) {
 		struct gc_out *o = gc->qhead;
 
-		if (send(gc->fd, &o->msg, sizeof(o->msg), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		if (send(gc->fd, &o->msg, gateipc_allow_len(&o->msg), MSG_DONTWAIT | MSG_NOSIGNAL) <
+		    0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			log_warn("gateclient: send to %s", gc->path);
@@ -314,6 +325,10 @@ gateclient_new(struct loop *lp, const char *path)
 	gc->fd = -1;
 	snprintf(gc->path, sizeof(gc->path), "%s", path);
 	loop_timer_init(&gc->reconnect, reconnect_cb, gc);
+	if (loop_turn_hook(lp, batch_send, gc) != 0) {
+		free(gc);
+		return NULL;
+	}
 	gc_connect(gc);
 	return gc;
 }
@@ -323,6 +338,7 @@ gateclient_free(struct gateclient *gc)
 {
 	if (gc == NULL)
 		return;
+	loop_turn_unhook(gc->lp, batch_send, gc);
 	if (gc->fd >= 0) {
 		loop_del(gc->lp, gc->fd);
 		close(gc->fd);
@@ -354,13 +370,94 @@ gateclient_set_path(struct gateclient *gc, const char *path)
 	gc_connect(gc);
 }
 
+/* Waits for EPOLLOUT, behind whatever waits already. */
+static int
+backlog_msg(struct gateclient *gc, const struct gateipc_allow *msg)
+{
+	struct gc_out *o;
+
+	if (gc->nqueued >= GC_MAX_QUEUED) {
+		log_warnx("gateclient: the gate is not keeping up; failing the answer");
+		return -1;
+	}
+	o = malloc(sizeof(*o));
+	if (o == NULL) {
+		log_warn("gateclient: malloc");
+		return -1;
+	}
+	o->next = NULL;
+	o->msg = *msg;
+	if (gc->qtail)
+		gc->qtail->next = o;
+	else
+		gc->qhead = o;
+	gc->qtail = o;
+	gc->nqueued++;
+	set_events(gc);
+	return 0;
+}
+
+/* Sends this turn's ALLOWs; what the socket has no room for goes to the
+ * backlog. */
+static void
+batch_send(void *arg)
+{
+	struct gateclient *gc = arg;
+	size_t done = 0;
+
+	while (done < gc->nbatch && gc->fd >= 0) {
+		int n;
+
+		for (size_t i = done; i < gc->nbatch; i++) {
+			gc->biov[i].iov_base = &gc->batch[i];
+			gc->biov[i].iov_len = gateipc_allow_len(&gc->batch[i]);
+			memset(&gc->bmsg[i], 0, sizeof(gc->bmsg[i]));
+			gc->bmsg[i].msg_hdr.msg_iov = &gc->biov[i];
+			gc->bmsg[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = sendmmsg(gc->fd, gc->bmsg + done, (unsigned)(gc->nbatch - done),
+			     MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			log_warn("gateclient: send to %s", gc->path);
+			disconnect(gc);
+			return;
+		}
+		done += (size_t)n;
+	}
+	for (size_t i = done; i < gc->nbatch && gc->fd >= 0; i++) {
+		/* Its request fails by timeout if even the backlog is full. */
+		if (backlog_msg(gc, &gc->batch[i]) != 0)
+			break;
+	}
+	gc->nbatch = 0;
+}
+
+static int
+queue_msg(struct gateclient *gc, const struct gateipc_allow *msg)
+{
+	/* Order is kept: nothing overtakes the backlog. */
+	if (gc->qhead != NULL)
+		return backlog_msg(gc, msg);
+	if (gc->nbatch == GC_BATCH)
+		batch_send(gc);
+	if (gc->fd < 0)
+		return -1;
+	if (gc->qhead != NULL)
+		return backlog_msg(gc, msg);
+	memcpy(&gc->batch[gc->nbatch++], msg, gateipc_allow_len(msg));
+	return 0;
+}
+
 int
 gateclient_allow(struct gateclient *gc, const char *name, const struct dnsmsg_addrs *a,
 		 gateclient_cb cb, void *arg)
 {
 	struct gateipc_allow msg;
 	struct gc_req *r;
-	bool queue;
 
 	/* Not connected: try once now (the gate may just have come up), and
 	 * fail this answer at once if that did not work. */
@@ -384,39 +481,8 @@ gateclient_allow(struct gateclient *gc, const char *name, const struct dnsmsg_ad
 		}
 	}
 
-	queue = gc->qhead != NULL;
-	if (!queue) {
-		if (send(gc->fd, &msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-			if (errno != EAGAIN && errno != EINTR) {
-				log_warn("gateclient: send to %s", gc->path);
-				disconnect(gc);
-				return -1;
-			}
-			queue = true;
-		}
-	}
-	if (queue) {
-		struct gc_out *o;
-
-		if (gc->nqueued >= GC_MAX_QUEUED) {
-			log_warnx("gateclient: the gate is not keeping up; failing the answer");
-			return -1;
-		}
-		o = malloc(sizeof(*o));
-		if (o == NULL) {
-			log_warn("gateclient: malloc");
-			return -1;
-		}
-		o->next = NULL;
-		o->msg = msg;
-		if (gc->qtail)
-			gc->qtail->next = o;
-		else
-			gc->qhead = o;
-		gc->qtail = o;
-		gc->nqueued++;
-		set_events(gc);
-	}
+	if (queue_msg(gc, &msg) != 0)
+		return -1;
 
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {

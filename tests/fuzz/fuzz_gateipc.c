@@ -78,11 +78,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(err != NULL, "refused without a reason");
 		return 0;
 	}
-	FUZZ_CHECK(size == sizeof(*m), "accepted %zu bytes", size);
 	/* The gate receives into an aligned buffer; so do we. */
-	m = malloc(sizeof(*m));
+	m = calloc(1, sizeof(*m));
 	FUZZ_CHECK(m != NULL, "malloc");
-	memcpy(m, data, sizeof(*m));
+	FUZZ_CHECK(size <= sizeof(*m), "accepted %zu bytes", size);
+	memcpy(m, data, size);
+	FUZZ_CHECK(size == gateipc_allow_len(m), "accepted %zu bytes for %u addresses", size,
+	           (unsigned)m->naddrs);
 	FUZZ_CHECK(memchr(m->name, '\0', sizeof(m->name)) != NULL, "unterminated name passed");
 	FUZZ_CHECK(m->naddrs >= 1 && m->naddrs <= GATEIPC_MAX_ADDRS, "naddrs %u", m->naddrs);
 

@@ -44,7 +44,10 @@ test_allow_roundtrip(void **state)
 	const char *err = NULL;
 	uint8_t *bytes;
 
-	assert_int_equal(gateipc_allow_check(m, sizeof(*m), &err), 0);
+	assert_int_equal(gateipc_allow_len(m), offsetof(struct gateipc_allow, addrs[2]));
+	assert_int_equal(gateipc_allow_check(m, gateipc_allow_len(m), &err), 0);
+	/* only the used slots go on the wire */
+	expect_bad(m, sizeof(*m));
 	assert_int_equal(m->type, GATEIPC_ALLOW);
 	assert_int_equal(m->version, GATEIPC_VERSION);
 	assert_int_equal(m->id, 42);
@@ -82,6 +85,7 @@ test_allow_init_errors(void **state)
 	{
 		const char *err;
 
+		assert_int_equal(gateipc_allow_len(m), sizeof(*m));
 		assert_int_equal(gateipc_allow_check(m, sizeof(*m), &err), 0);
 	}
 	free(m);
@@ -95,7 +99,9 @@ test_allow_corrupt(void **state)
 	char *big;
 
 	m = good_allow();
-	expect_bad(m, sizeof(*m) - 1);
+	expect_bad(m, gateipc_allow_len(m) - 1);
+	expect_bad(m, gateipc_allow_len(m) + 1);
+	expect_bad(m, offsetof(struct gateipc_allow, addrs));
 	expect_bad(m, 0);
 	big = calloc(1, sizeof(*m) + 1);
 	assert_non_null(big);
@@ -108,7 +114,7 @@ test_allow_corrupt(void **state)
 	do {                                                                                       \
 		m = good_allow();                                                                  \
 		stmt;                                                                              \
-		expect_bad(m, sizeof(*m));                                                         \
+		expect_bad(m, offsetof(struct gateipc_allow, addrs[2]));                           \
 		free(m);                                                                           \
 	} while (0)
 
@@ -135,11 +141,9 @@ test_allow_corrupt(void **state)
 	CORRUPT(m->addrs[0].pad[2] = 1);
 	CORRUPT(m->addrs[0].ip[4] = 1);
 	CORRUPT(m->addrs[0].ip[15] = 1);
-	CORRUPT(m->addrs[2].family = AF_INET);
-	CORRUPT(m->addrs[GATEIPC_MAX_ADDRS - 1].ip[15] = 1);
-	/* One more address counted than was written: slot 2 is all zero,
-	 * so family 0 is unknown. */
+	/* One more or one less address counted than the length holds. */
 	CORRUPT(m->naddrs = 3);
+	CORRUPT(m->naddrs = 1);
 #undef CORRUPT
 }
 
@@ -175,6 +179,7 @@ test_ack(void **state)
 		struct gateipc_allow *m = good_allow();
 
 		assert_int_equal(gateipc_ack_check(m, sizeof(*m), &err), -1);
+		assert_int_equal(gateipc_ack_check(m, gateipc_allow_len(m), &err), -1);
 		free(m);
 	}
 }
