@@ -158,7 +158,7 @@ def answers_by_hand():
 
 # ------------------------------------------------------------------ gate messages
 
-def allow_msg(name, addrs, ttl=300, mid=7, version=1, typ=1, naddrs=None):
+def allow_msg(name, addrs, ttl=300, mid=7, version=2, typ=1, naddrs=None):
     body = struct.pack("<HHIIHH", typ, version, mid, ttl, len(addrs) if naddrs is None else naddrs, 0)
     body += name.encode().ljust(256, b"\x00")[:256]
     for a in addrs:
@@ -166,7 +166,7 @@ def allow_msg(name, addrs, ttl=300, mid=7, version=1, typ=1, naddrs=None):
             body += struct.pack("<B3x", socket.AF_INET6) + socket.inet_pton(socket.AF_INET6, a)
         else:
             body += struct.pack("<B3x", socket.AF_INET) + socket.inet_aton(a).ljust(16, b"\x00")
-    return body.ljust(16 + 256 + 256 * 20, b"\x00")
+    return body  # only the used address slots go on the wire
 
 
 # ------------------------------------------------------------------ packets
@@ -268,10 +268,10 @@ def main():
                   allow_msg("apex.test", ["2001:db8::%x" % i for i in range(1, 256)] + ["192.0.2.1"], ttl=99999),
                   allow_msg("x.apex.test", ["192.0.2.7"], mid=0xffffffff),
                   allow_msg("blocked.lab.test", ["192.0.2.99"]),
-                  allow_msg("www.lab.test", ["192.0.2.10"], version=2),
+                  allow_msg("www.lab.test", ["192.0.2.10"], version=1),
                   allow_msg("WWW.lab.test", ["192.0.2.10"])):
             save("gateipc", m, "msg")
-        save("gateipc", struct.pack("<HHII", 2, 1, 7, 0), "ack")
+        save("gateipc", struct.pack("<HHII", 2, 2, 7, 0), "ack")
         for ctl, p in packets():
             save("packet", bytes([ctl]) + p, "pkt")
     finally:
