@@ -566,25 +566,59 @@ class Bench:
             ng, out["namegate_resolver_hwm_kib"], out["namegate_nfq_kib"], out["dnsmasq_kib"]))
         self.check(ng is not None, "rss")
 
-    def conn(self, secs, conc=64):
+    def conn(self, secs, conc=64, ns=NG):
         addrs = ["192.0.2.%d" % k for k in range(1, CONN_N + 1)]
-        p = run([self.tool, "conn", str(secs), str(conc), "443"] + addrs, ns=NG, timeout=secs + 60)
+        p = run([self.tool, "conn", str(secs), str(conc), "443"] + addrs, ns=ns, timeout=secs + 60)
         return json.loads(p.stdout.strip().splitlines()[-1])
 
+    def conntrack_drain(self, ns):
+        """Waits until the connections of an earlier run left the conntrack
+        table (closed ones linger 10 s), so each run starts from the same."""
+        def count():
+            p = run(["cat", "/proc/sys/net/netfilter/nf_conntrack_count"], ns=ns, check=False)
+            try:
+                return int(p.stdout.strip())
+            except ValueError:
+                return 0
+        wait_until(lambda: count() < 1000, 2 if self.smoke else 20, 0.25)
+
+    def conn_log(self, what, r):
+        log("conn %-26s %8.0f conn/s avg %.3f ms p99 %.3f ms, %d failed" % (
+            what, r["cps"], r["avg_ms"], r["p99_ms"], r["fail"]))
+
     def part_conn_nofw(self):
+        """No rules at all, then only connection tracking (one ESTABLISHED
+        rule): the floor any stateful firewall starts from."""
         r = self.conn(self.conn_secs)
         self.r["conn"] = {"nofw": r}
-        log("conn no-firewall %8.0f conn/s avg %.3f ms p99 %.3f ms, %d failed" % (r["cps"], r["avg_ms"], r["p99_ms"], r["fail"]))
+        self.conn_log("no firewall", r)
+        rule = ["OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]
+        run(["iptables", "-A"] + rule, ns=NG)
+        r = self.conn(self.conn_secs)
+        run(["iptables", "-D"] + rule, ns=NG)
+        self.r["conn"]["conntrack"] = r
+        self.conn_log("conntrack only", r)
+        self.conntrack_drain(NG)
+
+    def resolve_conn_names(self, ns, who):
+        path = self.names_file("conn", 1, CONN_N, prefix="c")
+        r = self.dnsperf(ns, path, 1, 10, runs=1)
+        if len(set(r["answered_names"])) != CONN_N:
+            raise Fail("connection-test names did not resolve through %s: %r" % (who, r["rcodes"]))
 
     def part_conn_ng(self):
-        path = self.names_file("conn", 1, CONN_N, prefix="c")
-        r = self.dnsperf(NG, path, 1, 10, runs=1)
-        if len(set(r["answered_names"])) != CONN_N:
-            raise Fail("connection-test names did not resolve through namegate: %r" % r["rcodes"])
+        """Right after the start, like the baselines: the later parts fill
+        the conntrack table with DNS flows."""
+        self.resolve_conn_names(NG, "namegate")
         r = self.conn(self.conn_secs)
         self.r["conn"]["namegate"] = r
-        log("conn namegate    %8.0f conn/s avg %.3f ms p99 %.3f ms, %d failed" % (r["cps"], r["avg_ms"], r["p99_ms"], r["fail"]))
+        self.conn_log("namegate", r)
         self.check(r["ok"] > 0 and r["fail"] == 0, "conn", "" if r["fail"] == 0 else json.dumps(r["errors"]))
+        self.resolve_conn_names(DM, "dnsmasq")
+        r = self.conn(self.conn_secs, ns=DM)
+        self.r["conn"]["dnsmasq"] = r
+        self.conn_log("dnsmasq + its allowlist", r)
+        self.conntrack_drain(NG)
 
     def queue_stats(self):
         p = run(["cat", "/proc/net/netfilter/nfnetlink_queue"], ns=NG, check=False)
@@ -691,10 +725,10 @@ class Bench:
             log("setup to first answer: namegate %.0f ms (--setup alone %.0f ms), dnsmasq %.0f ms" % (
                 self.r["setup_ms"]["namegate"], self.r["setup_ms"]["namegate_setup_only"], self.r["setup_ms"]["dnsmasq"]))
             self.check(True, "setup")
+            self.part_conn_ng()
             self.part_miss()
             self.part_hit()
             self.part_rss()
-            self.part_conn_ng()
             self.part_flood()
             self.part_plot()
             self.r["load_after"] = os.getloadavg()
@@ -741,9 +775,17 @@ def table(r):
         add("gate RSS", "%.1f" % (s["namegate_nfq_kib"] / 1024), "", "", "", "", "MiB")
     c = r.get("conn", {})
     if "namegate" in c:
-        n, z = c["namegate"], c["nofw"]
-        add("new TCP connections/s, allowed", "%.0f" % n["cps"], "", "%.0f" % z["cps"], "", ratio(n["cps"], z["cps"]), "conn/s")
-        add("connect latency p99", "%.3f" % n["p99_ms"], "", "%.3f" % z["p99_ms"], "", ratio(n["p99_ms"], z["p99_ms"]), "ms")
+        n, z, d = c["namegate"], c["nofw"], c.get("dnsmasq")
+        dc = ("%.0f" % d["cps"], ratio(n["cps"], d["cps"])) if d else ("", "")
+        dl = ("%.3f" % d["p99_ms"], ratio(n["p99_ms"], d["p99_ms"])) if d else ("", "")
+        add("new TCP connections/s, allowed", "%.0f" % n["cps"], dc[0], "%.0f" % z["cps"], dc[1],
+            ratio(n["cps"], z["cps"]), "conn/s")
+        add("connect latency p99", "%.3f" % n["p99_ms"], dl[0], "%.3f" % z["p99_ms"], dl[1],
+            ratio(n["p99_ms"], z["p99_ms"]), "ms")
+        t = c.get("conntrack")
+        if t:
+            add("new TCP connections/s, no firewall but conntrack on", "", "", "%.0f" % t["cps"], "",
+                ratio(n["cps"], t["cps"]), "conn/s")
     f = r.get("flood")
     if f:
         add("denied SYN flood sent", "%.0f" % f["flood"]["pps"], "", "", "", "", "pkt/s")

@@ -181,14 +181,26 @@ dnsmsg_decide(const struct dnsmsg_query *q, const struct conf *c)
 	return DNSMSG_DENY;
 }
 
+/* Renders p into a buffer kept from call to call, and returns an exact-size
+ * copy: ldns_pkt2wire would allocate (and free) 64 KiB each time, which
+ * costs the allocator more than the rendering itself. */
 static int
 pkt_wire(ldns_pkt *p, uint8_t **out, size_t *len)
 {
-	uint8_t *w = NULL;
-	size_t n = 0;
+	static ldns_buffer *b;
+	uint8_t *w;
+	size_t n;
 
-	if (ldns_pkt2wire(&w, p, &n) != LDNS_STATUS_OK || w == NULL)
+	if (b == NULL && (b = ldns_buffer_new(LDNS_MAX_PACKETLEN)) == NULL)
 		return -1;
+	ldns_buffer_clear(b);
+	if (ldns_pkt2buffer_wire(b, p) != LDNS_STATUS_OK)
+		return -1;
+	n = ldns_buffer_position(b);
+	w = malloc(n > 0 ? n : 1);
+	if (w == NULL)
+		return -1;
+	memcpy(w, ldns_buffer_begin(b), n);
 	*out = w;
 	*len = n;
 	return 0;
