@@ -1,4 +1,11 @@
-/* Unix socket server for ALLOW requests (SOCK_SEQPACKET). */
+/*
+ * Unix socket server for ALLOW requests (SOCK_SEQPACKET). One wakeup answers
+ * what the connection has ready, up to BATCH_MAX requests, as one batch: the
+ * entries of every accepted request go to the kernel in one netlink exchange
+ * (ipset_batch_*), and the ACKs go back in one sendmmsg. Each request stays
+ * all or nothing on its own: one the kernel refused is taken back out of the
+ * sets and answered GATEIPC_ERR_KERNEL, and the others are not affected.
+ */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -9,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -16,6 +24,9 @@
 #include "gateipc.h"
 #include "gatesrv.h"
 #include "rules.h"
+
+/* Requests one wakeup reads and answers together. */
+#define BATCH_MAX 64
 
 struct conn {
 	struct gatesrv *srv;
@@ -32,6 +43,15 @@ struct allow_buf {
 	};
 };
 
+/* One request of a batch: the message as read and what it is answered. */
+struct slot {
+	struct allow_buf in;
+	enum gateipc_status st;
+	uint32_t ttl;          /* the plan's, clamped by the gate's config */
+	struct portlist ports; /* the plan's, for the address map */
+	struct gateipc_ack ack;
+};
+
 struct gatesrv {
 	struct loop *lp;
 	const struct conf *conf;
@@ -43,7 +63,8 @@ struct gatesrv {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct conn conns[GATESRV_MAX_CONNS];
 	struct allowplan plan;
-	struct allow_buf rbuf;
+	struct slot batch[BATCH_MAX];
+	bool ok[BATCH_MAX]; /* per slot: the kernel took all its entries */
 };
 
 static void
@@ -56,69 +77,111 @@ conn_close(struct conn *c)
 	c->fd = -1;
 }
 
-static int
-send_ack(struct conn *c, uint32_t id, enum gateipc_status status)
+/* Reads up to BATCH_MAX messages into the batch in one recvmmsg and returns
+ * how many of them are valid. *done is set when the connection is to be
+ * closed once they are answered: the peer closed it, a read failed, or a
+ * message was bad. The requests before a bad one are answered as if it had
+ * not come; those after it are dropped with the connection. */
+static size_t
+read_batch(struct conn *c, bool *done)
 {
-	struct gateipc_ack ack;
+	struct slot *b = c->srv->batch;
+	struct mmsghdr mm[BATCH_MAX];
+	struct iovec iov[BATCH_MAX];
+	const char *err;
+	size_t i;
+	int n;
 
-	gateipc_ack_init(&ack, id, status);
-	if (send(c->fd, &ack, sizeof(ack), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(ack)) {
-		log_warn("gatesrv: sending an ACK to uid %u", (unsigned)c->uid);
-		return -1;
+	memset(mm, 0, sizeof(mm));
+	for (i = 0; i < BATCH_MAX; i++) {
+		iov[i].iov_base = b[i].in.raw;
+		iov[i].iov_len = sizeof(b[i].in.raw);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
 	}
-	return 0;
+	n = recvmmsg(c->fd, mm, BATCH_MAX, MSG_DONTWAIT, NULL);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			log_warn("gatesrv: receiving from uid %u", (unsigned)c->uid);
+			*done = true;
+		}
+		return 0;
+	}
+	for (i = 0; i < (size_t)n; i++) {
+		/* The peer closed the connection (every read after that
+		 * returns an empty message). */
+		if (mm[i].msg_len == 0)
+			break;
+		if (gateipc_allow_check(b[i].in.raw, mm[i].msg_len, &err) < 0) {
+			log_warnx("gatesrv: bad message from uid %u (%u bytes): %s; closing",
+			          (unsigned)c->uid, mm[i].msg_len, err);
+			break;
+		}
+	}
+	if (i < (size_t)n || n == 0)
+		*done = true;
+	return i;
+}
+
+/* Checks the request against the allowlist and queues its entries for the
+ * kernel under index i of the batch. */
+static void
+plan_request(struct gatesrv *s, size_t i)
+{
+	const struct gateipc_allow *m = &s->batch[i].in.m;
+	struct allowplan *p = &s->plan;
+
+	s->batch[i].st = allowplan_make(s->conf, m, p);
+	if (s->batch[i].st != GATEIPC_OK) {
+		log_warnx("gatesrv: refused ALLOW for %s: not on the allowlist", m->name);
+		return;
+	}
+	s->batch[i].ttl = p->ttl;
+	s->batch[i].ports = p->ports;
+	ipset_batch_add(s->ipset, i, RULES_SET4, AF_INET, p->v4, p->n4, p->ttl, m->name);
+	ipset_batch_add(s->ipset, i, RULES_SET6, AF_INET6, p->v6, p->n6, p->ttl, m->name);
 }
 
 /*
- * Puts the plan's entries into the sets, all or none: a batch the kernel
- * refuses part way (the set is full) leaves the entries before the failing
- * one in the set, and an IPv6 failure would leave the IPv4 half. So on any
- * failure every entry of the request is deleted again. That may also remove
- * an entry an earlier answer had added, which only ever denies more.
+ * Takes a refused request's entries out of the sets again, so that it is
+ * all or none: the kernel refuses a message part way (the set is full)
+ * leaving the entries before the failing one in the set, and the IPv4 half
+ * stays when only the IPv6 message is refused. The plan is made again from
+ * the message; it is a pure function of the message and the config, which
+ * has not changed since. Deleting may also remove an entry another answer,
+ * of this batch or an earlier one, had added, which only ever denies more.
  */
-static int
-apply_plan(struct gatesrv *s, const struct allowplan *p, const char *name)
-{
-	bool ok4 = p->n4 == 0 ||
-	           ipset_add(s->ipset, RULES_SET4, AF_INET, p->v4, p->n4, p->ttl, name) == 0;
-	bool ok6 = ok4 && (p->n6 == 0 || ipset_add(s->ipset, RULES_SET6, AF_INET6, p->v6, p->n6,
-	                                           p->ttl, name) == 0);
-
-	if (ok6)
-		return 0;
-	if ((p->n4 > 0 && ipset_del(s->ipset, RULES_SET4, AF_INET, p->v4, p->n4) < 0) ||
-	    (p->n6 > 0 && ipset_del(s->ipset, RULES_SET6, AF_INET6, p->v6, p->n6) < 0))
-		log_warnx("gatesrv: could not take back the entries of a failed ALLOW for %s", name);
-	else
-		log_warnx("gatesrv: ALLOW for %s failed; none of its entries stay in the sets", name);
-	return -1;
-}
-
-static enum gateipc_status
-handle_allow(struct gatesrv *s, const struct gateipc_allow *m)
+static void
+take_back(struct gatesrv *s, const struct gateipc_allow *m)
 {
 	struct allowplan *p = &s->plan;
+
+	allowplan_make(s->conf, m, p);
+	if ((p->n4 > 0 && ipset_del(s->ipset, RULES_SET4, AF_INET, p->v4, p->n4) < 0) ||
+	    (p->n6 > 0 && ipset_del(s->ipset, RULES_SET6, AF_INET6, p->v6, p->n6) < 0))
+		log_warnx("gatesrv: could not take back the entries of a failed ALLOW for %s",
+		          m->name);
+	else
+		log_warnx("gatesrv: ALLOW for %s failed; none of its entries stay in the sets",
+		          m->name);
+}
+
+/* The map only makes the deny log readable; running out of memory here must
+ * not fail the request the kernel already honoured. */
+static void
+remember(struct gatesrv *s, const struct slot *b)
+{
+	const struct gateipc_allow *m = &b->in.m;
 	struct addrmap_name *nm;
-	enum gateipc_status st;
 	uint64_t expires;
 	size_t i;
 
-	st = allowplan_make(s->conf, m, p);
-	if (st != GATEIPC_OK) {
-		log_warnx("gatesrv: refused ALLOW for %s: not on the allowlist", m->name);
-		return st;
-	}
-	if (apply_plan(s, p, m->name) < 0)
-		return GATEIPC_ERR_KERNEL;
-
-	/* The map only makes the deny log readable; running out of memory
-	 * here must not fail the request the kernel already honoured. */
-	nm = addrmap_name_new(m->name, &p->ports);
+	nm = addrmap_name_new(m->name, &b->ports);
 	if (nm == NULL) {
 		log_warn("gatesrv: remembering %s for the log", m->name);
-		return GATEIPC_OK;
+		return;
 	}
-	expires = loop_now_ms() + (uint64_t)p->ttl * 1000;
+	expires = loop_now_ms() + (uint64_t)b->ttl * 1000;
 	for (i = 0; i < m->naddrs; i++) {
 		if (addrmap_put(s->map, m->addrs[i].family, m->addrs[i].ip, nm, expires) < 0) {
 			log_warn("gatesrv: remembering an address of %s", m->name);
@@ -127,43 +190,80 @@ handle_allow(struct gatesrv *s, const struct gateipc_allow *m)
 	}
 	addrmap_name_unref(nm);
 	log_debug("gatesrv: allowed %s: %u addresses, ttl %u", m->name, (unsigned)m->naddrs,
-	          (unsigned)p->ttl);
-	return GATEIPC_OK;
+	          (unsigned)b->ttl);
+}
+
+/* Decides the n requests of the batch and puts the accepted ones into the
+ * sets; leaves each one's answer in its slot. */
+static void
+run_batch(struct gatesrv *s, size_t n)
+{
+	size_t i;
+
+	ipset_batch_begin(s->ipset, s->ok, n);
+	for (i = 0; i < n; i++)
+		plan_request(s, i);
+	ipset_batch_commit(s->ipset);
+	for (i = 0; i < n; i++) {
+		struct slot *b = &s->batch[i];
+
+		if (b->st != GATEIPC_OK)
+			continue;
+		if (!s->ok[i]) {
+			take_back(s, &b->in.m);
+			b->st = GATEIPC_ERR_KERNEL;
+		} else {
+			remember(s, b);
+		}
+	}
+}
+
+/* One sendmmsg for the batch's ACKs; SOCK_SEQPACKET keeps each one a
+ * message of its own. */
+static int
+send_acks(struct conn *c, size_t n)
+{
+	struct slot *b = c->srv->batch;
+	struct mmsghdr mm[BATCH_MAX];
+	struct iovec iov[BATCH_MAX];
+	int sent;
+
+	memset(mm, 0, n * sizeof(mm[0]));
+	for (size_t i = 0; i < n; i++) {
+		gateipc_ack_init(&b[i].ack, b[i].in.m.id, b[i].st);
+		iov[i].iov_base = &b[i].ack;
+		iov[i].iov_len = sizeof(b[i].ack);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	sent = sendmmsg(c->fd, mm, (unsigned)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (sent < 0) {
+		log_warn("gatesrv: sending %zu ACKs to uid %u", n, (unsigned)c->uid);
+		return -1;
+	}
+	if ((size_t)sent < n) {
+		log_warnx("gatesrv: sent only %d of %zu ACKs to uid %u", sent, n, (unsigned)c->uid);
+		return -1;
+	}
+	return 0;
 }
 
 static void
 conn_read(int fd, uint32_t events, void *arg)
 {
 	struct conn *c = arg;
-	struct allow_buf *u = &c->srv->rbuf;
-	const char *err;
-	ssize_t n;
-	int i;
+	bool done = false;
+	size_t n;
 
-	for (i = 0; i < 64; i++) {
-		n = recv(fd, u->raw, sizeof(u->raw), MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				return;
-			log_warn("gatesrv: receiving from uid %u", (unsigned)c->uid);
-			conn_close(c);
-			return;
-		}
-		if (n == 0) {
-			conn_close(c);
-			return;
-		}
-		if (gateipc_allow_check(u->raw, (size_t)n, &err) < 0) {
-			log_warnx("gatesrv: bad message from uid %u (%zd bytes): %s; closing",
-			          (unsigned)c->uid, n, err);
-			conn_close(c);
-			return;
-		}
-		if (send_ack(c, u->m.id, handle_allow(c->srv, &u->m)) < 0) {
-			conn_close(c);
-			return;
-		}
+	n = read_batch(c, &done);
+	if (n > 0) {
+		run_batch(c->srv, n);
+		if (send_acks(c, n) < 0)
+			done = true;
 	}
+	if (done)
+		conn_close(c);
+	(void)fd;
 	(void)events;
 }
 

@@ -3,7 +3,9 @@
  * the resolver user may connect (SO_PEERCRED). Every message is checked for
  * exact length and content; the name is looked up again in the gate's own
  * config, and only then do its addresses go into the kernel sets, before the
- * ACK is sent.
+ * ACK is sent. The requests a connection has ready are handled as a batch:
+ * one netlink exchange for all their entries, one sendmmsg for the ACKs,
+ * and each request still all or nothing on its own.
  */
 #ifndef NAMEGATE_GATESRV_H
 #define NAMEGATE_GATESRV_H

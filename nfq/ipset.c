@@ -1,4 +1,9 @@
-/* ipset netlink client: libmnl, NLM_F_ACK on every request. */
+/*
+ * ipset netlink client: libmnl, NLM_F_ACK on every request. A batch
+ * (ipset_batch_*) puts several requests' messages into one sendto, each with
+ * its own sequence number, and then reads the kernel's answer to every one of
+ * them, so that many small ADDs cost one round trip instead of one each.
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
@@ -18,9 +23,30 @@
 /* Large enough for a few hundred entries with their comments; a bigger
  * batch is split over several messages. */
 #define IPSET_MSG_BUF 65536
-#define IPSET_RECV_BUF 16384
+/* A refused entry of a message comes back as an error that carries a copy
+ * of the whole message (ipset reports the line number that way, and
+ * NETLINK_CAP_ACK does not shorten it), so the receive buffer holds the
+ * largest message. */
+#define IPSET_RECV_BUF (IPSET_MSG_BUF + 1024)
 /* Room one data entry can take, with a full-length comment. */
 #define ENTRY_ROOM 512
+/* Room a message takes before its entries: headers, set name, line number. */
+#define HEAD_ROOM 128
+/* Messages of one batch exchange at the most. Every answer takes a few
+ * hundred bytes of the socket's receive buffer until it is read; this many
+ * stay well inside the default, so no answer is dropped. */
+#define BATCH_MSGS 128
+/* What a batch reads of each answer: the header and the error code, which
+ * is all it needs (a refusal's copy of the request is cut off). */
+#define ANSWER_ROOM 256
+
+/* One message of a batch in flight: whose it is, for the result and the log. */
+struct batch_msg {
+	size_t req;
+	size_t n;
+	bool answered;
+	char name[IPSET_MAXNAMELEN];
+};
 
 struct ipset_nl {
 	struct mnl_socket *nl;
@@ -28,6 +54,15 @@ struct ipset_nl {
 	uint32_t seq;
 	char *buf;  /* IPSET_MSG_BUF */
 	char *rbuf; /* IPSET_RECV_BUF */
+	/* The batch being built in buf: blen bytes, nmsgs messages whose
+	 * sequence numbers follow on from seq0. */
+	bool *ok;
+	size_t nreq;
+	size_t blen;
+	size_t nmsgs;
+	uint32_t seq0;
+	struct batch_msg msgs[BATCH_MSGS];
+	char answers[BATCH_MSGS][ANSWER_ROOM];
 };
 
 const char *
@@ -176,8 +211,9 @@ ipset_open(void)
 		goto close_socket;
 	}
 	h->portid = mnl_socket_get_portid(h->nl);
-	/* Errors then come back without a copy of our (possibly large)
-	 * request, so the receive buffer stays small. */
+	/* Netlink's own errors then come back without a copy of our
+	 * (possibly large) request; ipset's errors for a line of a batch
+	 * still carry one (see IPSET_RECV_BUF). */
 	if (mnl_socket_setsockopt(h->nl, NETLINK_CAP_ACK, &one, sizeof(one)) < 0)
 		log_warn("ipset: setting NETLINK_CAP_ACK");
 	/* The kernel answers at once; a missing answer must not hang the
@@ -319,6 +355,47 @@ put_entry(struct nlmsghdr *nlh, const struct ipset_entry *e, uint32_t lineno, ui
 	mnl_attr_nest_end(nlh, data);
 }
 
+static bool
+families_ok(const char *name, int family, const struct ipset_entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].family != family) {
+			log_warnx("ipset: %s: entry %zu has the wrong family", name, i);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The kernel refuses longer comments; a name is at most 253. */
+static const char *
+clip_comment(char *cbuf, size_t size, const char *comment)
+{
+	if (comment == NULL)
+		return NULL;
+	snprintf(cbuf, size, "%s", comment);
+	return cbuf;
+}
+
+/* Builds at buf one ADD or DEL message of entries v[*i] onwards, as many as
+ * fit in room bytes (at least HEAD_ROOM + ENTRY_ROOM), and advances *i. */
+static struct nlmsghdr *
+put_adt(struct ipset_nl *h, char *buf, size_t room, int cmd, const char *name, int family,
+        const struct ipset_entry *v, size_t n, size_t *i, uint32_t timeout, const char *comment)
+{
+	struct nlmsghdr *nlh = put_request(h, buf, cmd, family);
+	struct nlattr *adt;
+
+	mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, name);
+	/* A batch (IPSET_ATTR_ADT) requires a top-level line number. */
+	mnl_attr_put_u32(nlh, IPSET_ATTR_LINENO, 0);
+	adt = mnl_attr_nest_start(nlh, IPSET_ATTR_ADT);
+	for (; *i < n && nlh->nlmsg_len + ENTRY_ROOM < room; (*i)++)
+		put_entry(nlh, &v[*i], (uint32_t)(*i + 1), timeout, comment);
+	mnl_attr_nest_end(nlh, adt);
+	return nlh;
+}
+
 /* ADD or DEL of n entries, batched. */
 static int
 send_adt(struct ipset_nl *h, int cmd, const char *name, int family, const struct ipset_entry *v,
@@ -327,32 +404,19 @@ send_adt(struct ipset_nl *h, int cmd, const char *name, int family, const struct
 	char cbuf[IPSET_MAX_COMMENT_SIZE + 1];
 	size_t i = 0;
 
-	if (comment != NULL) {
-		/* The kernel refuses longer comments; a name is at most 253. */
-		snprintf(cbuf, sizeof(cbuf), "%s", comment);
-		comment = cbuf;
-	}
+	if (!families_ok(name, family, v, n))
+		return -1;
+	comment = clip_comment(cbuf, sizeof(cbuf), comment);
 	while (i < n) {
-		struct nlmsghdr *nlh = put_request(h, h->buf, cmd, family);
-		struct nlattr *adt;
 		size_t first = i;
+		struct nlmsghdr *nlh = put_adt(h, h->buf, IPSET_MSG_BUF, cmd, name, family, v, n,
+		                               &i, timeout, comment);
 
-		mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, name);
-		/* A batch (IPSET_ATTR_ADT) requires a top-level line number. */
-		mnl_attr_put_u32(nlh, IPSET_ATTR_LINENO, 0);
-		adt = mnl_attr_nest_start(nlh, IPSET_ATTR_ADT);
-		for (; i < n && nlh->nlmsg_len + ENTRY_ROOM < IPSET_MSG_BUF; i++) {
-			if (v[i].family != family) {
-				log_warnx("ipset: %s: entry %zu has the wrong family", name, i);
-				return -1;
-			}
-			put_entry(nlh, &v[i], (uint32_t)(i + 1), timeout, comment);
-		}
-		mnl_attr_nest_end(nlh, adt);
 		if (exchange(h, nlh, NULL, NULL) < 0) {
 			log_warnx("ipset: %s %zu entries %s set %s: %s",
 			          cmd == IPSET_CMD_ADD ? "adding" : "deleting", i - first,
-			          cmd == IPSET_CMD_ADD ? "to" : "from", name, ipset_strerror(errno));
+			          cmd == IPSET_CMD_ADD ? "to" : "from", name,
+			          ipset_strerror(errno));
 			return -1;
 		}
 	}
@@ -372,6 +436,168 @@ ipset_del(struct ipset_nl *h, const char *name, int family, const struct ipset_e
 	/* Without NLM_F_EXCL the kernel skips entries that are not there
 	 * instead of stopping the batch at the first one. */
 	return send_adt(h, IPSET_CMD_DEL, name, family, v, n, 0, NULL);
+}
+
+void
+ipset_batch_begin(struct ipset_nl *h, bool *ok, size_t nreq)
+{
+	for (size_t i = 0; i < nreq; i++)
+		ok[i] = true;
+	h->ok = ok;
+	h->nreq = nreq;
+	h->blen = 0;
+	h->nmsgs = 0;
+}
+
+/* Takes one answer (an NLMSG_ERROR; error 0 is the ACK) of which only the
+ * first len bytes were read. Returns whether it was news. */
+static bool
+batch_answer(struct ipset_nl *h, const char *buf, size_t len)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	struct batch_msg *b;
+	uint32_t k;
+
+	if (len < mnl_nlmsg_size(sizeof(*e)) || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)) ||
+	    nlh->nlmsg_type != NLMSG_ERROR)
+		return false;
+	k = nlh->nlmsg_seq - h->seq0;
+	if (k >= h->nmsgs || h->msgs[k].answered)
+		return false;
+	b = &h->msgs[k];
+	b->answered = true;
+	if (e->error != 0) {
+		h->ok[b->req] = false;
+		log_warnx("ipset: adding %zu entries to set %s: %s", b->n, b->name,
+		          ipset_strerror(-e->error));
+	}
+	return true;
+}
+
+/* Reads what answers there are, at least one, in one recvmmsg; returns
+ * how many were news, or -1. Every answer is a datagram of its own. */
+static ssize_t
+batch_read(struct ipset_nl *h, size_t want)
+{
+	struct sockaddr_nl from[BATCH_MSGS];
+	struct mmsghdr mm[BATCH_MSGS];
+	struct iovec iov[BATCH_MSGS];
+	ssize_t got = 0;
+	int n;
+
+	memset(mm, 0, want * sizeof(mm[0]));
+	for (size_t i = 0; i < want; i++) {
+		iov[i].iov_base = h->answers[i];
+		iov[i].iov_len = ANSWER_ROOM;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_name = &from[i];
+		mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
+	}
+	n = recvmmsg(mnl_socket_get_fd(h->nl), mm, (unsigned)want, MSG_WAITFORONE, NULL);
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		/* Only the kernel speaks for itself (as libmnl checks too). */
+		if (from[i].nl_pid == 0 && batch_answer(h, h->answers[i], mm[i].msg_len))
+			got++;
+	}
+	return got;
+}
+
+/* After a failed read: answers still queued would only confuse the next
+ * exchange, which expects its own sequence number. */
+static void
+batch_drain(struct ipset_nl *h)
+{
+	int fd = mnl_socket_get_fd(h->nl);
+
+	for (;;) {
+		ssize_t n = recv(fd, h->rbuf, IPSET_RECV_BUF, MSG_DONTWAIT);
+
+		if (n < 0 && errno != EINTR && errno != ENOBUFS)
+			break;
+	}
+}
+
+/* Sends the messages built so far in one sendto and reads an answer to
+ * every one; a message without one counts as refused. */
+static void
+batch_flush(struct ipset_nl *h)
+{
+	size_t left = h->nmsgs;
+	ssize_t n;
+
+	if (h->nmsgs == 0)
+		return;
+	if (mnl_socket_sendto(h->nl, h->buf, h->blen) < 0) {
+		log_warn("ipset: sending %zu requests in a batch", h->nmsgs);
+		left = 0;
+	}
+	while (left > 0) {
+		n = batch_read(h, left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("ipset: reading the kernel's answers to %zu requests", left);
+			batch_drain(h);
+			break;
+		}
+		left -= (size_t)n;
+	}
+	for (size_t k = 0; k < h->nmsgs; k++) {
+		if (!h->msgs[k].answered)
+			h->ok[h->msgs[k].req] = false;
+	}
+	h->blen = 0;
+	h->nmsgs = 0;
+}
+
+void
+ipset_batch_add(struct ipset_nl *h, size_t req, const char *name, int family,
+                const struct ipset_entry *v, size_t n, uint32_t timeout, const char *comment)
+{
+	char cbuf[IPSET_MAX_COMMENT_SIZE + 1];
+	size_t i = 0;
+
+	if (req >= h->nreq || !families_ok(name, family, v, n)) {
+		if (req < h->nreq)
+			h->ok[req] = false;
+		return;
+	}
+	comment = clip_comment(cbuf, sizeof(cbuf), comment);
+	while (i < n) {
+		struct batch_msg *b;
+		struct nlmsghdr *nlh;
+		size_t first = i;
+
+		if (h->nmsgs == BATCH_MSGS || h->blen + HEAD_ROOM + ENTRY_ROOM >= IPSET_MSG_BUF)
+			batch_flush(h);
+		nlh = put_adt(h, h->buf + h->blen, IPSET_MSG_BUF - h->blen, IPSET_CMD_ADD, name,
+		              family, v, n, &i, timeout, comment);
+		if (h->nmsgs == 0)
+			h->seq0 = nlh->nlmsg_seq;
+		b = &h->msgs[h->nmsgs++];
+		b->req = req;
+		b->n = i - first;
+		b->answered = false;
+		snprintf(b->name, sizeof(b->name), "%s", name);
+		h->blen += nlh->nlmsg_len;
+	}
+}
+
+int
+ipset_batch_commit(struct ipset_nl *h)
+{
+	bool all = true;
+
+	batch_flush(h);
+	for (size_t i = 0; i < h->nreq; i++)
+		all = all && h->ok[i];
+	h->ok = NULL;
+	h->nreq = 0;
+	return all ? 0 : -1;
 }
 
 int

@@ -2,7 +2,8 @@
  * Kernel ipsets over libmnl (NFNL_SUBSYS_IPSET): create, add in batches,
  * swap, destroy. Every request carries NLM_F_ACK and a sequence number and
  * the kernel's answer is checked; every refusal is logged with the set name
- * and a readable reason.
+ * and a readable reason. ipset_batch_* sends the ADDs of many callers'
+ * requests in one exchange and tells which of them the kernel refused.
  */
 #ifndef NAMEGATE_IPSET_H
 #define NAMEGATE_IPSET_H
@@ -42,6 +43,24 @@ int ipset_add(struct ipset_nl *h, const char *name, int family, const struct ips
  * Returns 0 or -1. */
 int ipset_del(struct ipset_nl *h, const char *name, int family, const struct ipset_entry *v,
               size_t n);
+
+/*
+ * A batch of ADDs for nreq requests (a request: any number of ipset_batch_add
+ * calls under one index, for any sets). ipset_batch_begin sets ok[0..nreq)
+ * to true; ipset_batch_add turns the entries into messages right away (so v
+ * and comment need not outlive the call) and sends what is built so far
+ * whenever the netlink buffer is full; ipset_batch_commit sends the rest and
+ * reads the kernel's answer to every message. ok[req] ends false if any
+ * message of request req was refused or went unanswered (each logged, with
+ * the set name); the kernel may then hold part of its entries, for the
+ * caller to delete again. Between begin and commit no other ipset_ call may
+ * use h, and ok must stay valid. commit returns 0 if every request went in,
+ * -1 if any did not.
+ */
+void ipset_batch_begin(struct ipset_nl *h, bool *ok, size_t nreq);
+void ipset_batch_add(struct ipset_nl *h, size_t req, const char *name, int family,
+                     const struct ipset_entry *v, size_t n, uint32_t timeout, const char *comment);
+int ipset_batch_commit(struct ipset_nl *h);
 
 int ipset_swap(struct ipset_nl *h, const char *a, const char *b);
 /* Empty a set, keeping it (and the rules that use it). */

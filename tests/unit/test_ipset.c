@@ -1,0 +1,188 @@
+/* The ipset batch against the kernel: every request's result on its own, a
+ * refused one not spoiling the others, a batch larger than one netlink
+ * buffer split over several exchanges. Runs in a network namespace of its
+ * own (unshare), so no set of this machine's is ever touched; skipped when
+ * that is not allowed (not root) or the kernel or the ipset tool is missing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+
+#include "ipset.h"
+
+#define SET4 "ngtest4"
+#define SET6 "ngtest6"
+#define SMALL "ngtest-small"
+
+static struct ipset_nl *h;
+
+static struct ipset_entry
+v4(uint32_t ip, uint16_t port)
+{
+	struct ipset_entry e = {.family = AF_INET, .proto = IPPROTO_TCP, .port = port};
+	uint32_t n = htonl(ip);
+
+	memcpy(e.ip, &n, 4);
+	return e;
+}
+
+static struct ipset_entry
+v6(uint8_t last, uint16_t port)
+{
+	struct ipset_entry e = {.family = AF_INET6, .proto = IPPROTO_TCP, .port = port};
+
+	e.ip[0] = 0x20;
+	e.ip[1] = 0x01;
+	e.ip[2] = 0x0d;
+	e.ip[3] = 0xb8;
+	e.ip[15] = last;
+	return e;
+}
+
+/* Entries in the set, as the ipset tool lists them (in this namespace). */
+static int
+count(const char *set)
+{
+	char cmd[128], line[1024];
+	int n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ipset save %s 2>/dev/null", set);
+	f = popen(cmd, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strncmp(line, "add ", 4) == 0;
+	pclose(f);
+	return n;
+}
+
+static int
+fresh_sets(void **state)
+{
+	const char *names[] = {SET4, SET6, SMALL};
+
+	for (size_t i = 0; i < 3; i++) {
+		if (ipset_destroy(h, names[i], true) < 0)
+			return -1;
+	}
+	if (ipset_create(h, SET4, "hash:ip,port", AF_INET, 65536, true, true) < 0 ||
+	    ipset_create(h, SET6, "hash:ip,port", AF_INET6, 65536, true, true) < 0 ||
+	    ipset_create(h, SMALL, "hash:ip,port", AF_INET, 2, true, true) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+test_batch_all_ok(void **state)
+{
+	struct ipset_entry a[2] = {v4(0xc0000201, 443), v4(0xc0000201, 80)};
+	struct ipset_entry b4[1] = {v4(0xc0000202, 443)}, b6[1] = {v6(2, 443)};
+	bool ok[3];
+
+	ipset_batch_begin(h, ok, 3);
+	ipset_batch_add(h, 0, SET4, AF_INET, a, 2, 60, "a.example.test");
+	ipset_batch_add(h, 1, SET4, AF_INET, b4, 1, 60, "b.example.test");
+	ipset_batch_add(h, 1, SET6, AF_INET6, b6, 1, 60, "b.example.test");
+	/* a request with nothing to add sends nothing and succeeds */
+	ipset_batch_add(h, 2, SET6, AF_INET6, NULL, 0, 60, "c.example.test");
+	assert_int_equal(ipset_batch_commit(h), 0);
+	assert_true(ok[0] && ok[1] && ok[2]);
+	assert_int_equal(count(SET4), 3);
+	assert_int_equal(count(SET6), 1);
+	/* the single exchanges still find their own answers afterwards */
+	assert_int_equal(ipset_del(h, SET4, AF_INET, a, 2), 0);
+	assert_int_equal(count(SET4), 1);
+}
+
+static void
+test_batch_refusals_stay_apart(void **state)
+{
+	struct ipset_entry one[1] = {v4(0xc0000210, 443)};
+	struct ipset_entry three[3] = {v4(0xc0000211, 443), v4(0xc0000212, 443),
+	                               v4(0xc0000213, 443)};
+	struct ipset_entry later[1] = {v4(0xc0000214, 443)};
+	struct ipset_entry wrong[1] = {v6(1, 443)};
+	bool ok[5];
+
+	ipset_batch_begin(h, ok, 5);
+	ipset_batch_add(h, 0, SMALL, AF_INET, one, 1, 60, "one");
+	/* the set takes two: the second of these three is refused */
+	ipset_batch_add(h, 1, SMALL, AF_INET, three, 3, 60, "three");
+	ipset_batch_add(h, 2, SET4, AF_INET, later, 1, 60, "later");
+	ipset_batch_add(h, 3, "ngtest-missing", AF_INET, later, 1, 60, "missing");
+	/* refused before anything is sent */
+	ipset_batch_add(h, 4, SET4, AF_INET, wrong, 1, 60, "wrong");
+	assert_int_equal(ipset_batch_commit(h), -1);
+	assert_true(ok[0]);
+	assert_false(ok[1]);
+	assert_true(ok[2]);
+	assert_false(ok[3]);
+	assert_false(ok[4]);
+	/* the kernel kept the part of the refused request before the failure;
+	 * taking it back is the caller's business */
+	assert_int_equal(count(SMALL), 2);
+	assert_int_equal(count(SET4), 1);
+}
+
+/* More messages than one exchange may carry, and more bytes than one
+ * netlink buffer holds: split, and every request still answered. */
+static void
+test_batch_split(void **state)
+{
+	enum { NREQ = 200, PER = 40 };
+	static struct ipset_entry v[NREQ][PER];
+	char comment[201];
+	bool ok[NREQ];
+
+	memset(comment, 'c', sizeof(comment) - 1);
+	comment[sizeof(comment) - 1] = '\0';
+	ipset_batch_begin(h, ok, NREQ);
+	for (uint32_t i = 0; i < NREQ; i++) {
+		for (uint32_t j = 0; j < PER; j++)
+			v[i][j] = v4(0x0a000000 + i * PER + j, 443);
+		ipset_batch_add(h, i, SET4, AF_INET, v[i], PER, 60, comment);
+	}
+	assert_int_equal(ipset_batch_commit(h), 0);
+	for (size_t i = 0; i < NREQ; i++)
+		assert_true(ok[i]);
+	assert_int_equal(count(SET4), NREQ * PER);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup(test_batch_all_ok, fresh_sets),
+	    cmocka_unit_test_setup(test_batch_refusals_stay_apart, fresh_sets),
+	    cmocka_unit_test_setup(test_batch_split, fresh_sets),
+	};
+	int ret;
+
+	/* 77: meson's "skipped". */
+	if (unshare(CLONE_NEWNET) < 0) {
+		perror("test_ipset: unshare(CLONE_NEWNET), skipping");
+		return 77;
+	}
+	if (system("ipset version >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "test_ipset: no ipset tool, skipping\n");
+		return 77;
+	}
+	h = ipset_open();
+	if (h == NULL) {
+		fprintf(stderr, "test_ipset: no ipset in this kernel, skipping\n");
+		return 77;
+	}
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	ipset_close(h);
+	return ret;
+}
