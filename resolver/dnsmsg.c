@@ -28,6 +28,13 @@ rd16(const uint8_t *p)
 	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
+static void
+wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
 /*
  * The name is built from the wire labels rather than from ldns's
  * presentation form, so that a label holding a '.' ("a\.b") can never be
@@ -276,27 +283,41 @@ dnsmsg_build_deny(const struct dnsmsg_query *q, const struct conf *c, uint8_t **
 	return dnsmsg_build_rcode(q, dnsmsg_deny_rcode(c), out, len);
 }
 
+/* Same question; our own ID, RD and EDNS, only the DO bit is the client's
+ * (so DNSSEC records come back when it asked for them). Laid out by hand:
+ * header, the question as the client spelled it, and an OPT record. */
 int
 dnsmsg_build_upstream_query(const struct dnsmsg_query *q, uint16_t id, uint8_t **out, size_t *len)
 {
-	struct dnsmsg_query up = *q;
-	ldns_pkt *p;
-	int r;
+	size_t qlen, n;
+	uint8_t *w;
 
-	/* Same question; our own ID, RD and EDNS, only the DO bit is the
-	 * client's (so DNSSEC records come back when it asked for them). */
-	up.id = id;
-	up.opcode = OPCODE_QUERY;
-	up.rd = true;
-	up.edns = true;
-	p = reply_new(&up, RCODE_NOERROR);
-	if (p == NULL)
+	if (q->qname == NULL)
 		return -1;
-	ldns_pkt_set_qr(p, false);
-	ldns_pkt_set_ra(p, false);
-	r = pkt_wire(p, out, len);
-	ldns_pkt_free(p);
-	return r;
+	qlen = ldns_rdf_size(q->qname);
+	if (qlen == 0 || qlen > LDNS_MAX_DOMAINLEN + 1)
+		return -1;
+	n = DNSMSG_HDR_LEN + qlen + 4 + 11;
+	w = calloc(1, n);
+	if (w == NULL)
+		return -1;
+	w[0] = (uint8_t)(id >> 8);
+	w[1] = (uint8_t)id;
+	w[2] = 0x01; /* RD */
+	w[5] = 1; /* QDCOUNT */
+	w[11] = 1; /* ARCOUNT: the OPT record */
+	memcpy(w + DNSMSG_HDR_LEN, ldns_rdf_data(q->qname), qlen);
+	wr16(w + DNSMSG_HDR_LEN + qlen, q->qtype);
+	wr16(w + DNSMSG_HDR_LEN + qlen + 2, q->qclass);
+	/* OPT: root owner, type 41, class = our UDP size, extended rcode and
+	 * version 0, the DO flag, no options. */
+	w[DNSMSG_HDR_LEN + qlen + 4] = 0;
+	wr16(w + DNSMSG_HDR_LEN + qlen + 5, LDNS_RR_TYPE_OPT);
+	wr16(w + DNSMSG_HDR_LEN + qlen + 7, DNSMSG_EDNS_SIZE);
+	w[DNSMSG_HDR_LEN + qlen + 11] = q->do_bit ? 0x80 : 0;
+	*out = w;
+	*len = n;
+	return 0;
 }
 
 enum dnsmsg_check

@@ -337,6 +337,21 @@ test_check_answer(void **state)
 	assert_false(ldns_pkt_qr(p));
 	assert_int_equal(ldns_pkt_edns_udp_size(p), DNSMSG_EDNS_SIZE);
 	assert_true(ldns_pkt_edns_do(p));
+	assert_int_equal(ldns_pkt_get_opcode(p), LDNS_PACKET_QUERY);
+	assert_int_equal(ldns_pkt_qdcount(p), 1);
+	assert_int_equal(ldns_pkt_ancount(p) + ldns_pkt_nscount(p), 0);
+	assert_int_equal(ldns_dname_compare(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(p), 0)),
+					    q.qname),
+			 0);
+	assert_int_equal(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_question(p), 0)), LDNS_RR_TYPE_A);
+	ldns_pkt_free(p);
+	free(w);
+	q.do_bit = false;
+	assert_int_equal(dnsmsg_build_upstream_query(&q, 778, &w, &len), 0);
+	assert_int_equal(ldns_wire2pkt(&p, w, len), LDNS_STATUS_OK);
+	assert_int_equal(ldns_pkt_id(p), 778);
+	assert_false(ldns_pkt_edns_do(p));
+	assert_int_equal(ldns_pkt_edns_udp_size(p), DNSMSG_EDNS_SIZE);
 	ldns_pkt_free(p);
 	free(w);
 	dnsmsg_query_free(&q);
