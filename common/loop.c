@@ -201,6 +201,17 @@ loop_del(struct loop *lp, int fd)
 	memset(&lp->regs[fd], 0, sizeof(lp->regs[fd]));
 }
 
+void
+loop_del_close(struct loop *lp, int fd)
+{
+	if (fd < 0)
+		return;
+	if ((size_t)fd < lp->nregs)
+		memset(&lp->regs[fd], 0, sizeof(lp->regs[fd]));
+	/* The last close of a file takes it out of every epoll set. */
+	close(fd);
+}
+
 /* Timer heap. */
 
 static bool

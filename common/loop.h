@@ -27,6 +27,9 @@ void loop_free(struct loop *lp);
 int loop_add(struct loop *lp, int fd, uint32_t events, loop_fd_cb cb, void *arg);
 int loop_mod(struct loop *lp, int fd, uint32_t events);
 void loop_del(struct loop *lp, int fd); /* does not close fd */
+/* Forgets fd and closes it, which takes it out of epoll without a system
+ * call of its own. Only for an fd that was never duplicated. */
+void loop_del_close(struct loop *lp, int fd);
 
 void loop_timer_init(struct loop_timer *t, void (*cb)(struct loop_timer *, void *), void *arg);
 void loop_timer_set(struct loop *lp, struct loop_timer *t, uint64_t ms_from_now); /* re-arms */

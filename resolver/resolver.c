@@ -36,6 +36,7 @@
 #include "upstream.h"
 
 #define MAX_INFLIGHT 50000 /* queries waiting on upstream or gate */
+#define QUERY_POOL_MAX 512 /* finished queries kept for reuse */
 
 struct query {
 	struct frontend_client client;
@@ -43,7 +44,7 @@ struct query {
 	enum dnsmsg_action action;
 	struct upstream_req *up;
 	bool cached;
-	char upstream[ADDR_STRLEN];
+	struct addr upstream; /* who answered, for the log; family 0 = nobody */
 	uint8_t *reply; /* held while the gate is asked */
 	size_t replylen;
 	uint32_t ttl;
@@ -64,6 +65,10 @@ static struct {
 	struct confwatch *cw;
 	struct query *queries;
 	size_t nqueries;
+	/* A struct query is too big for malloc's small-object caches; reusing
+	 * them spares the allocator its consolidation work on every query. */
+	struct query *pool;
+	size_t npool;
 	uint32_t gate_epoch;
 	uint32_t conf_gen; /* moves on with every config loaded */
 	/* The agent decides how many queries it sends: a flood must not
@@ -131,7 +136,10 @@ dns_event(enum log_level level, const char *event, const struct query *qr,
 	logline_str(l, "type", dnsmsg_type_str(q->qtype, buf, sizeof(buf)));
 	logline_str(l, "client", frontend_client_str(cl, buf, sizeof(buf)));
 	if (qr != NULL)
-		logline_str(l, "upstream", qr->upstream);
+		logline_str(l, "upstream", qr->cached ? "cache"
+					   : qr->upstream.family != 0
+					       ? addr_fmt(&qr->upstream, buf, sizeof(buf))
+					       : "");
 	return l;
 }
 
@@ -173,7 +181,38 @@ query_free(struct query *qr)
 	dnsmsg_query_free(&qr->q);
 	free(qr->reply);
 	free(qr->addrs);
+	if (rs.npool < QUERY_POOL_MAX) {
+		qr->next = rs.pool;
+		rs.pool = qr;
+		rs.npool++;
+		return;
+	}
 	free(qr);
+}
+
+static struct query *
+query_new(void)
+{
+	struct query *qr = rs.pool;
+
+	if (qr == NULL)
+		return calloc(1, sizeof(*qr));
+	rs.pool = qr->next;
+	rs.npool--;
+	memset(qr, 0, sizeof(*qr));
+	return qr;
+}
+
+static void
+pool_free(void)
+{
+	while (rs.pool != NULL) {
+		struct query *qr = rs.pool;
+
+		rs.pool = qr->next;
+		free(qr);
+	}
+	rs.npool = 0;
 }
 
 /* Every failure a client sees as SERVFAIL is logged as dns.error. */
@@ -351,7 +390,8 @@ upstream_done(void *arg, ldns_pkt *pkt, const uint8_t *wire, size_t len, const c
 	struct query *qr = arg;
 
 	qr->up = NULL;
-	addr_fmt(server, qr->upstream, sizeof(qr->upstream));
+	if (server != NULL)
+		qr->upstream = *server;
 	if (pkt == NULL) {
 		query_fail(qr, error ? error : "failed");
 		return;
@@ -378,7 +418,7 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 		dnsmsg_query_free(q);
 		return;
 	}
-	qr = calloc(1, sizeof(*qr));
+	qr = query_new();
 	if (qr == NULL) {
 		log_warn("calloc query");
 		reply_rcode(q, cl, LDNS_RCODE_SERVFAIL);
@@ -400,7 +440,6 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 	if (pkt != NULL) {
 		qr->cached = true;
 		qr->serial = cache_serial(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit);
-		snprintf(qr->upstream, sizeof(qr->upstream), "%s", "cache");
 		handle_answer(qr, pkt);
 		return;
 	}
@@ -714,6 +753,7 @@ main(int argc, char **argv)
 	confwatch_free(rs.cw);
 	while (rs.queries != NULL)
 		query_free(rs.queries);
+	pool_free();
 out_gate:
 	gateclient_free(rs.gc);
 out_cache:

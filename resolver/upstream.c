@@ -131,8 +131,7 @@ static void
 attempt_close(struct upstream_req *r)
 {
 	if (r->fd >= 0) {
-		loop_del(r->u->lp, r->fd);
-		close(r->fd);
+		loop_del_close(r->u->lp, r->fd);
 		r->fd = -1;
 	}
 	loop_timer_cancel(r->u->lp, &r->timer);
@@ -175,8 +174,7 @@ attempt_failed(struct upstream_req *r, const char *error)
 {
 	r->error = error;
 	if (r->fd >= 0) {
-		loop_del(r->u->lp, r->fd);
-		close(r->fd);
+		loop_del_close(r->u->lp, r->fd);
 		r->fd = -1;
 	}
 	loop_timer_set(r->u->lp, &r->timer, 0);
