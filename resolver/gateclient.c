@@ -25,6 +25,7 @@
 #define GC_BACKOFF_MAX_MS 2000
 #define GC_MAX_QUEUED 4096 /* messages waiting for room in the socket */
 #define GC_BATCH 32 /* ALLOWs sent with one sendmmsg */
+#define GC_ACK_BATCH 64 /* ACKs read with one recvmmsg */
 
 struct gc_req {
 	struct gateclient *gc;
@@ -56,6 +57,11 @@ struct gateclient {
 	struct mmsghdr bmsg[GC_BATCH];
 	struct iovec biov[GC_BATCH];
 	size_t nbatch;
+	/* ACKs being read. One byte more than an ACK, so that a longer
+	 * message shows up as too long instead of being cut to size. */
+	struct mmsghdr amsg[GC_ACK_BATCH];
+	struct iovec aiov[GC_ACK_BATCH];
+	uint8_t abuf[GC_ACK_BATCH][sizeof(struct gateipc_ack) + 1];
 	struct loop_timer reconnect;
 	uint32_t backoff_ms;
 	uint32_t epoch;
@@ -181,43 +187,63 @@ flush(struct gateclient *gc)
 	return 0;
 }
 
+/* Handles one received ACK; false when the connection is gone. */
+static bool
+take_ack(struct gateclient *gc, const uint8_t *buf, size_t n)
+{
+	struct gateipc_ack ack;
+	const char *err = NULL;
+	struct gc_req *r;
+
+	if (gateipc_ack_check(buf, n, &err) != 0) {
+		log_warnx("gateclient: bad message from the gate: %s", err ? err : "?");
+		disconnect(gc);
+		return false;
+	}
+	memcpy(&ack, buf, sizeof(ack));
+	r = req_take(gc, ack.id);
+	if (r == NULL) {
+		/* It timed out already; the client got SERVFAIL. */
+		log_debug("gateclient: late ack id=%u", (unsigned)ack.id);
+		return true;
+	}
+	req_complete(r, ack.status == GATEIPC_OK ? GATECLIENT_OK : GATECLIENT_REFUSED);
+	return gc->fd >= 0;
+}
+
+/* Reads ACKs, up to GC_ACK_BATCH per recvmmsg, until none is waiting. */
 static void
 read_acks(struct gateclient *gc)
 {
-	for (int i = 0; i < 64; i++) {
-		struct gateipc_ack ack;
-		/* One byte more than an ACK, so a longer message shows up as
-		 * too long instead of being cut to size. */
-		uint8_t buf[sizeof(ack) + 1];
-		const char *err = NULL;
-		struct gc_req *r;
-		ssize_t n;
+	for (int round = 0; round < 4; round++) {
+		int n;
 
-		n = recv(gc->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		for (size_t i = 0; i < GC_ACK_BATCH; i++) {
+			gc->aiov[i].iov_base = gc->abuf[i];
+			gc->aiov[i].iov_len = sizeof(gc->abuf[i]);
+			memset(&gc->amsg[i], 0, sizeof(gc->amsg[i]));
+			gc->amsg[i].msg_hdr.msg_iov = &gc->aiov[i];
+			gc->amsg[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(gc->fd, gc->amsg, GC_ACK_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		if (n <= 0) {
-			if (n == 0)
+		if (n < 0) {
+			log_warn("gateclient: recv from %s", gc->path);
+			disconnect(gc);
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			/* No ACK is empty: an empty read is the gate closing. */
+			if (gc->amsg[i].msg_len == 0) {
 				log_warnx("gateclient: the gate closed %s", gc->path);
-			else
-				log_warn("gateclient: recv from %s", gc->path);
-			disconnect(gc);
-			return;
+				disconnect(gc);
+				return;
+			}
+			if (!take_ack(gc, gc->abuf[i], gc->amsg[i].msg_len))
+				return;
 		}
-		if (gateipc_ack_check(buf, (size_t)n, &err) != 0) {
-			log_warnx("gateclient: bad message from the gate: %s", err ? err : "?");
-			disconnect(gc);
-			return;
-		}
-		memcpy(&ack, buf, sizeof(ack));
-		r = req_take(gc, ack.id);
-		if (r == NULL) {
-			/* It timed out already; the client got SERVFAIL. */
-			log_debug("gateclient: late ack id=%u", (unsigned)ack.id);
-			continue;
-		}
-		req_complete(r, ack.status == GATEIPC_OK ? GATECLIENT_OK : GATECLIENT_REFUSED);
-		if (gc->fd < 0)
+		if (n < GC_ACK_BATCH)
 			return;
 	}
 }
