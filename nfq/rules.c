@@ -23,6 +23,8 @@
 /* iptables -D removes one copy per call; more copies than this means
  * something else keeps adding them, and we stop rather than spin. */
 #define MAX_JUMP_COPIES 64
+/* The ports one multiport match takes, at most. */
+#define MULTIPORT_MAX 15
 
 struct textbuf {
 	char *p;
@@ -99,7 +101,7 @@ rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue,
 	struct textbuf tb = {.p = buf, .cap = len};
 	bool v6 = family == AF_INET6;
 	char ip[ADDR_STRLEN];
-	size_t i;
+	size_t i, j;
 
 	if (len == 0)
 		return -1;
@@ -107,7 +109,12 @@ rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue,
 	tb_printf(&tb, "*filter\n");
 	tb_printf(&tb, ":" RULES_CHAIN " - [0:0]\n");
 	tb_printf(&tb, ":" RULES_CHAIN_DNS " - [0:0]\n");
+	tb_printf(&tb, ":" RULES_CHAIN_DNAT " - [0:0]\n");
 
+	/* Most packets belong to flows that are under way: they leave first.
+	 * A packet the gate marked for rejection is the first of a new flow
+	 * (NF_REPEAT keeps its conntrack state), so it never matches this. */
+	tb_printf(&tb, "-A " RULES_CHAIN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
 	/* Packets the gate marked for rejection come back through NF_REPEAT
 	 * and must be rejected before anything else can accept them. */
 	tb_printf(&tb,
@@ -117,23 +124,34 @@ rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue,
 	tb_printf(
 	    &tb, "-A " RULES_CHAIN " -m mark --mark 0x%08" PRIx32 " -j REJECT --reject-with %s\n",
 	    (uint32_t)VERDICT_MARK_DENY, v6 ? "icmp6-adm-prohibited" : "icmp-admin-prohibited");
-	tb_printf(&tb, "-A " RULES_CHAIN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
-	/* DNS is recognised by the original destination port, before the
-	 * loopback accept, because Docker's embedded DNS lives on loopback
-	 * and is DNATed to a random port. A new flow *from* a DNS port goes
-	 * the same way: real answers are ESTABLISHED by now, so such a packet
-	 * can only be a forged answer, e.g. the agent bound to 127.0.0.11:53
-	 * aiming at the resolver's upstream socket on loopback. */
-	for (i = 0; i < nports; i++) {
+	/* DNS goes to its own chain before the loopback accept. A new flow
+	 * to a DNS port, or *from* one, is DNS: real answers are ESTABLISHED
+	 * by now, so a new flow from a DNS port can only be a forged answer,
+	 * e.g. the agent bound to 127.0.0.11:53 aiming at the resolver's
+	 * upstream socket on loopback. Only a new flow's first packets get
+	 * here, and without NAT their ports are the flow's own; a DNATed flow
+	 * (Docker's embedded DNS lives on loopback and is DNATed to a random
+	 * port) is recognised by its original destination port instead. */
+	for (i = 0; i < nports; i += MULTIPORT_MAX) {
+		char list[MULTIPORT_MAX * 6 + 1];
+		size_t used = 0;
+
+		for (j = i; j < nports && j < i + MULTIPORT_MAX; j++)
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u",
+			                         j > i ? "," : "", ports[j]);
 		for (k = 0; k < 2; k++)
 			tb_printf(&tb,
-			          "-A " RULES_CHAIN " -p %s -m conntrack --ctorigdstport %u -j " RULES_CHAIN_DNS
+			          "-A " RULES_CHAIN " -p %s -m multiport --ports %s -j " RULES_CHAIN_DNS
 			          "\n",
-			          protos[k], ports[i]);
-		for (k = 0; k < 2; k++)
-			tb_printf(&tb, "-A " RULES_CHAIN " -p %s -m %s --sport %u -j " RULES_CHAIN_DNS "\n",
-			          protos[k], protos[k], ports[i]);
+			          protos[k], list);
 	}
+	tb_printf(&tb, "-A " RULES_CHAIN " -m conntrack --ctstate DNAT -j " RULES_CHAIN_DNAT "\n");
+	for (i = 0; i < nports; i++)
+		for (k = 0; k < 2; k++)
+			tb_printf(&tb,
+			          "-A " RULES_CHAIN_DNAT " -p %s -m conntrack --ctorigdstport %u -j "
+			          RULES_CHAIN_DNS "\n",
+			          protos[k], ports[i]);
 	tb_printf(&tb, "-A " RULES_CHAIN " -o lo -j ACCEPT\n");
 	/* Without neighbour discovery and MLD, IPv6 cannot reach anything. */
 	for (i = 0; v6 && i < sizeof(ndp_types) / sizeof(ndp_types[0]); i++)
@@ -449,8 +467,8 @@ rules_apply(const struct conf *c, uid_t resolver_uid)
 	if (apply_family(c, AF_INET6, resolver_uid) < 0)
 		rc = -1;
 	if (rc == 0)
-		log_info("rules: installed chains %s and %s (IPv4 and IPv6), queue %u", RULES_CHAIN,
-		         RULES_CHAIN_DNS, (unsigned)c->queue);
+		log_info("rules: installed chains %s, %s and %s (IPv4 and IPv6), queue %u",
+		         RULES_CHAIN, RULES_CHAIN_DNS, RULES_CHAIN_DNAT, (unsigned)c->queue);
 	return rc;
 }
 
@@ -466,7 +484,9 @@ remove_family(int family)
 	static const char text[] = "*filter\n"
 	                           ":" RULES_CHAIN " - [0:0]\n"
 	                           ":" RULES_CHAIN_DNS " - [0:0]\n"
+	                           ":" RULES_CHAIN_DNAT " - [0:0]\n"
 	                           "-X " RULES_CHAIN "\n"
+	                           "-X " RULES_CHAIN_DNAT "\n"
 	                           "-X " RULES_CHAIN_DNS "\n"
 	                           "COMMIT\n";
 	char err[TOOL_ERR_MAX];

@@ -14,13 +14,14 @@
 
 #define RULES_CHAIN "NAMEGATE"
 #define RULES_CHAIN_DNS "NAMEGATE-DNS"
+#define RULES_CHAIN_DNAT "NAMEGATE-DNAT"
 #define RULES_SET4 "namegate4"
 #define RULES_SET6 "namegate6"
 #define RULES_NETSET4 "namegate-net4"
 #define RULES_NETSET6 "namegate-net6"
 
 /* Writes the iptables-restore --noflush input for family (AF_INET or
- * AF_INET6) into buf, NUL-terminated: our two chains (declaring them flushes
+ * AF_INET6) into buf, NUL-terminated: our three chains (declaring them flushes
  * them, so applying twice leaves one copy) and, when add_jump, the jump from
  * OUTPUT. Returns the length, or -1 if buf is too small. */
 int rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue, bool add_jump,

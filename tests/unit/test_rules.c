@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -26,22 +27,27 @@ sample_conf(struct conf *c)
 }
 
 /* DNS ports: 53 and 853 always, 5353 from the [::1]:5353 listen address;
- * by original destination port, and new flows from those ports. */
-#define DNS_DISPATCH_PORT(p)                                                                       \
-	"-A NAMEGATE -p udp -m conntrack --ctorigdstport " p " -j NAMEGATE-DNS\n"                  \
-	"-A NAMEGATE -p tcp -m conntrack --ctorigdstport " p " -j NAMEGATE-DNS\n"                  \
-	"-A NAMEGATE -p udp -m udp --sport " p " -j NAMEGATE-DNS\n"                                \
-	"-A NAMEGATE -p tcp -m tcp --sport " p " -j NAMEGATE-DNS\n"
-#define DNS_DISPATCH DNS_DISPATCH_PORT("53") DNS_DISPATCH_PORT("853") DNS_DISPATCH_PORT("5353")
+ * new flows to or from those ports, and DNATed flows by their original
+ * destination port. */
+#define DNS_DISPATCH                                                                               \
+	"-A NAMEGATE -p udp -m multiport --ports 53,853,5353 -j NAMEGATE-DNS\n"                     \
+	"-A NAMEGATE -p tcp -m multiport --ports 53,853,5353 -j NAMEGATE-DNS\n"                     \
+	"-A NAMEGATE -m conntrack --ctstate DNAT -j NAMEGATE-DNAT\n"
+#define DNAT_PORT(p)                                                                               \
+	"-A NAMEGATE-DNAT -p udp -m conntrack --ctorigdstport " p " -j NAMEGATE-DNS\n"             \
+	"-A NAMEGATE-DNAT -p tcp -m conntrack --ctorigdstport " p " -j NAMEGATE-DNS\n"
+#define DNAT_DISPATCH DNAT_PORT("53") DNAT_PORT("853") DNAT_PORT("5353")
 
 static const char expect_v4[] =
     "*filter\n"
     ":NAMEGATE - [0:0]\n"
     ":NAMEGATE-DNS - [0:0]\n"
+    ":NAMEGATE-DNAT - [0:0]\n"
+    "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp-admin-prohibited\n"
-    "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     DNS_DISPATCH
+    DNAT_DISPATCH
     "-A NAMEGATE -o lo -j ACCEPT\n"
     "-A NAMEGATE -m set --match-set namegate4 dst,dst -j ACCEPT\n"
     "-A NAMEGATE -m set --match-set namegate-net4 dst,dst -j ACCEPT\n"
@@ -61,10 +67,12 @@ static const char expect_v6[] =
     "*filter\n"
     ":NAMEGATE - [0:0]\n"
     ":NAMEGATE-DNS - [0:0]\n"
+    ":NAMEGATE-DNAT - [0:0]\n"
+    "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp6-adm-prohibited\n"
-    "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     DNS_DISPATCH
+    DNAT_DISPATCH
     "-A NAMEGATE -o lo -j ACCEPT\n"
     "-A NAMEGATE -p ipv6-icmp -m icmp6 --icmpv6-type 133 -j ACCEPT\n"
     "-A NAMEGATE -p ipv6-icmp -m icmp6 --icmpv6-type 134 -j ACCEPT\n"
@@ -153,6 +161,48 @@ test_root_dns_only_for_docker(void **state)
 	assert_null(strstr(buf, "--uid-owner 0 "));
 }
 
+static size_t
+count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* More DNS ports than one multiport match takes: split, none lost. */
+static void
+test_many_ports(void **state)
+{
+	static char buf[65536];
+	char want[64];
+	struct conf c;
+
+	memset(&c, 0, sizeof(c));
+	for (int i = 0; i < CONF_MAX_LISTEN; i++) {
+		snprintf(want, sizeof(want), "127.0.0.1:%d", 1000 + i);
+		assert_int_equal(addr_parse(want, 53, &c.listen[i]), 0);
+	}
+	c.nlisten = CONF_MAX_LISTEN;
+	for (int i = 0; i < CONF_MAX_UPSTREAMS; i++) {
+		snprintf(want, sizeof(want), "198.51.100.%d:%d", 1 + i, 2000 + i);
+		assert_int_equal(addr_parse(want, 53, &c.upstream[i]), 0);
+	}
+	c.nupstream = CONF_MAX_UPSTREAMS;
+	assert_true(rules_text(&c, AF_INET, 999, 0, false, buf, sizeof(buf)) > 0);
+	/* 2 + 8 + 8 = 18 ports: 15 and 3, for udp and tcp */
+	assert_int_equal(count(buf, "-m multiport --ports "), 4);
+	assert_non_null(strstr(buf, "-A NAMEGATE -p tcp -m multiport --ports 53,853,1000,1001,1002,"
+				    "1003,1004,1005,1006,1007,2000,2001,2002,2003,2004 -j "
+				    "NAMEGATE-DNS\n"));
+	assert_non_null(strstr(buf, "-A NAMEGATE -p udp -m multiport --ports 2005,2006,2007 -j "
+				    "NAMEGATE-DNS\n"));
+	assert_int_equal(count(buf, "-A NAMEGATE-DNAT -p "), 2 * 18);
+	assert_non_null(strstr(buf, "-A NAMEGATE-DNAT -p tcp -m conntrack --ctorigdstport 2007 -j "
+				    "NAMEGATE-DNS\n"));
+}
+
 static void
 test_too_small(void **state)
 {
@@ -173,6 +223,7 @@ main(void)
 	    cmocka_unit_test(test_jump_only_when_asked),
 	    cmocka_unit_test(test_no_bypass),
 	    cmocka_unit_test(test_root_dns_only_for_docker),
+	    cmocka_unit_test(test_many_ports),
 	    cmocka_unit_test(test_too_small),
 	};
 
