@@ -29,19 +29,20 @@ struct cache_entry {
 	char name[]; /* normalized */
 };
 
-/* A prepared reply and what it was prepared for (see cache.h). */
+/* A prepared reply and what it was prepared for (see cache.h). data holds
+ * the question name, the TTL offsets, the TTL values and the template, in
+ * that order, each exactly as long as it needs to be. */
 struct prep {
 	uint32_t conf_gen;
-	uint32_t age_s;
 	uint16_t qclass;
 	bool edns;
 	uint8_t qnamelen;
-	uint8_t qname[255];
+	uint16_t nttl;
 	size_t naddrs;
-	uint32_t ttl;
+	uint32_t raw_ttl;
 	size_t len;
 	char *addrs;
-	uint8_t wire[];
+	uint8_t data[];
 };
 
 struct cache {
@@ -269,7 +270,8 @@ cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const 
 }
 
 ldns_pkt *
-cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms)
+cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
+	      uint32_t *age)
 {
 	uint32_t h = key_hash(name, qtype, do_bit);
 	struct cache_entry *e = lookup(c, name, qtype, do_bit, h);
@@ -277,7 +279,7 @@ cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64
 
 	if (e == NULL)
 		return NULL;
-	if (now_ms >= e->expires_ms) {
+	if (now_ms >= e->expires_ms || now_ms < e->stored_ms) {
 		entry_remove(c, e);
 		return NULL;
 	}
@@ -285,9 +287,20 @@ cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64
 		entry_remove(c, e);
 		return NULL;
 	}
-	dnsmsg_age(pkt, (uint32_t)((now_ms - e->stored_ms) / 1000));
+	*age = (uint32_t)((now_ms - e->stored_ms) / 1000);
 	lru_unlink(c, e);
 	lru_push_front(c, e);
+	return pkt;
+}
+
+ldns_pkt *
+cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms)
+{
+	uint32_t age;
+	ldns_pkt *pkt = cache_get_raw(c, name, qtype, do_bit, now_ms, &age);
+
+	if (pkt != NULL)
+		dnsmsg_age(pkt, age);
 	return pkt;
 }
 
@@ -346,16 +359,17 @@ cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint
 
 void
 cache_prepare(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
-	      uint64_t now_ms, const struct cache_prep_key *k, const uint8_t *wire, size_t len,
-	      const char *addrs, size_t naddrs, uint32_t ttl)
+	      const struct cache_prep_key *k, const uint8_t *wire, size_t len,
+	      const struct dnsmsg_ttls *ttls, const char *addrs, size_t naddrs, uint32_t raw_ttl)
 {
 	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
+	size_t offs = k->qnamelen, vals = offs + ttls->n * 2, tmpl = vals + ttls->n * 4;
 	struct prep *p;
 
-	if (e == NULL || serial == 0 || e->serial != serial || now_ms < e->stored_ms ||
-	    now_ms >= e->expires_ms || k->qnamelen > sizeof(p->qname))
+	if (e == NULL || serial == 0 || e->serial != serial || k->qnamelen > 255 ||
+	    ttls->n > DNSMSG_MAX_TTLS)
 		return;
-	p = malloc(sizeof(*p) + len);
+	p = malloc(sizeof(*p) + tmpl + len);
 	if (p == NULL)
 		return;
 	p->addrs = strdup(addrs != NULL ? addrs : "");
@@ -364,15 +378,17 @@ cache_prepare(struct cache *c, const char *name, uint16_t qtype, bool do_bit, ui
 		return;
 	}
 	p->conf_gen = k->conf_gen;
-	p->age_s = (uint32_t)((now_ms - e->stored_ms) / 1000);
 	p->qclass = k->qclass;
 	p->edns = k->edns;
 	p->qnamelen = (uint8_t)k->qnamelen;
-	memcpy(p->qname, k->qname, k->qnamelen);
+	p->nttl = (uint16_t)ttls->n;
 	p->naddrs = naddrs;
-	p->ttl = ttl;
+	p->raw_ttl = raw_ttl;
 	p->len = len;
-	memcpy(p->wire, wire, len);
+	memcpy(p->data, k->qname, k->qnamelen);
+	memcpy(p->data + offs, ttls->off, ttls->n * 2);
+	memcpy(p->data + vals, ttls->val, ttls->n * 4);
+	memcpy(p->data + tmpl, wire, len);
 	prep_free(e->prep);
 	e->prep = p;
 }
@@ -383,19 +399,26 @@ cache_prepared(struct cache *c, const char *name, uint16_t qtype, bool do_bit, u
 {
 	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
 	const struct prep *p = e != NULL ? e->prep : NULL;
+	size_t offs, vals;
 
 	if (p == NULL || now_ms < e->stored_ms || now_ms >= e->expires_ms ||
-	    p->conf_gen != k->conf_gen || p->age_s != (now_ms - e->stored_ms) / 1000 ||
-	    p->qclass != k->qclass || p->edns != k->edns || p->qnamelen != k->qnamelen ||
-	    memcmp(p->qname, k->qname, k->qnamelen) != 0 || p->len > size_limit)
+	    p->conf_gen != k->conf_gen || p->qclass != k->qclass || p->edns != k->edns ||
+	    p->qnamelen != k->qnamelen || memcmp(p->data, k->qname, k->qnamelen) != 0 ||
+	    p->len > size_limit)
 		return false;
 	lru_unlink(c, e);
 	lru_push_front(c, e);
-	out->wire = p->wire;
+	offs = p->qnamelen;
+	vals = offs + (size_t)p->nttl * 2;
+	out->ttls.n = p->nttl;
+	memcpy(out->ttls.off, p->data + offs, (size_t)p->nttl * 2);
+	memcpy(out->ttls.val, p->data + vals, (size_t)p->nttl * 4);
+	out->wire = p->data + vals + (size_t)p->nttl * 4;
 	out->len = p->len;
+	out->age = (uint32_t)((now_ms - e->stored_ms) / 1000);
 	out->addrs = p->addrs;
 	out->naddrs = p->naddrs;
-	out->ttl = p->ttl;
+	out->raw_ttl = p->raw_ttl;
 	out->serial = e->serial;
 	return true;
 }

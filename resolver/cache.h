@@ -4,7 +4,7 @@
  * its TTLs lowered by its age, and then takes the same path as a fresh
  * answer: filtered, its addresses sent to the gate (refreshing the set
  * entries), and relayed only after the ACK. A hit may instead reuse the
- * bytes an earlier hit was answered with (cache_prepared, below).
+ * reply an earlier one was built into (cache_prepared, below).
  */
 #ifndef NAMEGATE_CACHE_H
 #define NAMEGATE_CACHE_H
@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include <ldns/ldns.h>
+
+#include "dnsmsg.h"
 
 #define CACHE_MAX_ENTRIES 10000
 #define CACHE_NEG_MAX_TTL 300 /* seconds, for NXDOMAIN and NODATA */
@@ -36,6 +38,10 @@ uint64_t cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bi
 /* A fresh, aged copy of the cached answer (the caller frees it), or NULL. */
 ldns_pkt *cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
 		    uint64_t now_ms);
+/* The same, not aged: its TTLs are as stored, and *age says how many whole
+ * seconds ago that was. */
+ldns_pkt *cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
+			uint64_t now_ms, uint32_t *age);
 
 /*
  * What the gate last acknowledged for an entry, so that a hit can skip the
@@ -59,25 +65,16 @@ bool cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
 		 uint64_t now_ms, uint32_t ttl);
 
 /*
- * Prepared replies: the exact bytes the slow path built for a hit, kept in
- * the entry so that the next hit in the same second of the entry's age can
- * skip ldns. They are reused only when the new query would get the very
- * same bytes: same config generation, same age in whole seconds (so every
- * TTL is already right), the same question bytes (case included), the same
- * EDNS presence, and room for them under the client's size limit. Only the
- * ID and the RD bit differ, and the caller patches those. addrs (the
- * dns.allow text) and ttl (what went to the gate) come along for the log
- * and the freshness check; naddrs == 0 means no gate is needed at all.
+ * Prepared replies: the reply a hit on an entry was built into, kept in the
+ * entry as a template with its TTLs as the upstream sent them, so that the
+ * next hits skip ldns: copy the template, set the ID and RD bit, age and cap
+ * the TTLs (dnsmsg_reply_age). That gives exactly the bytes the slow path
+ * would build, as long as the new query matches what the template was built
+ * for: the same config generation, the same question bytes (case
+ * included), the same EDNS presence, and room under the client's size
+ * limit. addrs (the dns.allow text), naddrs and raw_ttl (for
+ * dnsmsg_addrs_ttl) come along; naddrs == 0 means no gate is needed.
  */
-struct cache_prepared {
-	const uint8_t *wire;
-	size_t len;
-	const char *addrs;
-	size_t naddrs;
-	uint32_t ttl;
-	uint64_t serial;
-};
-
 struct cache_prep_key {
 	uint32_t conf_gen;
 	const uint8_t *qname; /* the question name as the client sent it */
@@ -86,13 +83,25 @@ struct cache_prep_key {
 	bool edns;
 };
 
-/* Stores a copy of the reply in entry serial (ignored if that entry is
+struct cache_prepared {
+	const uint8_t *wire; /* the template; its TTLs are in ttls */
+	size_t len;
+	struct dnsmsg_ttls ttls;
+	uint32_t age; /* seconds since the entry was stored */
+	const char *addrs;
+	size_t naddrs;
+	uint32_t raw_ttl;
+	uint64_t serial;
+};
+
+/* Stores a copy of the template in entry serial (ignored if that entry is
  * gone or replaced). */
 void cache_prepare(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
-		   uint64_t now_ms, const struct cache_prep_key *k, const uint8_t *wire, size_t len,
-		   const char *addrs, size_t naddrs, uint32_t ttl);
-/* true and *out filled when a prepared reply fits k now; size_limit is the
- * most the client can take. */
+		   const struct cache_prep_key *k, const uint8_t *wire, size_t len,
+		   const struct dnsmsg_ttls *ttls, const char *addrs, size_t naddrs,
+		   uint32_t raw_ttl);
+/* true and *out filled when the entry is fresh and its template fits k;
+ * size_limit is the most the client can take. */
 bool cache_prepared(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
 		    const struct cache_prep_key *k, size_t size_limit, struct cache_prepared *out);
 

@@ -547,9 +547,9 @@ section_list(const ldns_pkt *pkt, ldns_pkt_section s)
 	}
 }
 
-void
-dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
-		     struct dnsmsg_addrs *out)
+static void
+filter(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool clamp,
+       struct dnsmsg_addrs *out)
 {
 	static const ldns_pkt_section secs[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
 						LDNS_SECTION_ADDITIONAL};
@@ -586,19 +586,122 @@ dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct c
 			}
 			/* The client must not cache an address longer than the
 			 * gate keeps it. */
-			if (ldns_rr_ttl(rr) > c->max_ttl)
+			if (clamp && ldns_rr_ttl(rr) > c->max_ttl)
 				ldns_rr_set_ttl(rr, c->max_ttl);
 			ldns_rr_list_set_rr(list, rr, k++);
 		}
 		ldns_rr_list_set_rr_count(list, k);
 		ldns_pkt_set_section_count(pkt, secs[s], (uint16_t)k);
 	}
-	if (out->n > 0) {
-		if (ttl < c->min_ttl)
-			ttl = c->min_ttl;
-		if (ttl > c->max_ttl)
-			ttl = c->max_ttl;
-		out->ttl = ttl;
+	if (out->n > 0)
+		out->ttl = clamp ? dnsmsg_addrs_ttl(ttl, 0, c) : ttl;
+}
+
+void
+dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
+		     struct dnsmsg_addrs *out)
+{
+	filter(pkt, q, c, true, out);
+}
+
+void
+dnsmsg_filter_answer_raw(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
+			 struct dnsmsg_addrs *out)
+{
+	filter(pkt, q, c, false, out);
+}
+
+uint32_t
+dnsmsg_addrs_ttl(uint32_t raw, uint32_t age, const struct conf *c)
+{
+	uint32_t ttl = raw > age ? raw - age : 0;
+
+	if (ttl < c->min_ttl)
+		ttl = c->min_ttl;
+	if (ttl > c->max_ttl)
+		ttl = c->max_ttl;
+	return ttl;
+}
+
+/* Skips a name in wire at *pos (labels, ending in a root label or a
+ * pointer); -1 when it runs past len or is not a name. */
+static int
+skip_name(const uint8_t *wire, size_t len, size_t *pos)
+{
+	size_t p = *pos;
+
+	for (;;) {
+		uint8_t b;
+
+		if (p >= len)
+			return -1;
+		b = wire[p];
+		if (b == 0) {
+			*pos = p + 1;
+			return 0;
+		}
+		if ((b & 0xc0) == 0xc0) {
+			if (p + 2 > len)
+				return -1;
+			*pos = p + 2;
+			return 0;
+		}
+		if (b & 0xc0)
+			return -1;
+		p += 1 + (size_t)b;
+	}
+}
+
+int
+dnsmsg_reply_ttls(const uint8_t *wire, size_t len, struct dnsmsg_ttls *t)
+{
+	size_t pos = DNSMSG_HDR_LEN;
+	unsigned nrr;
+
+	t->n = 0;
+	if (len < DNSMSG_HDR_LEN)
+		return -1;
+	for (unsigned i = 0; i < rd16(wire + 4); i++) {
+		if (skip_name(wire, len, &pos) != 0 || pos + 4 > len)
+			return -1;
+		pos += 4;
+	}
+	nrr = (unsigned)rd16(wire + 6) + rd16(wire + 8) + rd16(wire + 10);
+	for (unsigned i = 0; i < nrr; i++) {
+		uint16_t type;
+
+		if (skip_name(wire, len, &pos) != 0 || pos + 10 > len)
+			return -1;
+		type = rd16(wire + pos);
+		/* OPT's TTL field holds flags, not a TTL. */
+		if (type != LDNS_RR_TYPE_OPT) {
+			if (t->n == DNSMSG_MAX_TTLS || pos + 4 > UINT16_MAX)
+				return -1;
+			t->off[t->n] = (uint16_t)(pos + 4);
+			t->val[t->n] = (uint32_t)wire[pos + 4] << 24 | (uint32_t)wire[pos + 5] << 16 |
+				       (uint32_t)wire[pos + 6] << 8 | wire[pos + 7];
+			t->n++;
+		}
+		pos += 10 + rd16(wire + pos + 8);
+		if (pos > len)
+			return -1;
+	}
+	return pos == len ? 0 : -1;
+}
+
+void
+dnsmsg_reply_age(uint8_t *wire, const struct dnsmsg_ttls *t, uint32_t age, uint32_t max_ttl)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		uint32_t v = t->val[i] > age ? t->val[i] - age : 0;
+		uint8_t *p = wire + t->off[i];
+
+		if (v > max_ttl)
+			v = max_ttl;
+		p[0] = (uint8_t)(v >> 24);
+		p[1] = (uint8_t)(v >> 16);
+		p[2] = (uint8_t)(v >> 8);
+		p[3] = (uint8_t)v;
 	}
 }
 
@@ -616,6 +719,25 @@ dnsmsg_age(ldns_pkt *pkt, uint32_t age)
 			uint32_t t = ldns_rr_ttl(rr);
 
 			ldns_rr_set_ttl(rr, t > age ? t - age : 0);
+		}
+	}
+}
+
+void
+dnsmsg_age_cap(ldns_pkt *pkt, uint32_t age, uint32_t max_ttl)
+{
+	static const ldns_pkt_section secs[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
+						LDNS_SECTION_ADDITIONAL};
+
+	dnsmsg_age(pkt, age);
+	for (size_t s = 0; s < sizeof(secs) / sizeof(secs[0]); s++) {
+		ldns_rr_list *list = section_list(pkt, secs[s]);
+
+		for (size_t i = 0; i < ldns_rr_list_rr_count(list); i++) {
+			ldns_rr *rr = ldns_rr_list_rr(list, i);
+
+			if (ldns_rr_ttl(rr) > max_ttl)
+				ldns_rr_set_ttl(rr, max_ttl);
 		}
 	}
 }

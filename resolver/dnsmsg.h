@@ -96,8 +96,36 @@ enum dnsmsg_check dnsmsg_check_answer(const uint8_t *buf, size_t len, uint16_t i
  * and removes from pkt every address-bearing record that is not allowed. */
 void dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
 			  struct dnsmsg_addrs *out);
+/* The same, leaving every TTL as the upstream sent it (no max_ttl cap on
+ * records, out->ttl the plain minimum): for a reply that is aged and capped
+ * afterwards with dnsmsg_reply_age and dnsmsg_addrs_ttl, which then gives
+ * exactly what dnsmsg_age + dnsmsg_filter_answer would have. */
+void dnsmsg_filter_answer_raw(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
+			      struct dnsmsg_addrs *out);
+/* The TTL handed to the gate for a raw minimum, age seconds later:
+ * raw - age (not below 0), clamped to [min_ttl, max_ttl]. */
+uint32_t dnsmsg_addrs_ttl(uint32_t raw, uint32_t age, const struct conf *c);
 /* Lowers every TTL in pkt by age seconds (cache hits). */
 void dnsmsg_age(ldns_pkt *pkt, uint32_t age);
+/* The same, then caps every TTL at max_ttl: after dnsmsg_filter_answer_raw,
+ * what dnsmsg_age and dnsmsg_filter_answer would have left. */
+void dnsmsg_age_cap(ldns_pkt *pkt, uint32_t age, uint32_t max_ttl);
+
+/* Where the TTLs of a reply's records are (every record but OPT), and
+ * what they say. */
+#define DNSMSG_MAX_TTLS 64
+struct dnsmsg_ttls {
+	size_t n;
+	uint16_t off[DNSMSG_MAX_TTLS];
+	uint32_t val[DNSMSG_MAX_TTLS];
+};
+
+/* Finds them in a reply this module built; -1 when it does not parse to
+ * its exact end or has more than DNSMSG_MAX_TTLS records. */
+int dnsmsg_reply_ttls(const uint8_t *wire, size_t len, struct dnsmsg_ttls *t);
+/* Writes each TTL of t into wire as t's value lowered by age (not below 0)
+ * and capped at max_ttl. */
+void dnsmsg_reply_age(uint8_t *wire, const struct dnsmsg_ttls *t, uint32_t age, uint32_t max_ttl);
 /* The reply to the client, from a filtered answer. The answer's sections
  * are moved into the reply, so pkt is left empty. udp selects the size
  * limit; *truncated says the limit forced a TC=1 reply. */

@@ -264,10 +264,11 @@ log_allowed(const struct dnsmsg_query *q, const struct frontend_client *cl, bool
 }
 
 /*
- * The fast way to answer a hit: the bytes an earlier hit on the same entry
- * got, in the same second of its age, when this query would get exactly the
- * same ones (see cache.h), and the gate holds the addresses for sure. Only
- * the ID and RD are the client's own. Returns false to take the slow path.
+ * The fast way to answer a hit: from the template an earlier answer on the
+ * same entry was built into, when this query would get exactly the same
+ * bytes (see cache.h) and the gate holds the addresses for sure. The ID and
+ * RD are the client's own, the TTLs aged as the slow path would. Returns
+ * false to take the slow path.
  */
 static bool
 answer_prepared(const struct dnsmsg_query *q, const struct frontend_client *cl)
@@ -276,6 +277,7 @@ answer_prepared(const struct dnsmsg_query *q, const struct frontend_client *cl)
 	uint64_t now = loop_now_ms();
 	struct cache_prep_key k;
 	struct cache_prepared p;
+	uint32_t ttl = 0;
 
 	if (!q->host || q->qname == NULL)
 		return false;
@@ -285,16 +287,18 @@ answer_prepared(const struct dnsmsg_query *q, const struct frontend_client *cl)
 	    p.len < DNSMSG_HDR_LEN || p.len > sizeof(buf))
 		return false;
 	if (p.naddrs > 0) {
+		ttl = dnsmsg_addrs_ttl(p.raw_ttl, p.age, rs.conf);
 		check_gate_epoch();
-		if (!cache_fresh(rs.cache, q->name, q->qtype, q->do_bit, p.serial, now, p.ttl))
+		if (!cache_fresh(rs.cache, q->name, q->qtype, q->do_bit, p.serial, now, ttl))
 			return false;
 	}
 	memcpy(buf, p.wire, p.len);
 	buf[0] = (uint8_t)(q->id >> 8);
 	buf[1] = (uint8_t)q->id;
 	buf[2] = (uint8_t)((buf[2] & ~1u) | (q->rd ? 1u : 0u));
+	dnsmsg_reply_age(buf, &p.ttls, p.age, rs.conf->max_ttl);
 	frontend_reply(cl, buf, p.len);
-	log_allowed(q, cl, false, buf, p.len, p.addrs, p.ttl, true);
+	log_allowed(q, cl, false, buf, p.len, p.addrs, ttl, true);
 	return true;
 }
 
@@ -323,51 +327,81 @@ gate_done(void *arg, enum gateclient_result res)
 	send_allowed(qr);
 }
 
+/*
+ * Builds the client's reply from a checked answer, age seconds old: as a
+ * template with the upstream's own TTLs, which is then aged and capped in
+ * place (and kept for later hits), or, for an answer with more records than
+ * a template tracks, aged and capped before it is built.
+ */
+static int
+build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *addrs,
+	    bool *truncated)
+{
+	static struct dnsmsg_ttls ttls; /* one query at a time */
+	uint32_t raw;
+	size_t nrr;
+	int r;
+
+	dnsmsg_filter_answer_raw(pkt, &qr->q, rs.conf, addrs);
+	raw = addrs->ttl;
+	if (addrs->n > 0)
+		addrs->ttl = dnsmsg_addrs_ttl(raw, age, rs.conf);
+	nrr = ldns_pkt_ancount(pkt) + ldns_pkt_nscount(pkt) + ldns_pkt_arcount(pkt);
+	if (nrr > DNSMSG_MAX_TTLS)
+		dnsmsg_age_cap(pkt, age, rs.conf->max_ttl);
+	r = dnsmsg_build_reply(pkt, &qr->q, frontend_client_udp(&qr->client), &qr->reply,
+			       &qr->replylen, truncated);
+	ldns_pkt_free(pkt);
+	if (r != 0 || nrr > DNSMSG_MAX_TTLS)
+		return r;
+	if (dnsmsg_reply_ttls(qr->reply, qr->replylen, &ttls) != 0)
+		return -1;
+	/* The next hits may start from this template (answer_prepared). */
+	if (qr->serial != 0 && qr->action == DNSMSG_FORWARD && !*truncated) {
+		struct cache_prep_key k;
+		char *text = NULL;
+
+		if (addrs->n > 0) {
+			text = malloc(addrs->n * (INET6_ADDRSTRLEN + 1) + 1);
+			if (text != NULL)
+				dnsmsg_addrs_fmt(addrs, text, addrs->n * (INET6_ADDRSTRLEN + 1) + 1);
+		}
+		prep_key(&qr->q, &k);
+		if (addrs->n == 0 || text != NULL)
+			cache_prepare(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial, &k,
+				      qr->reply, qr->replylen, &ttls, text, addrs->n,
+				      raw);
+		free(text);
+	}
+	dnsmsg_reply_age(qr->reply, &ttls, age, rs.conf->max_ttl);
+	return 0;
+}
+
 /* A checked answer, fresh or from the cache: filter, build, and send it
  * once the gate has every address in it. */
 static void
-handle_answer(struct query *qr, ldns_pkt *pkt)
+handle_answer(struct query *qr, ldns_pkt *pkt, uint32_t age)
 {
 	static struct dnsmsg_addrs addrs; /* large; one query at a time */
 	bool truncated;
-	int r;
 
-	dnsmsg_filter_answer(pkt, &qr->q, rs.conf, &addrs);
-	r = dnsmsg_build_reply(pkt, &qr->q, frontend_client_udp(&qr->client), &qr->reply,
-			       &qr->replylen, &truncated);
-	ldns_pkt_free(pkt);
-	if (r != 0) {
+	if (build_reply(qr, pkt, age, &addrs, &truncated) != 0) {
 		query_fail(qr, "internal");
 		return;
 	}
 	/* Audit mode forwards off-list names but never opens the gate for
 	 * them; a truncated reply carries no address at all. */
-	if (qr->action == DNSMSG_AUDIT || truncated) {
+	if (qr->action == DNSMSG_AUDIT || truncated || addrs.n == 0) {
 		send_allowed(qr);
 		return;
 	}
-	if (addrs.n > 0) {
-		qr->ttl = addrs.ttl;
-		qr->addrs = malloc(addrs.n * (INET6_ADDRSTRLEN + 1) + 1);
-		if (qr->addrs == NULL) {
-			query_fail(qr, "internal");
-			return;
-		}
-		dnsmsg_addrs_fmt(&addrs, qr->addrs, addrs.n * (INET6_ADDRSTRLEN + 1) + 1);
-	}
-	/* The next hits may reuse these bytes (answer_prepared). */
-	if (qr->serial != 0) {
-		struct cache_prep_key k;
-
-		prep_key(&qr->q, &k);
-		cache_prepare(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial,
-			      loop_now_ms(), &k, qr->reply, qr->replylen, qr->addrs, addrs.n,
-			      qr->ttl);
-	}
-	if (addrs.n == 0) {
-		send_allowed(qr);
+	qr->ttl = addrs.ttl;
+	qr->addrs = malloc(addrs.n * (INET6_ADDRSTRLEN + 1) + 1);
+	if (qr->addrs == NULL) {
+		query_fail(qr, "internal");
 		return;
 	}
+	dnsmsg_addrs_fmt(&addrs, qr->addrs, addrs.n * (INET6_ADDRSTRLEN + 1) + 1);
 	check_gate_epoch();
 	/* A hit whose addresses the kernel acknowledged recently holds them
 	 * with more than half of their timeout left: refreshing them again
@@ -399,13 +433,14 @@ upstream_done(void *arg, ldns_pkt *pkt, const uint8_t *wire, size_t len, const c
 	if (qr->q.host)
 		qr->serial = cache_put(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, pkt, wire,
 				       len, loop_now_ms());
-	handle_answer(qr, pkt);
+	handle_answer(qr, pkt, 0);
 }
 
 static void
 forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend_client *cl)
 {
 	struct query *qr;
+	uint32_t age = 0;
 	ldns_pkt *pkt;
 
 	if (rs.nqueries >= MAX_INFLIGHT) {
@@ -434,13 +469,13 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 	rs.queries = qr;
 	rs.nqueries++;
 
-	pkt = qr->q.host ? cache_get(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit,
-				     loop_now_ms())
+	pkt = qr->q.host ? cache_get_raw(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit,
+					 loop_now_ms(), &age)
 			 : NULL;
 	if (pkt != NULL) {
 		qr->cached = true;
 		qr->serial = cache_serial(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit);
-		handle_answer(qr, pkt);
+		handle_answer(qr, pkt, age);
 		return;
 	}
 	qr->up = upstream_query(rs.up, &qr->q, upstream_done, qr);

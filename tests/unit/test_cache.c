@@ -178,8 +178,9 @@ test_fresh(void **state)
 	cache_free(c);
 }
 
-/* A prepared reply is reused only for the same entry, config, second of
- * age, question bytes, class and EDNS presence, and only if it fits. */
+/* A prepared reply is reused only for the same entry, config, question
+ * bytes, class and EDNS presence, and only if it fits; it says how old the
+ * entry is, so its TTLs can be aged. */
 static void
 test_prepared(void **state)
 {
@@ -189,6 +190,7 @@ test_prepared(void **state)
 	struct cache *c = cache_new(4);
 	struct cache_prep_key k = {.conf_gen = 1, .qname = qname, .qnamelen = sizeof(qname),
 				   .qclass = 1, .edns = false};
+	struct dnsmsg_ttls ttls = {.n = 2, .off = {3, 9}, .val = {120, 7}};
 	struct cache_prep_key other;
 	struct cache_prepared out;
 	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
@@ -196,20 +198,25 @@ test_prepared(void **state)
 
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1000, &k, 512, &out));
 	/* for another entry's serial: ignored */
-	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial + 1, 1000, &k, reply,
-		      sizeof(reply), "192.0.2.1", 1, 120);
+	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial + 1, &k, reply, sizeof(reply),
+		      &ttls, "192.0.2.1", 1, 120);
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1000, &k, 512, &out));
-	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial, 1500, &k, reply,
-		      sizeof(reply), "192.0.2.1", 1, 120);
+	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial, &k, reply, sizeof(reply),
+		      &ttls, "192.0.2.1", 1, 120);
 	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &k, 512, &out));
 	assert_int_equal(out.len, sizeof(reply));
 	assert_memory_equal(out.wire, reply, sizeof(reply));
 	assert_string_equal(out.addrs, "192.0.2.1");
 	assert_int_equal(out.naddrs, 1);
-	assert_int_equal(out.ttl, 120);
+	assert_int_equal(out.raw_ttl, 120);
 	assert_int_equal(out.serial, serial);
-	/* one second older: its TTLs would be wrong */
-	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 2000, &k, 512, &out));
+	assert_int_equal(out.age, 0);
+	assert_int_equal(out.ttls.n, 2);
+	assert_int_equal(out.ttls.off[1], 9);
+	assert_int_equal(out.ttls.val[0], 120);
+	/* later: the same template, an older entry */
+	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 62000, &k, 512, &out));
+	assert_int_equal(out.age, 61);
 	/* not for another key, config, question spelling, class, EDNS, size */
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_AAAA, false, 1999, &k, 512, &out));
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, true, 1999, &k, 512, &out));
@@ -232,8 +239,8 @@ test_prepared(void **state)
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &k, 512, &out));
 	/* expired entries have none */
 	serial = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 2000);
-	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial, 2000, &k, reply,
-		      sizeof(reply), "", 0, 0);
+	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial, &k, reply, sizeof(reply),
+		      &ttls, "", 0, 0);
 	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 2000, &k, 512, &out));
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 2000 + 120000, &k, 512,
 				    &out));

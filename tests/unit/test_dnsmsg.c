@@ -609,6 +609,119 @@ test_reply(void **state)
 	}
 }
 
+/* An answer with the given records, parsed from wire as from upstream. */
+static ldns_pkt *
+answer_pkt(const char *name, ldns_rr_type type, const char *const *rrs)
+{
+	ldns_pkt *p = NULL, *copy = NULL;
+	uint8_t *w = NULL;
+	size_t len;
+
+	assert_int_equal(ldns_pkt_query_new_frm_str(&p, name, type, LDNS_RR_CLASS_IN, LDNS_RD),
+			 LDNS_STATUS_OK);
+	ldns_pkt_set_qr(p, true);
+	for (size_t i = 0; rrs[i] != NULL; i++) {
+		ldns_rr *rr = NULL;
+		ldns_pkt_section sec = strncmp(rrs[i], "add:", 4) == 0	 ? LDNS_SECTION_ADDITIONAL
+				       : strncmp(rrs[i], "ns:", 3) == 0 ? LDNS_SECTION_AUTHORITY
+									 : LDNS_SECTION_ANSWER;
+
+		assert_int_equal(ldns_rr_new_frm_str(&rr, strchr(rrs[i], ':') + 1, 0, NULL, NULL),
+				 LDNS_STATUS_OK);
+		ldns_pkt_push_rr(p, sec, rr);
+	}
+	assert_int_equal(ldns_pkt2wire(&w, p, &len), LDNS_STATUS_OK);
+	assert_int_equal(ldns_wire2pkt(&copy, w, len), LDNS_STATUS_OK);
+	free(w);
+	ldns_pkt_free(p);
+	return copy;
+}
+
+/*
+ * The template path (raw filter, build, find the TTLs, age and cap them in
+ * place) gives byte for byte the reply of the classic one (age, filter with
+ * caps, build), and the same TTL for the gate, at every age: before and
+ * after the cap stops mattering and after records run out.
+ */
+static void
+test_template_ages(void **state)
+{
+	static const char *const answers[][8] = {
+		{"ans:www.x.test. 300 IN A 203.0.113.1", NULL},
+		{"ans:www.x.test. 100 IN CNAME edge.cdn.test.", "ans:edge.cdn.test. 90000 IN A 203.0.113.1",
+		 "ans:edge.cdn.test. 7200 IN A 203.0.113.2", "ns:cdn.test. 86400 IN NS ns.cdn.test.",
+		 "add:ns.cdn.test. 5000 IN A 203.0.113.9", "add:evil.test. 300 IN A 198.51.100.66",
+		 NULL},
+		{"ns:x.test. 900 IN SOA ns.x.test. h.x.test. 1 3600 600 86400 900", NULL},
+	};
+	static const uint32_t ages[] = {0, 1, 59, 99, 100, 101, 3599, 3600, 3601, 5000, 86400, 90001};
+
+	for (size_t a = 0; a < sizeof(answers) / sizeof(answers[0]); a++) {
+		for (size_t g = 0; g < sizeof(ages) / sizeof(ages[0]); g++) {
+			for (int edns = 0; edns < 2; edns++) {
+				struct dnsmsg_addrs classic, raw;
+				struct dnsmsg_query q;
+				struct dnsmsg_ttls t;
+				uint8_t *w1 = NULL, *w2 = NULL;
+				size_t l1, l2;
+				bool tr1, tr2;
+				ldns_pkt *p1 = answer_pkt("www.x.test", LDNS_RR_TYPE_A, answers[a]);
+				ldns_pkt *p2 = answer_pkt("www.x.test", LDNS_RR_TYPE_A, answers[a]);
+
+				parse_ok("www.x.test", LDNS_RR_TYPE_A, &q);
+				q.edns = edns;
+				dnsmsg_age(p1, ages[g]);
+				dnsmsg_filter_answer(p1, &q, &cfg, &classic);
+				assert_int_equal(dnsmsg_build_reply(p1, &q, true, &w1, &l1, &tr1), 0);
+				dnsmsg_filter_answer_raw(p2, &q, &cfg, &raw);
+				assert_int_equal(dnsmsg_build_reply(p2, &q, true, &w2, &l2, &tr2), 0);
+				assert_int_equal(dnsmsg_reply_ttls(w2, l2, &t), 0);
+				dnsmsg_reply_age(w2, &t, ages[g], cfg.max_ttl);
+				assert_int_equal(tr1, tr2);
+				assert_int_equal(l1, l2);
+				assert_memory_equal(w1, w2, l1);
+				assert_int_equal(classic.n, raw.n);
+				if (classic.n > 0)
+					assert_int_equal(classic.ttl,
+							 dnsmsg_addrs_ttl(raw.ttl, ages[g], &cfg));
+				free(w1);
+				free(w2);
+				ldns_pkt_free(p1);
+				ldns_pkt_free(p2);
+				dnsmsg_query_free(&q);
+			}
+		}
+	}
+}
+
+/* Replies that do not parse to their exact end have no TTL list. */
+static void
+test_reply_ttls_bad(void **state)
+{
+	static const char *const rrs[] = {"ans:www.x.test. 300 IN A 203.0.113.1", NULL};
+	struct dnsmsg_addrs a;
+	struct dnsmsg_query q;
+	struct dnsmsg_ttls t;
+	uint8_t *w = NULL;
+	size_t len;
+	bool tr;
+	ldns_pkt *p = answer_pkt("www.x.test", LDNS_RR_TYPE_A, rrs);
+
+	parse_ok("www.x.test", LDNS_RR_TYPE_A, &q);
+	dnsmsg_filter_answer_raw(p, &q, &cfg, &a);
+	assert_int_equal(dnsmsg_build_reply(p, &q, true, &w, &len, &tr), 0);
+	assert_int_equal(dnsmsg_reply_ttls(w, len, &t), 0);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.val[0], 300);
+	assert_int_equal(dnsmsg_reply_ttls(w, len - 1, &t), -1);
+	assert_int_equal(dnsmsg_reply_ttls(w, 11, &t), -1);
+	w[7] = 2; /* one more answer counted than there is */
+	assert_int_equal(dnsmsg_reply_ttls(w, len, &t), -1);
+	free(w);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+}
+
 static void
 test_mnemonics(void **state)
 {
@@ -631,7 +744,8 @@ main(void)
 		cmocka_unit_test(test_check_answer),  cmocka_unit_test(test_extract_plain),
 		cmocka_unit_test(test_extract_cap),   cmocka_unit_test(test_extract_cname),
 		cmocka_unit_test(test_extract_https), cmocka_unit_test(test_reply),
-		cmocka_unit_test(test_mnemonics),
+		cmocka_unit_test(test_mnemonics),     cmocka_unit_test(test_template_ages),
+		cmocka_unit_test(test_reply_ttls_bad),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
