@@ -653,7 +653,7 @@ skip_name(const uint8_t *wire, size_t len, size_t *pos)
 }
 
 int
-dnsmsg_reply_ttls(const uint8_t *wire, size_t len, struct dnsmsg_ttls *t)
+dnsmsg_reply_ttls(const uint8_t *wire, size_t len, bool edns, struct dnsmsg_ttls *t)
 {
 	size_t pos = DNSMSG_HDR_LEN;
 	unsigned nrr;
@@ -667,14 +667,18 @@ dnsmsg_reply_ttls(const uint8_t *wire, size_t len, struct dnsmsg_ttls *t)
 		pos += 4;
 	}
 	nrr = (unsigned)rd16(wire + 6) + rd16(wire + 8) + rd16(wire + 10);
+	if (edns && nrr == 0)
+		return -1;
 	for (unsigned i = 0; i < nrr; i++) {
-		uint16_t type;
-
 		if (skip_name(wire, len, &pos) != 0 || pos + 10 > len)
 			return -1;
-		type = rd16(wire + pos);
-		/* OPT's TTL field holds flags, not a TTL. */
-		if (type != LDNS_RR_TYPE_OPT) {
+		if (edns && i == nrr - 1) {
+			/* The OPT record ldns adds last: its TTL field holds the
+			 * extended rcode and flags, not a TTL. Any other record
+			 * is aged, whatever its type, as dnsmsg_age does. */
+			if (rd16(wire + pos) != LDNS_RR_TYPE_OPT)
+				return -1;
+		} else {
 			if (t->n == DNSMSG_MAX_TTLS || pos + 4 > UINT16_MAX)
 				return -1;
 			t->off[t->n] = (uint16_t)(pos + 4);

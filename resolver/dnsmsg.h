@@ -111,8 +111,8 @@ void dnsmsg_age(ldns_pkt *pkt, uint32_t age);
  * what dnsmsg_age and dnsmsg_filter_answer would have left. */
 void dnsmsg_age_cap(ldns_pkt *pkt, uint32_t age, uint32_t max_ttl);
 
-/* Where the TTLs of a reply's records are (every record but OPT), and
- * what they say. */
+/* Where the TTLs of a reply's records are (every record but the OPT
+ * record of EDNS), and what they say. */
 #define DNSMSG_MAX_TTLS 64
 struct dnsmsg_ttls {
 	size_t n;
@@ -120,9 +120,10 @@ struct dnsmsg_ttls {
 	uint32_t val[DNSMSG_MAX_TTLS];
 };
 
-/* Finds them in a reply this module built; -1 when it does not parse to
- * its exact end or has more than DNSMSG_MAX_TTLS records. */
-int dnsmsg_reply_ttls(const uint8_t *wire, size_t len, struct dnsmsg_ttls *t);
+/* Finds them in a reply this module built for a query with or without
+ * EDNS (whose OPT record then comes last); -1 when it does not parse to its
+ * exact end or has more than DNSMSG_MAX_TTLS records. */
+int dnsmsg_reply_ttls(const uint8_t *wire, size_t len, bool edns, struct dnsmsg_ttls *t);
 /* Writes each TTL of t into wire as t's value lowered by age (not below 0)
  * and capped at max_ttl. */
 void dnsmsg_reply_age(uint8_t *wire, const struct dnsmsg_ttls *t, uint32_t age, uint32_t max_ttl);

@@ -354,7 +354,7 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
 	ldns_pkt_free(pkt);
 	if (r != 0 || nrr > DNSMSG_MAX_TTLS)
 		return r;
-	if (dnsmsg_reply_ttls(qr->reply, qr->replylen, &ttls) != 0)
+	if (dnsmsg_reply_ttls(qr->reply, qr->replylen, qr->q.edns, &ttls) != 0)
 		return -1;
 	/* The next hits may start from this template (answer_prepared). */
 	if (qr->serial != 0 && qr->action == DNSMSG_FORWARD && !*truncated) {

@@ -9,7 +9,8 @@
  *
  * The invariant that matters: every A/AAAA record and SVCB hint the client
  * can see is one the gate was asked to allow, every address asked for
- * occurs in the upstream's bytes, and no more than max_addrs of them.
+ * occurs in the upstream's bytes, and no more than max_addrs of them. And
+ * the reply template the cache keeps, aged in place, is exactly that reply.
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -212,6 +213,45 @@ filter_and_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf 
 	ldns_pkt_free(pkt);
 }
 
+/* The reply template the resolver keeps (raw filter, build, TTLs aged and
+ * capped in place) must be byte for byte the reply of aging, filtering with
+ * caps and building, and give the gate the same TTL. */
+static void
+check_template(const ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool udp,
+               uint32_t age)
+{
+	static struct dnsmsg_addrs a1, a2;
+	static struct dnsmsg_ttls t;
+	ldns_pkt *p1 = ldns_pkt_clone(pkt), *p2 = ldns_pkt_clone(pkt);
+	uint8_t *w1 = NULL, *w2 = NULL;
+	size_t l1 = 0, l2 = 0, nrr;
+	bool tr1, tr2;
+	int r1, r2;
+
+	FUZZ_CHECK(p1 != NULL && p2 != NULL, "clone");
+	dnsmsg_age(p1, age);
+	dnsmsg_filter_answer(p1, q, c, &a1);
+	r1 = dnsmsg_build_reply(p1, q, udp, &w1, &l1, &tr1);
+	dnsmsg_filter_answer_raw(p2, q, c, &a2);
+	nrr = ldns_pkt_ancount(p2) + ldns_pkt_nscount(p2) + ldns_pkt_arcount(p2);
+	r2 = dnsmsg_build_reply(p2, q, udp, &w2, &l2, &tr2);
+	FUZZ_CHECK(r1 == r2, "the template did not build");
+	FUZZ_CHECK(a1.n == a2.n, "the template has other addresses");
+	if (a1.n > 0)
+		FUZZ_CHECK(a1.ttl == dnsmsg_addrs_ttl(a2.ttl, age, c), "gate ttl %u, from the raw %u",
+		           a1.ttl, dnsmsg_addrs_ttl(a2.ttl, age, c));
+	if (r1 == 0 && nrr <= DNSMSG_MAX_TTLS) {
+		FUZZ_CHECK(dnsmsg_reply_ttls(w2, l2, q->edns, &t) == 0, "our own reply has no TTL list");
+		dnsmsg_reply_age(w2, &t, age, c->max_ttl);
+		FUZZ_CHECK(tr1 == tr2 && l1 == l2 && memcmp(w1, w2, l1) == 0,
+		           "the aged template differs from the reply");
+	}
+	free(w1);
+	free(w2);
+	ldns_pkt_free(p1);
+	ldns_pkt_free(p2);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -249,6 +289,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (hit != NULL)
 			filter_and_reply(hit, &q, c, !(sel & 0x10), data, size);
 	}
+	check_template(pkt, &q, c, !(sel & 0x10), (uint32_t)sel * 997);
 	dnsmsg_age(pkt, sel);
 	filter_and_reply(pkt, &q, c, !(sel & 0x10), data, size);
 	dnsmsg_query_free(&q);

@@ -653,6 +653,8 @@ test_template_ages(void **state)
 		 "add:ns.cdn.test. 5000 IN A 203.0.113.9", "add:evil.test. 300 IN A 198.51.100.66",
 		 NULL},
 		{"ns:x.test. 900 IN SOA ns.x.test. h.x.test. 1 3600 600 86400 900", NULL},
+		/* an OPT-typed record where none belongs: aged like any other */
+		{"ans:www.x.test. 300 IN A 203.0.113.1", "ans:www.x.test. 500 IN TYPE41 \\# 0", NULL},
 	};
 	static const uint32_t ages[] = {0, 1, 59, 99, 100, 101, 3599, 3600, 3601, 5000, 86400, 90001};
 
@@ -675,7 +677,7 @@ test_template_ages(void **state)
 				assert_int_equal(dnsmsg_build_reply(p1, &q, true, &w1, &l1, &tr1), 0);
 				dnsmsg_filter_answer_raw(p2, &q, &cfg, &raw);
 				assert_int_equal(dnsmsg_build_reply(p2, &q, true, &w2, &l2, &tr2), 0);
-				assert_int_equal(dnsmsg_reply_ttls(w2, l2, &t), 0);
+				assert_int_equal(dnsmsg_reply_ttls(w2, l2, q.edns, &t), 0);
 				dnsmsg_reply_age(w2, &t, ages[g], cfg.max_ttl);
 				assert_int_equal(tr1, tr2);
 				assert_int_equal(l1, l2);
@@ -710,13 +712,13 @@ test_reply_ttls_bad(void **state)
 	parse_ok("www.x.test", LDNS_RR_TYPE_A, &q);
 	dnsmsg_filter_answer_raw(p, &q, &cfg, &a);
 	assert_int_equal(dnsmsg_build_reply(p, &q, true, &w, &len, &tr), 0);
-	assert_int_equal(dnsmsg_reply_ttls(w, len, &t), 0);
+	assert_int_equal(dnsmsg_reply_ttls(w, len, q.edns, &t), 0);
 	assert_int_equal(t.n, 1);
 	assert_int_equal(t.val[0], 300);
-	assert_int_equal(dnsmsg_reply_ttls(w, len - 1, &t), -1);
-	assert_int_equal(dnsmsg_reply_ttls(w, 11, &t), -1);
+	assert_int_equal(dnsmsg_reply_ttls(w, len - 1, q.edns, &t), -1);
+	assert_int_equal(dnsmsg_reply_ttls(w, 11, q.edns, &t), -1);
 	w[7] = 2; /* one more answer counted than there is */
-	assert_int_equal(dnsmsg_reply_ttls(w, len, &t), -1);
+	assert_int_equal(dnsmsg_reply_ttls(w, len, q.edns, &t), -1);
 	free(w);
 	ldns_pkt_free(p);
 	dnsmsg_query_free(&q);
