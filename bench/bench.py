@@ -618,7 +618,9 @@ class Bench:
         r = self.conn(self.conn_secs, ns=DM)
         self.r["conn"]["dnsmasq"] = r
         self.conn_log("dnsmasq + its allowlist", r)
+        # the conntrack hash table is shared by all namespaces
         self.conntrack_drain(NG)
+        self.conntrack_drain(DM)
 
     def queue_stats(self):
         p = run(["cat", "/proc/net/netfilter/nfnetlink_queue"], ns=NG, check=False)
