@@ -259,6 +259,7 @@ class Bench:
         self.dir = None
         self.r = {"smoke": self.smoke}
         self.checks = []  # (status, part, detail)
+        self.n_rounds = 1 if args.smoke else 5
         if self.smoke:
             self.n_miss, self.n_hit, self.n_plot = 2000, 1000, 400
             self.hit_secs, self.conn_secs, self.flood_secs, self.plot_secs = 1.5, 1.5, 2.0, 1.0
@@ -392,6 +393,7 @@ class Bench:
         res["p50_ms"] = lat[len(lat) // 2] * 1000 if lat else None
         res["p99_ms"] = lat[min(len(lat) - 1, len(lat) * 99 // 100)] * 1000 if lat else None
         res["answered_names"] = answered
+        res["latencies"] = lat
         if res["qps"] is None:
             raise Fail("dnsperf printed no figures:\n%s%s" % (out[-1500:], p.stderr[-500:]))
         return res
@@ -403,6 +405,7 @@ class Bench:
                 f.write("c%d.%s A\n" % (k, ZONE))
         for _ in range(2):
             r = self.dnsperf(NET, path, 8, 500, runs=1, server=UPSTREAM, verbose=False)
+            r.pop("latencies")
         self.r["upstream_warm"] = r
         if r["rcodes"].get("NOERROR", 0) != r["sent"]:
             raise Fail("pre-warming unbound: %r" % {k: r[k] for k in ("sent", "completed", "rcodes")})
@@ -410,6 +413,7 @@ class Bench:
         path = self.names_file("hit-up", self.n_miss - self.n_hit, self.n_hit)
         r = self.dnsperf(NG, path, 16, 128, secs=self.hit_secs / 2, server=UPSTREAM)
         r.pop("answered_names")
+        r.pop("latencies")
         self.r["upstream"] = r
         log("upstream (unbound, cached) alone: %.0f q/s avg %.3f ms p99 %.3f ms" % (r["qps"], r["avg_ms"], r["p99_ms"]))
 
@@ -507,33 +511,67 @@ class Bench:
                 "missing": len(missing), "members": members}
 
     # ------------------------------------------------------------ parts
-    def part_miss(self):
-        path = self.names_file("miss", 0, self.n_miss)
+    def rounds(self, runs):
+        """runs(round, sysname, ns) for both systems, ROUNDS times, the
+        order alternating, so that drift in the machine's load (the
+        upstream's own rate moves by a third between runs here) falls on
+        both alike. Returns per system: the median round's q/s, the
+        average latency over all queries, p99 over all queries, and the
+        rounds' q/s."""
+        per = {"namegate": [], "dnsmasq": []}
+        systems = [("namegate", NG), ("dnsmasq", DM)]
+        for rnd in range(self.n_rounds):
+            for sysname, ns in (systems if rnd % 2 == 0 else systems[::-1]):
+                per[sysname].append(runs(rnd, sysname, ns))
         out = {}
+        for sysname, rs in per.items():
+            lat = sorted(x for r in rs for x in r.pop("latencies"))
+            qps = sorted(r["qps"] for r in rs)
+            rcodes = {}
+            for r in rs:
+                for k, v in r["rcodes"].items():
+                    rcodes[k] = rcodes.get(k, 0) + v
+            out[sysname] = {
+                "qps": qps[len(qps) // 2], "rounds_qps": [r["qps"] for r in rs],
+                "avg_ms": 1000 * sum(lat) / len(lat) if lat else None,
+                "p50_ms": lat[len(lat) // 2] * 1000 if lat else None,
+                "p99_ms": lat[min(len(lat) - 1, len(lat) * 99 // 100)] * 1000 if lat else None,
+                "sent": sum(r["sent"] or 0 for r in rs), "completed": sum(r["completed"] or 0 for r in rs),
+                "rcodes": rcodes, "answered_names": [n for r in rs for n in r["answered_names"]],
+                "clients": rs[0]["clients"], "outstanding": rs[0]["outstanding"]}
+        return out
+
+    def part_miss(self):
+        chunk = self.n_miss // self.n_rounds
+        paths = [self.names_file("miss%d" % k, k * chunk, chunk) for k in range(self.n_rounds)]
+        out = self.rounds(lambda rnd, sysname, ns: self.dnsperf(ns, paths[rnd], 16, 128, runs=1))
         for sysname, ns, setname in (("namegate", NG, "namegate4"), ("dnsmasq", DM, DM_SET4)):
-            r = self.dnsperf(ns, path, 16, 128, runs=1)
-            v = self.verify_set(ns, setname, r, 0, self.n_miss)
+            r = out[sysname]
+            v = self.verify_set(ns, setname, r, 0, chunk * self.n_rounds)
             r.pop("answered_names")
             v.pop("members")
             r["set"] = v
-            out[sysname] = r
-            log("miss %-8s %8.0f q/s avg %.3f ms p99 %.3f ms, %d/%d answered, %d in the set" % (
-                sysname, r["qps"], r["avg_ms"], r["p99_ms"], v["answered"], self.n_miss, v["in_set"]))
+            log("miss %-8s %8.0f q/s (rounds: %s) avg %.3f ms p99 %.3f ms, %d/%d answered, %d in the set" % (
+                sysname, r["qps"], " ".join("%.0f" % q for q in r["rounds_qps"]), r["avg_ms"], r["p99_ms"],
+                v["answered"], chunk * self.n_rounds, v["in_set"]))
         self.r["miss"] = out
-        ok = all(out[s]["set"]["missing"] == 0 and out[s]["set"]["answered"] == self.n_miss for s in out)
+        ok = all(out[s]["set"]["missing"] == 0 and out[s]["set"]["answered"] == chunk * self.n_rounds
+                 for s in out)
         self.check(ok, "miss", "" if ok else json.dumps({s: out[s]["set"] for s in out}))
 
     def part_hit(self):
         first = self.n_miss - self.n_hit
         path = self.names_file("hit", first, self.n_hit)
         self.restart_dnsmasq(self.n_hit)
-        out = {}
-        for sysname, ns in (("namegate", NG), ("dnsmasq", DM)):
+        for ns in (NG, DM):
             self.dnsperf(ns, path, 16, 128, runs=1, verbose=False)  # warm
-            r = self.dnsperf(ns, path, 16, 128, secs=self.hit_secs)
+        out = self.rounds(lambda rnd, sysname, ns: self.dnsperf(
+            ns, path, 16, 128, secs=self.hit_secs / self.n_rounds))
+        for sysname in out:
+            r = out[sysname]
             r.pop("answered_names")
-            out[sysname] = r
-            log("hit  %-8s %8.0f q/s avg %.3f ms p99 %.3f ms" % (sysname, r["qps"], r["avg_ms"], r["p99_ms"]))
+            log("hit  %-8s %8.0f q/s (rounds: %s) avg %.3f ms p99 %.3f ms" % (
+                sysname, r["qps"], " ".join("%.0f" % q for q in r["rounds_qps"]), r["avg_ms"], r["p99_ms"]))
         # entries stay fresh: every hit-list address is in namegate's set
         # with at least min_ttl (60 s) of its timeout left
         members = self.set_addrs(NG, "namegate4")
