@@ -271,7 +271,7 @@ cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const 
 
 ldns_pkt *
 cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
-	      uint32_t *age)
+	      uint32_t *age, uint64_t *serial)
 {
 	uint32_t h = key_hash(name, qtype, do_bit);
 	struct cache_entry *e = lookup(c, name, qtype, do_bit, h);
@@ -288,6 +288,7 @@ cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool do_bit, ui
 		return NULL;
 	}
 	*age = (uint32_t)((now_ms - e->stored_ms) / 1000);
+	*serial = e->serial;
 	lru_unlink(c, e);
 	lru_push_front(c, e);
 	return pkt;
@@ -297,7 +298,8 @@ ldns_pkt *
 cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms)
 {
 	uint32_t age;
-	ldns_pkt *pkt = cache_get_raw(c, name, qtype, do_bit, now_ms, &age);
+	uint64_t serial;
+	ldns_pkt *pkt = cache_get_raw(c, name, qtype, do_bit, now_ms, &age, &serial);
 
 	if (pkt != NULL)
 		dnsmsg_age(pkt, age);

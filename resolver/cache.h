@@ -38,10 +38,10 @@ uint64_t cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bi
 /* A fresh, aged copy of the cached answer (the caller frees it), or NULL. */
 ldns_pkt *cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
 		    uint64_t now_ms);
-/* The same, not aged: its TTLs are as stored, and *age says how many whole
- * seconds ago that was. */
+/* The same, not aged: its TTLs are as stored, *age says how many whole
+ * seconds ago that was, and *serial which entry it is. */
 ldns_pkt *cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
-			uint64_t now_ms, uint32_t *age);
+			uint64_t now_ms, uint32_t *age, uint64_t *serial);
 
 /*
  * What the gate last acknowledged for an entry, so that a hit can skip the

@@ -352,26 +352,27 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
 	r = dnsmsg_build_reply(pkt, &qr->q, frontend_client_udp(&qr->client), &qr->reply,
 			       &qr->replylen, truncated);
 	ldns_pkt_free(pkt);
-	if (r != 0 || nrr > DNSMSG_MAX_TTLS)
+	if (r != 0)
 		return r;
+	/* The addresses as the dns.allow line and the template show them. */
+	if (addrs->n > 0 && qr->action != DNSMSG_AUDIT && !*truncated) {
+		qr->addrs = malloc(addrs->n * (INET6_ADDRSTRLEN + 1) + 1);
+		if (qr->addrs == NULL)
+			return -1;
+		dnsmsg_addrs_fmt(addrs, qr->addrs, addrs->n * (INET6_ADDRSTRLEN + 1) + 1);
+	}
+	if (nrr > DNSMSG_MAX_TTLS)
+		return 0;
 	if (dnsmsg_reply_ttls(qr->reply, qr->replylen, qr->q.edns, &ttls) != 0)
 		return -1;
 	/* The next hits may start from this template (answer_prepared). */
-	if (qr->serial != 0 && qr->action == DNSMSG_FORWARD && !*truncated) {
+	if (qr->serial != 0 && qr->action == DNSMSG_FORWARD && !*truncated &&
+	    (addrs->n == 0 || qr->addrs != NULL)) {
 		struct cache_prep_key k;
-		char *text = NULL;
 
-		if (addrs->n > 0) {
-			text = malloc(addrs->n * (INET6_ADDRSTRLEN + 1) + 1);
-			if (text != NULL)
-				dnsmsg_addrs_fmt(addrs, text, addrs->n * (INET6_ADDRSTRLEN + 1) + 1);
-		}
 		prep_key(&qr->q, &k);
-		if (addrs->n == 0 || text != NULL)
-			cache_prepare(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial, &k,
-				      qr->reply, qr->replylen, &ttls, text, addrs->n,
-				      raw);
-		free(text);
+		cache_prepare(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial, &k,
+			      qr->reply, qr->replylen, &ttls, qr->addrs, addrs->n, raw);
 	}
 	dnsmsg_reply_age(qr->reply, &ttls, age, rs.conf->max_ttl);
 	return 0;
@@ -396,12 +397,6 @@ handle_answer(struct query *qr, ldns_pkt *pkt, uint32_t age)
 		return;
 	}
 	qr->ttl = addrs.ttl;
-	qr->addrs = malloc(addrs.n * (INET6_ADDRSTRLEN + 1) + 1);
-	if (qr->addrs == NULL) {
-		query_fail(qr, "internal");
-		return;
-	}
-	dnsmsg_addrs_fmt(&addrs, qr->addrs, addrs.n * (INET6_ADDRSTRLEN + 1) + 1);
 	check_gate_epoch();
 	/* A hit whose addresses the kernel acknowledged recently holds them
 	 * with more than half of their timeout left: refreshing them again
@@ -470,11 +465,10 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 	rs.nqueries++;
 
 	pkt = qr->q.host ? cache_get_raw(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit,
-					 loop_now_ms(), &age)
+					 loop_now_ms(), &age, &qr->serial)
 			 : NULL;
 	if (pkt != NULL) {
 		qr->cached = true;
-		qr->serial = cache_serial(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit);
 		handle_answer(qr, pkt, age);
 		return;
 	}
