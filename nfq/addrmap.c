@@ -31,13 +31,15 @@ addrmap_new(size_t max_entries, uint64_t seed)
 struct addrmap_name *
 addrmap_name_new(const char *name, const struct portlist *ports)
 {
-	struct addrmap_name *nm = calloc(1, sizeof(*nm));
+	size_t len = strnlen(name, NAME_MAX_LEN);
+	struct addrmap_name *nm = malloc(sizeof(*nm) + len + 1);
 
 	if (nm == NULL)
 		return NULL;
 	nm->refs = 1;
 	nm->ports = *ports;
-	snprintf(nm->name, sizeof(nm->name), "%s", name);
+	memcpy(nm->name, name, len);
+	nm->name[len] = '\0';
 	return nm;
 }
 

@@ -21,7 +21,7 @@
 struct addrmap_name {
 	unsigned refs;
 	struct portlist ports;
-	char name[NAME_MAX_LEN + 1];
+	char name[]; /* as long as it needs: there is one per ALLOW */
 };
 
 struct addrmap_entry {
