@@ -306,14 +306,6 @@ cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64
 	return pkt;
 }
 
-uint64_t
-cache_serial(struct cache *c, const char *name, uint16_t qtype, bool do_bit)
-{
-	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
-
-	return e != NULL ? e->serial : 0;
-}
-
 uint32_t
 cache_fresh_gen(const struct cache *c)
 {

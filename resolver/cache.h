@@ -56,7 +56,6 @@ ldns_pkt *cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool 
  * timeout still to run, and they outlive the answer's TTL. Invalidate
  * (reload, gate reconnect, any failed ALLOW) forgets every acknowledgement.
  */
-uint64_t cache_serial(struct cache *c, const char *name, uint16_t qtype, bool do_bit);
 uint32_t cache_fresh_gen(const struct cache *c);
 void cache_invalidate_fresh(struct cache *c);
 void cache_mark_acked(struct cache *c, const char *name, uint16_t qtype, bool do_bit,

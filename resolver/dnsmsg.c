@@ -710,7 +710,7 @@ dnsmsg_reply_age(uint8_t *wire, const struct dnsmsg_ttls *t, uint32_t age, uint3
 }
 
 void
-dnsmsg_age(ldns_pkt *pkt, uint32_t age)
+dnsmsg_age_cap(ldns_pkt *pkt, uint32_t age, uint32_t max_ttl)
 {
 	static const ldns_pkt_section secs[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
 						LDNS_SECTION_ADDITIONAL};
@@ -722,28 +722,16 @@ dnsmsg_age(ldns_pkt *pkt, uint32_t age)
 			ldns_rr *rr = ldns_rr_list_rr(list, i);
 			uint32_t t = ldns_rr_ttl(rr);
 
-			ldns_rr_set_ttl(rr, t > age ? t - age : 0);
+			t = t > age ? t - age : 0;
+			ldns_rr_set_ttl(rr, t < max_ttl ? t : max_ttl);
 		}
 	}
 }
 
 void
-dnsmsg_age_cap(ldns_pkt *pkt, uint32_t age, uint32_t max_ttl)
+dnsmsg_age(ldns_pkt *pkt, uint32_t age)
 {
-	static const ldns_pkt_section secs[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
-						LDNS_SECTION_ADDITIONAL};
-
-	dnsmsg_age(pkt, age);
-	for (size_t s = 0; s < sizeof(secs) / sizeof(secs[0]); s++) {
-		ldns_rr_list *list = section_list(pkt, secs[s]);
-
-		for (size_t i = 0; i < ldns_rr_list_rr_count(list); i++) {
-			ldns_rr *rr = ldns_rr_list_rr(list, i);
-
-			if (ldns_rr_ttl(rr) > max_ttl)
-				ldns_rr_set_ttl(rr, max_ttl);
-		}
-	}
+	dnsmsg_age_cap(pkt, age, UINT32_MAX);
 }
 
 /* Moves one section's records from one packet to the other. */

@@ -239,12 +239,25 @@ prep_key(const struct dnsmsg_query *q, struct cache_prep_key *k)
 
 /* What an earlier gate acknowledged says nothing about this one. */
 static void
-check_gate_epoch(void)
+sync_gate_epoch(void)
 {
 	if (gateclient_epoch(rs.gc) != rs.gate_epoch) {
 		rs.gate_epoch = gateclient_epoch(rs.gc);
 		cache_invalidate_fresh(rs.cache);
 	}
+}
+
+/*
+ * Whether the kernel surely still holds the addresses of cache entry serial
+ * for a reply that hands out ttl: acknowledged by this gate with more than
+ * half of the timeout left. Refreshing them again would only cost the gate
+ * a netlink exchange.
+ */
+static bool
+gate_holds(const struct dnsmsg_query *q, uint64_t serial, uint64_t now, uint32_t ttl)
+{
+	sync_gate_epoch();
+	return cache_fresh(rs.cache, q->name, q->qtype, q->do_bit, serial, now, ttl);
 }
 
 static void
@@ -288,8 +301,7 @@ answer_prepared(const struct dnsmsg_query *q, const struct frontend_client *cl)
 		return false;
 	if (p.naddrs > 0) {
 		ttl = dnsmsg_addrs_ttl(p.raw_ttl, p.age, rs.conf);
-		check_gate_epoch();
-		if (!cache_fresh(rs.cache, q->name, q->qtype, q->do_bit, p.serial, now, ttl))
+		if (!gate_holds(q, p.serial, now, ttl))
 			return false;
 	}
 	memcpy(buf, p.wire, p.len);
@@ -356,10 +368,12 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
 		return r;
 	/* The addresses as the dns.allow line and the template show them. */
 	if (addrs->n > 0 && qr->action != DNSMSG_AUDIT && !*truncated) {
-		qr->addrs = malloc(addrs->n * (INET6_ADDRSTRLEN + 1) + 1);
+		size_t size = addrs->n * (INET6_ADDRSTRLEN + 1) + 1;
+
+		qr->addrs = malloc(size);
 		if (qr->addrs == NULL)
 			return -1;
-		dnsmsg_addrs_fmt(addrs, qr->addrs, addrs->n * (INET6_ADDRSTRLEN + 1) + 1);
+		dnsmsg_addrs_fmt(addrs, qr->addrs, size);
 	}
 	if (nrr > DNSMSG_MAX_TTLS)
 		return 0;
@@ -397,12 +411,9 @@ handle_answer(struct query *qr, ldns_pkt *pkt, uint32_t age)
 		return;
 	}
 	qr->ttl = addrs.ttl;
-	check_gate_epoch();
-	/* A hit whose addresses the kernel acknowledged recently holds them
-	 * with more than half of their timeout left: refreshing them again
-	 * would only cost the gate a netlink exchange per query. */
-	if (qr->cached && cache_fresh(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial,
-				      loop_now_ms(), addrs.ttl)) {
+	/* before fresh_gen is taken below, so an ACK of this gate counts */
+	sync_gate_epoch();
+	if (qr->cached && gate_holds(&qr->q, qr->serial, loop_now_ms(), addrs.ttl)) {
 		send_allowed(qr);
 		return;
 	}
