@@ -21,7 +21,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lab  # noqa: E402
 import tests_lab  # noqa: E402
-import tests_faults  # noqa: E402,F401  (registers its tests in tests_lab.TESTS)
+import glob  # noqa: E402
+import importlib  # noqa: E402
+
+# Every other tests_*.py registers its tests in tests_lab.TESTS when imported.
+for _path in sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests_*.py"))):
+    _mod = os.path.basename(_path)[:-3]
+    if _mod != "tests_lab":
+        importlib.import_module(_mod)
 
 PER_TEST_TIMEOUT = 90
 
