@@ -397,7 +397,8 @@ cache_prepared(struct cache *c, const char *name, uint16_t qtype, bool do_bit, u
 
 	if (p == NULL || now_ms < e->stored_ms || now_ms >= e->expires_ms ||
 	    p->conf_gen != k->conf_gen || p->qclass != k->qclass || p->edns != k->edns ||
-	    p->qnamelen != k->qnamelen || memcmp(p->data, k->qname, k->qnamelen) != 0 ||
+	    p->qnamelen != k->qnamelen ||
+	    !dnsmsg_wire_name_equal_nocase(p->data, k->qname, k->qnamelen) ||
 	    p->len > size_limit)
 		return false;
 	lru_unlink(c, e);

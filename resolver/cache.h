@@ -69,14 +69,15 @@ bool cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
  * next hits skip ldns: copy the template, set the ID and RD bit, age and cap
  * the TTLs (dnsmsg_reply_age). That gives exactly the bytes the slow path
  * would build, as long as the new query matches what the template was built
- * for: the same config generation, the same question bytes (case
- * included), the same EDNS presence, and room under the client's size
- * limit. addrs (the dns.allow text), naddrs and raw_ttl (for
+ * for: the same config generation, the same question bytes but for the
+ * case of letters (the caller writes the client's own question over the
+ * template's: dnsmsg_reply_set_question), the same EDNS presence, and room
+ * under the client's size limit. addrs (the dns.allow text), naddrs and raw_ttl (for
  * dnsmsg_addrs_ttl) come along; naddrs == 0 means no gate is needed.
  */
 struct cache_prep_key {
 	uint32_t conf_gen;
-	const uint8_t *qname; /* the question name as the client sent it */
+	const uint8_t *qname; /* the question name as the client sent it (any case) */
 	size_t qnamelen;
 	uint16_t qclass;
 	bool edns;

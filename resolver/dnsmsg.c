@@ -165,20 +165,27 @@ dnsmsg_query_free(struct dnsmsg_query *q)
 	q->qname = NULL;
 }
 
+bool
+dnsmsg_qtype_refused(uint16_t qtype)
+{
+	/* ANY stays as it was: forwarded for a listed name, like any type. */
+	if (qtype == LDNS_RR_TYPE_ANY)
+		return false;
+	/* 0 and 65535 are reserved; 65280-65534 are for private use, so they
+	 * mean nothing to a public upstream and could only carry bits to it;
+	 * 128-254 are meta types (TKEY, TSIG, zone transfers, MAILA/MAILB)
+	 * that make no sense through a stub, and an AXFR answer spans several
+	 * messages. */
+	return qtype == 0 || qtype >= DNSMSG_QTYPE_PRIVATE || (qtype >= 128 && qtype <= 254);
+}
+
 enum dnsmsg_action
 dnsmsg_decide(const struct dnsmsg_query *q, const struct conf *c)
 {
-	/* Zone transfers and mailbox queries make no sense through a stub,
-	 * and an AXFR answer spans several messages. */
-	switch (q->qtype) {
-	case LDNS_RR_TYPE_IXFR:
-	case LDNS_RR_TYPE_AXFR:
-	case LDNS_RR_TYPE_MAILB:
-	case LDNS_RR_TYPE_MAILA:
+	/* For every name, listed or not, so the rcode says nothing about
+	 * the list. */
+	if (dnsmsg_qtype_refused(q->qtype))
 		return DNSMSG_NOTIMP;
-	default:
-		break;
-	}
 	if (q->listed)
 		return DNSMSG_FORWARD;
 	/* Audit mode still never forwards names that are not host names or
@@ -283,9 +290,59 @@ dnsmsg_build_deny(const struct dnsmsg_query *q, const struct conf *c, uint8_t **
 	return dnsmsg_build_rcode(q, dnsmsg_deny_rcode(c), out, len);
 }
 
-/* Same question; our own ID, RD and EDNS, only the DO bit is the client's
- * (so DNSSEC records come back when it asked for them). Laid out by hand:
- * header, the question as the client spelled it, and an OPT record. */
+/* Same question in lower case; our own ID, RD and EDNS, only the DO bit is
+ * the client's (so DNSSEC records come back when it asked for them). Laid
+ * out by hand: header, the question, and an OPT record. The client's 0x20
+ * case pattern stays here: it would carry bits of the agent's choosing to
+ * the upstream in a query for an allowed name; replies get the client's
+ * case back from its own question (reply_new, dnsmsg_reply_set_question). */
+/* Lowers the case of every label of an uncompressed wire name in place;
+ * the length bytes (at most 63) are never letters. */
+static void
+wire_name_lower(uint8_t *d, size_t size)
+{
+	size_t pos = 0;
+
+	while (pos < size && d[pos] != 0) {
+		size_t l = d[pos++];
+
+		for (size_t i = 0; i < l && pos < size; i++, pos++)
+			if (d[pos] >= 'A' && d[pos] <= 'Z')
+				d[pos] = (uint8_t)(d[pos] - 'A' + 'a');
+	}
+}
+
+bool
+dnsmsg_wire_name_equal_nocase(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		uint8_t x = a[i], y = b[i];
+
+		if (x >= 'A' && x <= 'Z')
+			x = (uint8_t)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (uint8_t)(y - 'A' + 'a');
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+int
+dnsmsg_reply_set_question(uint8_t *wire, size_t len, const struct dnsmsg_query *q)
+{
+	size_t qlen;
+
+	if (q->qname == NULL || len < DNSMSG_HDR_LEN || rd16(wire + 4) != 1)
+		return -1;
+	qlen = ldns_rdf_size(q->qname);
+	if (qlen > len - DNSMSG_HDR_LEN ||
+	    !dnsmsg_wire_name_equal_nocase(wire + DNSMSG_HDR_LEN, ldns_rdf_data(q->qname), qlen))
+		return -1;
+	memcpy(wire + DNSMSG_HDR_LEN, ldns_rdf_data(q->qname), qlen);
+	return 0;
+}
+
 int
 dnsmsg_build_upstream_query(const struct dnsmsg_query *q, uint16_t id, uint8_t **out, size_t *len)
 {
@@ -307,6 +364,7 @@ dnsmsg_build_upstream_query(const struct dnsmsg_query *q, uint16_t id, uint8_t *
 	w[5] = 1; /* QDCOUNT */
 	w[11] = 1; /* ARCOUNT: the OPT record */
 	memcpy(w + DNSMSG_HDR_LEN, ldns_rdf_data(q->qname), qlen);
+	wire_name_lower(w + DNSMSG_HDR_LEN, qlen);
 	wr16(w + DNSMSG_HDR_LEN + qlen, q->qtype);
 	wr16(w + DNSMSG_HDR_LEN + qlen + 2, q->qclass);
 	/* OPT: root owner, type 41, class = our UDP size, extended rcode and

@@ -78,6 +78,12 @@ enum dnsmsg_parse dnsmsg_parse_query(const uint8_t *buf, size_t len, const struc
 				     struct dnsmsg_query *q);
 void dnsmsg_query_free(struct dnsmsg_query *q);
 enum dnsmsg_action dnsmsg_decide(const struct dnsmsg_query *q, const struct conf *c);
+/* Query types no client needs, answered NOTIMP for every name without an
+ * upstream query (DNSMSG_NOTIMP): 0, the meta types 128-254 (zone
+ * transfers, TKEY, TSIG, MAILA, MAILB), the private-use types 65280-65534
+ * and 65535. ANY (255) is not among them. */
+#define DNSMSG_QTYPE_PRIVATE 65280
+bool dnsmsg_qtype_refused(uint16_t qtype);
 
 /* Replies made without asking upstream. */
 int dnsmsg_build_error(const struct dnsmsg_query *q, uint8_t **out, size_t *len);
@@ -86,7 +92,8 @@ int dnsmsg_build_deny(const struct dnsmsg_query *q, const struct conf *c, uint8_
 		      size_t *len);
 uint16_t dnsmsg_deny_rcode(const struct conf *c);
 
-/* Upstream side. */
+/* Upstream side. The upstream query asks the client's question with the
+ * name in lower case. */
 int dnsmsg_build_upstream_query(const struct dnsmsg_query *q, uint16_t id, uint8_t **out,
 				size_t *len);
 /* On DNSMSG_ANSWER_OK, *pkt is the parsed answer, owned by the caller. */
@@ -124,6 +131,15 @@ struct dnsmsg_ttls {
  * EDNS (whose OPT record then comes last); -1 when it does not parse to its
  * exact end or has more than DNSMSG_MAX_TTLS records. */
 int dnsmsg_reply_ttls(const uint8_t *wire, size_t len, bool edns, struct dnsmsg_ttls *t);
+/* Whether two uncompressed wire names of len bytes are the same but for
+ * the case of letters. */
+bool dnsmsg_wire_name_equal_nocase(const uint8_t *a, const uint8_t *b, size_t len);
+/* Writes q's question name, in the client's case, over the question of a
+ * reply built for the same name in another case (a template): the reply
+ * names every later occurrence of the query name by a pointer to the
+ * question (ldns compresses names case-insensitively), so this gives the
+ * reply built for q. -1 (wire untouched) when the names differ otherwise. */
+int dnsmsg_reply_set_question(uint8_t *wire, size_t len, const struct dnsmsg_query *q);
 /* Writes each TTL of t into wire as t's value lowered by age (not below 0)
  * and capped at max_ttl. */
 void dnsmsg_reply_age(uint8_t *wire, const struct dnsmsg_ttls *t, uint32_t age, uint32_t max_ttl);

@@ -305,6 +305,9 @@ answer_prepared(const struct dnsmsg_query *q, const struct frontend_client *cl)
 			return false;
 	}
 	memcpy(buf, p.wire, p.len);
+	/* The template was built for an earlier client's case pattern. */
+	if (dnsmsg_reply_set_question(buf, p.len, q) != 0)
+		return false;
 	buf[0] = (uint8_t)(q->id >> 8);
 	buf[1] = (uint8_t)q->id;
 	buf[2] = (uint8_t)((buf[2] & ~1u) | (q->rd ? 1u : 0u));
@@ -488,11 +491,29 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 		query_fail(qr, "internal");
 }
 
+/* Answers a query locally with rcode, and logs it as dns.deny. */
+static void
+deny(const struct dnsmsg_query *q, const struct frontend_client *cl, uint16_t rcode)
+{
+	struct log_line *l;
+	uint8_t *w = NULL;
+	size_t wlen;
+
+	if (dnsmsg_build_rcode(q, rcode, &w, &wlen) != 0) {
+		log_warnx("cannot build a reply for %s", q->logname);
+		return;
+	}
+	frontend_reply(cl, w, wlen);
+	l = dns_event(LOGL_INFO, "dns.deny", NULL, q, cl);
+	log_rcode(l, w, wlen);
+	log_end(l);
+	free(w);
+}
+
 static void
 on_query(const uint8_t *buf, size_t len, const struct frontend_client *cl, void *arg)
 {
 	struct dnsmsg_query q;
-	struct log_line *l;
 	uint8_t *w = NULL;
 	size_t wlen;
 
@@ -510,18 +531,12 @@ on_query(const uint8_t *buf, size_t len, const struct frontend_client *cl, void 
 	}
 	switch (dnsmsg_decide(&q, rs.conf)) {
 	case DNSMSG_NOTIMP:
-		reply_rcode(&q, cl, LDNS_RCODE_NOTIMPL);
+		/* A query type no client needs: a denial too, so an agent
+		 * probing with them is seen. */
+		deny(&q, cl, LDNS_RCODE_NOTIMPL);
 		break;
 	case DNSMSG_DENY:
-		if (dnsmsg_build_deny(&q, rs.conf, &w, &wlen) != 0) {
-			log_warnx("cannot build a deny for %s", q.logname);
-			break;
-		}
-		frontend_reply(cl, w, wlen);
-		l = dns_event(LOGL_INFO, "dns.deny", NULL, &q, cl);
-		log_rcode(l, w, wlen);
-		log_end(l);
-		free(w);
+		deny(&q, cl, dnsmsg_deny_rcode(rs.conf));
 		break;
 	case DNSMSG_FORWARD:
 		if (answer_prepared(&q, cl))

@@ -215,7 +215,9 @@ filter_and_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf 
 
 /* The reply template the resolver keeps (raw filter, build, TTLs aged and
  * capped in place) must be byte for byte the reply of aging, filtering with
- * caps and building, and give the gate the same TTL. */
+ * caps and building, and give the gate the same TTL. The template is built
+ * for an earlier client that spelled the name in the other case, and gets
+ * this client's question written over it, as a hit does. */
 static void
 check_template(const ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool udp,
                uint32_t age)
@@ -223,19 +225,29 @@ check_template(const ldns_pkt *pkt, const struct dnsmsg_query *q, const struct c
 	static struct dnsmsg_addrs a1, a2;
 	static struct dnsmsg_ttls t;
 	ldns_pkt *p1 = ldns_pkt_clone(pkt), *p2 = ldns_pkt_clone(pkt);
-	uint8_t *w1 = NULL, *w2 = NULL;
+	struct dnsmsg_query before = *q;
+	uint8_t *w1 = NULL, *w2 = NULL, *d;
 	size_t l1 = 0, l2 = 0, nrr;
 	bool tr1, tr2;
 	int r1, r2;
 
 	FUZZ_CHECK(p1 != NULL && p2 != NULL, "clone");
+	before.qname = ldns_rdf_clone(q->qname);
+	FUZZ_CHECK(before.qname != NULL, "clone");
+	d = ldns_rdf_data(before.qname);
+	for (size_t i = 0; i < ldns_rdf_size(before.qname); i++)
+		if ((d[i] >= 'a' && d[i] <= 'z') || (d[i] >= 'A' && d[i] <= 'Z'))
+			d[i] ^= 0x20;
 	dnsmsg_age(p1, age);
 	dnsmsg_filter_answer(p1, q, c, &a1);
 	r1 = dnsmsg_build_reply(p1, q, udp, &w1, &l1, &tr1);
-	dnsmsg_filter_answer_raw(p2, q, c, &a2);
+	dnsmsg_filter_answer_raw(p2, &before, c, &a2);
 	nrr = ldns_pkt_ancount(p2) + ldns_pkt_nscount(p2) + ldns_pkt_arcount(p2);
-	r2 = dnsmsg_build_reply(p2, q, udp, &w2, &l2, &tr2);
+	r2 = dnsmsg_build_reply(p2, &before, udp, &w2, &l2, &tr2);
 	FUZZ_CHECK(r1 == r2, "the template did not build");
+	if (r2 == 0)
+		FUZZ_CHECK(dnsmsg_reply_set_question(w2, l2, q) == 0,
+		           "the client's question does not fit the template");
 	FUZZ_CHECK(a1.n == a2.n, "the template has other addresses");
 	if (a1.n > 0)
 		FUZZ_CHECK(a1.ttl == dnsmsg_addrs_ttl(a2.ttl, age, c), "gate ttl %u, from the raw %u",
@@ -250,6 +262,7 @@ check_template(const ldns_pkt *pkt, const struct dnsmsg_query *q, const struct c
 	free(w2);
 	ldns_pkt_free(p1);
 	ldns_pkt_free(p2);
+	dnsmsg_query_free(&before);
 }
 
 int

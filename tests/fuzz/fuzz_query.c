@@ -6,7 +6,9 @@
  * allowlist (checked against our own decoding of the wire name, so a label
  * holding a '.' or an escape can never pass for two labels); audit mode
  * forwards only host names in class IN; every reply echoes the ID and
- * carries no records; the upstream query asks exactly the client's question.
+ * carries no records; the upstream query asks the client's question with
+ * the name in lower case (so no case pattern of the agent's reaches the
+ * upstream), and never for type 0, 128-254 but ANY, or 65280-65535.
  */
 #include <ctype.h>
 #include <stdbool.h>
@@ -129,6 +131,7 @@ one(const uint8_t *data, size_t size, const struct conf *c)
 	}
 	switch (dnsmsg_decide(&q, c)) {
 	case DNSMSG_NOTIMP:
+		FUZZ_CHECK(dnsmsg_qtype_refused(q.qtype), "NOTIMP for type %u", q.qtype);
 		FUZZ_CHECK(dnsmsg_build_rcode(&q, LDNS_RCODE_NOTIMPL, &w, &len) == 0, "notimp");
 		check_local_reply(&q, w, len, LDNS_RCODE_NOTIMPL);
 		break;
@@ -160,6 +163,17 @@ one(const uint8_t *data, size_t size, const struct conf *c)
 		           "the upstream query asks something else");
 		FUZZ_CHECK(ldns_pkt_ancount(p) == 0 && ldns_pkt_nscount(p) == 0,
 		           "records in the upstream query");
+		FUZZ_CHECK(q.qtype != 0 && q.qtype < 65280 &&
+		               (q.qtype < 128 || q.qtype == LDNS_RR_TYPE_ANY || q.qtype > 255),
+		           "forwarded a query of type %u", q.qtype);
+		{
+			const uint8_t *d = w + DNSMSG_HDR_LEN;
+
+			for (size_t i = 0; i < ldns_rdf_size(q.qname); i++)
+				FUZZ_CHECK(!(d[i] >= 'A' && d[i] <= 'Z'),
+				           "an upper-case letter in the upstream query's name %s",
+				           q.logname);
+		}
 		ldns_pkt_free(p);
 		break;
 	}

@@ -696,6 +696,172 @@ test_template_ages(void **state)
 	}
 }
 
+/* A query of any type, 0 included (ldns would make that one for A). */
+static void
+parse_type(const char *name, uint16_t qtype, struct dnsmsg_query *q)
+{
+	size_t len, off = DNSMSG_HDR_LEN + strlen(name) + 2;
+	uint8_t *w = query_wire(name, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 1, -1, &len);
+
+	assert_true(len >= off + 2);
+	w[off] = (uint8_t)(qtype >> 8);
+	w[off + 1] = (uint8_t)qtype;
+	assert_int_equal(dnsmsg_parse_query(w, len, &cfg, q), DNSMSG_QUERY);
+	assert_int_equal(q->qtype, qtype);
+	free(w);
+}
+
+/* Query types no client needs are NOTIMP for every name, listed or not,
+ * and never forwarded; ANY and ordinary types are decided by the name. */
+static void
+test_qtype_refused(void **state)
+{
+	static const uint16_t refused[] = {0, 128, 200, 249, 250, 251, 252, 253, 254,
+					   65280, 65400, 65534, 65535};
+	static const uint16_t ok[] = {1, 28, 65, 127, 255, 256, 257, 32768, 65279};
+	struct dnsmsg_query q;
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		assert_true(dnsmsg_qtype_refused(refused[i]));
+		parse_type("www.x.test", refused[i], &q);
+		assert_true(q.listed);
+		assert_int_equal(dnsmsg_decide(&q, &cfg), DNSMSG_NOTIMP);
+		cfg.mode = MODE_AUDIT;
+		assert_int_equal(dnsmsg_decide(&q, &cfg), DNSMSG_NOTIMP);
+		cfg.mode = MODE_ENFORCE;
+		dnsmsg_query_free(&q);
+		parse_type("evil.test", refused[i], &q);
+		assert_int_equal(dnsmsg_decide(&q, &cfg), DNSMSG_NOTIMP);
+		dnsmsg_query_free(&q);
+	}
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_false(dnsmsg_qtype_refused(ok[i]));
+		parse_ok("WwW.x.TeSt", (ldns_rr_type)ok[i], &q);
+		assert_int_equal(dnsmsg_decide(&q, &cfg), DNSMSG_FORWARD);
+		dnsmsg_query_free(&q);
+	}
+}
+
+/* The wire name of a packet's question (uncompressed at offset 12). */
+static void
+assert_question_name(const uint8_t *w, size_t len, const char *wire_name)
+{
+	size_t n = strlen(wire_name) + 1;
+
+	assert_true(len >= DNSMSG_HDR_LEN + n);
+	assert_memory_equal(w + DNSMSG_HDR_LEN, wire_name, n);
+}
+
+/*
+ * The client's 0x20 case pattern never reaches the upstream: the upstream
+ * query's name is in lower case. The lower-case answer is accepted, and the
+ * client's reply carries its own case in the question and, by compression
+ * pointers to it, in every owner that is the query name.
+ */
+static void
+test_upstream_lower_case(void **state)
+{
+	struct dnsmsg_addrs a;
+	struct dnsmsg_query q;
+	ldns_pkt *p = NULL, *r = NULL;
+	uint8_t *w, *aw;
+	size_t len, alen;
+	bool tc;
+
+	parse_ok("WwW.x.TeSt", LDNS_RR_TYPE_A, &q);
+	assert_true(q.listed);
+	assert_string_equal(q.name, "www.x.test");
+	assert_int_equal(dnsmsg_build_upstream_query(&q, 0x4242, &w, &len), 0);
+	assert_question_name(w, len, "\003www\001x\004test");
+	free(w);
+
+	aw = answer_wire(&q, 0x4242, "www.x.test", &alen, "ans:www.x.test. 300 IN A 192.0.2.1",
+			 NULL);
+	assert_int_equal(dnsmsg_check_answer(aw, alen, 0x4242, &q, &p), DNSMSG_ANSWER_OK);
+	free(aw);
+	dnsmsg_filter_answer(p, &q, &cfg, &a);
+	assert_int_equal(a.n, 1);
+	assert_int_equal(dnsmsg_build_reply(p, &q, true, &w, &len, &tc), 0);
+	assert_question_name(w, len, "\003WwW\001x\004TeSt");
+	assert_int_equal(ldns_wire2pkt(&r, w, len), LDNS_STATUS_OK);
+	{
+		const ldns_rdf *own = ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_answer(r), 0));
+
+		assert_int_equal(ldns_rdf_size(own), 12);
+		assert_memory_equal(ldns_rdf_data(own), "\003WwW\001x\004TeSt", 12);
+	}
+	ldns_pkt_free(r);
+	ldns_pkt_free(p);
+	free(w);
+	dnsmsg_query_free(&q);
+}
+
+/*
+ * A template built for one client's case pattern, with the next client's
+ * question written over it, is byte for byte the reply built for that
+ * client; a template for another name is left alone.
+ */
+static void
+test_template_case(void **state)
+{
+	static const char *const answers[][8] = {
+		{"ans:www.x.test. 300 IN A 203.0.113.1", NULL},
+		{"ans:www.x.test. 100 IN CNAME edge.cdn.test.", "ans:edge.cdn.test. 900 IN A 203.0.113.1",
+		 "ns:x.test. 86400 IN NS ns.www.x.test.", "add:ns.www.x.test. 5000 IN A 203.0.113.9",
+		 NULL},
+		{"ns:x.test. 900 IN SOA ns.x.test. h.x.test. 1 3600 600 86400 900", NULL},
+	};
+	static const char *const cases[] = {"www.x.test", "WwW.x.TeSt", "WWW.X.TEST", "wWw.X.test"};
+
+	for (size_t a = 0; a < sizeof(answers) / sizeof(answers[0]); a++) {
+		for (size_t c1 = 0; c1 < 4; c1++) {
+			for (size_t c2 = 0; c2 < 4; c2++) {
+				struct dnsmsg_addrs x;
+				struct dnsmsg_query q1, q2;
+				uint8_t *w1 = NULL, *w2 = NULL;
+				size_t l1, l2;
+				bool tr;
+				ldns_pkt *p1 = answer_pkt("www.x.test", LDNS_RR_TYPE_A, answers[a]);
+				ldns_pkt *p2 = answer_pkt("www.x.test", LDNS_RR_TYPE_A, answers[a]);
+
+				parse_ok(cases[c1], LDNS_RR_TYPE_A, &q1);
+				parse_ok(cases[c2], LDNS_RR_TYPE_A, &q2);
+				dnsmsg_filter_answer_raw(p1, &q1, &cfg, &x);
+				assert_int_equal(dnsmsg_build_reply(p1, &q1, true, &w1, &l1, &tr), 0);
+				dnsmsg_filter_answer_raw(p2, &q2, &cfg, &x);
+				assert_int_equal(dnsmsg_build_reply(p2, &q2, true, &w2, &l2, &tr), 0);
+				assert_int_equal(dnsmsg_reply_set_question(w1, l1, &q2), 0);
+				assert_int_equal(l1, l2);
+				assert_memory_equal(w1, w2, l1);
+				free(w1);
+				free(w2);
+				ldns_pkt_free(p1);
+				ldns_pkt_free(p2);
+				dnsmsg_query_free(&q1);
+				dnsmsg_query_free(&q2);
+			}
+		}
+	}
+	{
+		struct dnsmsg_query q1, q2;
+		uint8_t *w = NULL, *copy;
+		size_t len;
+
+		parse_ok("www.x.test", LDNS_RR_TYPE_A, &q1);
+		parse_ok("wwx.x.test", LDNS_RR_TYPE_A, &q2);
+		assert_int_equal(dnsmsg_build_rcode(&q1, 0, &w, &len), 0);
+		copy = malloc(len);
+		memcpy(copy, w, len);
+		assert_int_equal(dnsmsg_reply_set_question(w, len, &q2), -1);
+		assert_memory_equal(w, copy, len);
+		assert_int_equal(dnsmsg_reply_set_question(w, DNSMSG_HDR_LEN + 4, &q1), -1);
+		free(copy);
+		free(w);
+		dnsmsg_query_free(&q1);
+		dnsmsg_query_free(&q2);
+	}
+}
+
 /* Replies that do not parse to their exact end have no TTL list. */
 static void
 test_reply_ttls_bad(void **state)
@@ -748,6 +914,8 @@ main(void)
 		cmocka_unit_test(test_extract_https), cmocka_unit_test(test_reply),
 		cmocka_unit_test(test_mnemonics),     cmocka_unit_test(test_template_ages),
 		cmocka_unit_test(test_reply_ttls_bad),
+		cmocka_unit_test(test_qtype_refused), cmocka_unit_test(test_upstream_lower_case),
+		cmocka_unit_test(test_template_case),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
