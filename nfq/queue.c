@@ -91,15 +91,32 @@ send_verdict(struct queue *q, uint32_t id, int verdict, bool set_mark)
 		log_warn("queue %u: sending the verdict for packet %u", q->num, id);
 }
 
+/* What a denial is logged by at least once an interval, over the rate
+ * limit (common/ratelimit.h): the destination. Unparsed packets share the
+ * zero key. */
+struct flow_key {
+	uint8_t family, proto;
+	uint8_t dport[2];
+	uint8_t dst[16];
+};
+
 static void
 log_flow(struct queue *q, const struct flow *f, bool parsed, const uint32_t *uid,
          const struct verdict *v)
 {
 	struct log_line *l;
 	struct addr a = {0};
+	struct flow_key k = {0};
 	char pbuf[8], ip[ADDR_STRLEN];
 
-	if (!ratelimit_ok(&q->rl))
+	if (parsed) {
+		k.family = (uint8_t)f->family;
+		k.proto = f->proto;
+		k.dport[0] = (uint8_t)(f->dport >> 8);
+		k.dport[1] = (uint8_t)f->dport;
+		memcpy(k.dst, f->dst, sizeof(k.dst));
+	}
+	if (!ratelimit_ok_key(&q->rl, &k, sizeof(k)))
 		return;
 	l = log_begin(v->audit ? LOGL_INFO : LOGL_WARN, v->audit ? "flow.audit" : "flow.deny");
 	if (parsed) {
@@ -233,6 +250,7 @@ queue_new(struct loop *lp, uint16_t num, const struct conf *c, const struct addr
 	q->map = map;
 	q->seq = (uint32_t)time(NULL);
 	ratelimit_init(&q->rl, QUEUE_LOG_PER_SECOND);
+	ratelimit_track(&q->rl, sizeof(struct flow_key));
 	ratelimit_attach(&q->rl, q->lp, "flow.suppressed", NULL);
 	q->buf = malloc(QUEUE_RECV_BUF);
 	if (q->buf == NULL) {

@@ -296,10 +296,8 @@ dnsmsg_build_deny(const struct dnsmsg_query *q, const struct conf *c, uint8_t **
  * case pattern stays here: it would carry bits of the agent's choosing to
  * the upstream in a query for an allowed name; replies get the client's
  * case back from its own question (reply_new, dnsmsg_reply_set_question). */
-/* Lowers the case of every label of an uncompressed wire name in place;
- * the length bytes (at most 63) are never letters. */
-static void
-wire_name_lower(uint8_t *d, size_t size)
+void
+dnsmsg_wire_name_lower(uint8_t *d, size_t size)
 {
 	size_t pos = 0;
 
@@ -364,7 +362,7 @@ dnsmsg_build_upstream_query(const struct dnsmsg_query *q, uint16_t id, uint8_t *
 	w[5] = 1; /* QDCOUNT */
 	w[11] = 1; /* ARCOUNT: the OPT record */
 	memcpy(w + DNSMSG_HDR_LEN, ldns_rdf_data(q->qname), qlen);
-	wire_name_lower(w + DNSMSG_HDR_LEN, qlen);
+	dnsmsg_wire_name_lower(w + DNSMSG_HDR_LEN, qlen);
 	wr16(w + DNSMSG_HDR_LEN + qlen, q->qtype);
 	wr16(w + DNSMSG_HDR_LEN + qlen + 2, q->qclass);
 	/* OPT: root owner, type 41, class = our UDP size, extended rcode and

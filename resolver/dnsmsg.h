@@ -131,6 +131,9 @@ struct dnsmsg_ttls {
  * EDNS (whose OPT record then comes last); -1 when it does not parse to its
  * exact end or has more than DNSMSG_MAX_TTLS records. */
 int dnsmsg_reply_ttls(const uint8_t *wire, size_t len, bool edns, struct dnsmsg_ttls *t);
+/* Lowers the case of the letters of an uncompressed wire name of size
+ * bytes in place (a name cut short is lowered as far as it goes). */
+void dnsmsg_wire_name_lower(uint8_t *d, size_t size);
 /* Whether two uncompressed wire names of len bytes are the same but for
  * the case of letters. */
 bool dnsmsg_wire_name_equal_nocase(const uint8_t *a, const uint8_t *b, size_t len);

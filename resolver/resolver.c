@@ -79,6 +79,7 @@ static struct {
 
 #define DNS_LOG_ALLOW_PER_SECOND 1000
 #define DNS_LOG_DENY_PER_SECOND 100
+#define DNS_NAME_WIRE_MAX 255
 
 static void
 ratelimits_start(void)
@@ -88,6 +89,8 @@ ratelimits_start(void)
 	ratelimit_init(&rs.rl_audit, DNS_LOG_ALLOW_PER_SECOND);
 	ratelimit_attach(&rs.rl_audit, rs.lp, "dns.suppressed", "dns.audit");
 	ratelimit_init(&rs.rl_deny, DNS_LOG_DENY_PER_SECOND);
+	/* the first denial of each name an interval is always written */
+	ratelimit_track(&rs.rl_deny, DNS_NAME_WIRE_MAX);
 	ratelimit_attach(&rs.rl_deny, rs.lp, "dns.suppressed", "dns.deny");
 	ratelimit_init(&rs.rl_error, DNS_LOG_DENY_PER_SECOND);
 	ratelimit_attach(&rs.rl_error, rs.lp, "dns.suppressed", "dns.error");
@@ -126,11 +129,24 @@ static struct log_line *
 dns_event(enum log_level level, const char *event, const struct query *qr,
 	  const struct dnsmsg_query *q, const struct frontend_client *cl)
 {
+	struct ratelimit *rl = event_ratelimit(event);
 	struct log_line *l;
 	char buf[ADDR_STRLEN];
 
-	if (!ratelimit_ok(event_ratelimit(event)))
+	if (rl == &rs.rl_deny && q->qname != NULL) {
+		/* A denial's key is its name, in any case. */
+		uint8_t key[DNS_NAME_WIRE_MAX];
+		size_t n = ldns_rdf_size(q->qname);
+
+		if (n > sizeof(key))
+			n = sizeof(key);
+		memcpy(key, ldns_rdf_data(q->qname), n);
+		dnsmsg_wire_name_lower(key, n);
+		if (!ratelimit_ok_key(rl, key, n))
+			return log_discard();
+	} else if (!ratelimit_ok(rl)) {
 		return log_discard();
+	}
 	l = log_begin(level, event);
 	logline_str(l, "name", q->logname);
 	logline_str(l, "type", dnsmsg_type_str(q->qtype, buf, sizeof(buf)));
