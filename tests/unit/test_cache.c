@@ -177,13 +177,14 @@ test_fresh(void **state)
 }
 
 /* A prepared reply is reused only for the same entry, config, question
- * bytes, class and EDNS presence, and only if it fits; it says how old the
- * entry is, so its TTLs can be aged. */
+ * bytes but for case, class and EDNS presence, and only if it fits; it
+ * says how old the entry is, so its TTLs can be aged. */
 static void
 test_prepared(void **state)
 {
 	static const uint8_t qname[] = "\3www\1x\4test";
 	static const uint8_t upper[] = "\3WWW\1x\4test";
+	static const uint8_t another[] = "\3wwx\1x\4test";
 	static const uint8_t reply[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 7};
 	struct cache *c = cache_new(4);
 	struct cache_prep_key k = {.conf_gen = 1, .qname = qname, .qnamelen = sizeof(qname),
@@ -215,7 +216,13 @@ test_prepared(void **state)
 	/* later: the same template, an older entry */
 	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 62000, &k, 512, &out));
 	assert_int_equal(out.age, 61);
-	/* not for another key, config, question spelling, class, EDNS, size */
+	/* the same name in other case: the same template (the caller writes
+	 * its own question over it) */
+	other = k;
+	other.qname = upper;
+	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &other, 512, &out));
+	assert_memory_equal(out.wire, reply, sizeof(reply));
+	/* not for another key, config, question name, class, EDNS, size */
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_AAAA, false, 1999, &k, 512, &out));
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, true, 1999, &k, 512, &out));
 	for (int v = 0; v < 4; v++) {
@@ -223,7 +230,7 @@ test_prepared(void **state)
 		if (v == 0)
 			other.conf_gen = 2;
 		else if (v == 1)
-			other.qname = upper;
+			other.qname = another;
 		else if (v == 2)
 			other.qclass = 3;
 		else
