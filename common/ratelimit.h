@@ -46,9 +46,10 @@ bool ratelimit_take(struct ratelimit *rl, uint64_t now_ms);
 unsigned ratelimit_flush(struct ratelimit *rl);
 
 /* Tracks keys of up to key_max bytes (longer ones count by their first
- * key_max bytes), hashed with a random seed; -1 when out of memory (the
- * limiter then works without). take_key() is take() that also says yes to the
- * first line of a key in an interval, as above. untrack() frees the table
+ * key_max bytes), hashed with a random seed; call it after ratelimit_init,
+ * which would forget the table. -1 when out of memory (the limiter then
+ * works without). take_key() is take() that also says yes to the first
+ * line of a key in an interval, as above. untrack() frees the table
  * (detach does too). */
 int ratelimit_track(struct ratelimit *rl, size_t key_max);
 bool ratelimit_take_key(struct ratelimit *rl, const void *key, size_t len, uint64_t now_ms);
