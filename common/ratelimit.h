@@ -22,7 +22,7 @@
 #include "loop.h"
 
 #define RATELIMIT_KEY_INTERVAL_MS 60000
-#define RATELIMIT_KEYS 256 /* distinct keys per interval, at most */
+#define RATELIMIT_KEYS 128 /* distinct keys per interval, at most */
 
 struct ratelimit_keys; /* the keys seen this interval (ratelimit.c) */
 
