@@ -122,7 +122,8 @@ confperm_mount_parse(const char *line, struct confperm_mount *m)
 	if (errno != 0 || *end != '\0')
 		return -1;
 	if (next_field(&p, m->root, sizeof(m->root)) < 0 ||
-	    next_field(&p, m->point, sizeof(m->point)) < 0 || next_field(&p, opts, sizeof(opts)) < 0)
+	    next_field(&p, m->point, sizeof(m->point)) < 0 ||
+	    next_field(&p, opts, sizeof(opts)) < 0)
 		return -1;
 	m->rw = !has_opt(opts, "ro");
 	/* Optional fields up to "-", then type, source, super options. */
@@ -228,7 +229,8 @@ find_rw_cb(const struct confperm_mount *m, void *arg)
 }
 
 enum confperm_via
-confperm_writable_via(const char *mountinfo, const char *path, bool linked, char *via, size_t vialen)
+confperm_writable_via(const char *mountinfo, const char *path, bool linked, char *via,
+                      size_t vialen)
 {
 	static struct find_own fo;
 	static struct find_rw fr;
@@ -273,7 +275,7 @@ confperm_writable_via(const char *mountinfo, const char *path, bool linked, char
 struct walk {
 	const struct confperm *cp;
 	const char *conf; /* the path as given, for the message */
-	char *mountinfo; /* read when first needed */
+	char *mountinfo;  /* read when first needed */
 	int mountinfo_errno;
 	char *err;
 	size_t errlen;
@@ -373,12 +375,14 @@ inspect(struct walk *w, const char *obj, const struct stat *st)
 		snprintf(how, sizeof(how), "and the read-write mount at %s reaches it", via);
 		break;
 	case CONFPERM_LINKED:
-		snprintf(how, sizeof(how), "has %lu hard links, and its file system is mounted read-write at %s",
+		snprintf(how, sizeof(how),
+		         "has %lu hard links, and its file system is mounted read-write at %s",
 		         (unsigned long)st->st_nlink, via);
 		break;
 	default:
 		if (w->mountinfo == NULL)
-			snprintf(how, sizeof(how), "and %s cannot be read (%s) to tell whether it is read-only",
+			snprintf(how, sizeof(how),
+			         "and %s cannot be read (%s) to tell whether it is read-only",
 			         CONFPERM_MOUNTINFO, strerror(w->mountinfo_errno));
 		else
 			snprintf(how, sizeof(how), "and %s does not tell whether it is read-only",
@@ -388,13 +392,15 @@ inspect(struct walk *w, const char *obj, const struct stat *st)
 	fix = why == CONFPERM_OWNER ? "chown root" : "chmod go-w";
 	switch (v) {
 	case CONFPERM_OWN_MOUNT:
-		snprintf(hint, sizeof(hint), "%s %s, or mount the config directory read-only", fix, obj);
+		snprintf(hint, sizeof(hint), "%s %s, or mount the config directory read-only", fix,
+		         obj);
 		break;
 	case CONFPERM_OTHER_MOUNT:
-		snprintf(hint, sizeof(hint),
-		         "keep the config directory outside the work tree (e.g. ~/.config/namegate), "
-		         "so that only its read-only mount reaches it, or %s %s",
-		         fix, obj);
+		snprintf(
+		    hint, sizeof(hint),
+		    "keep the config directory outside the work tree (e.g. ~/.config/namegate), "
+		    "so that only its read-only mount reaches it, or %s %s",
+		    fix, obj);
 		break;
 	case CONFPERM_LINKED:
 		snprintf(hint, sizeof(hint), "remove its other hard links, or %s %s", fix, obj);
@@ -443,7 +449,8 @@ confperm_check(const struct confperm *cp, const char *path, char *err, size_t er
 	if (errlen > 0)
 		err[0] = '\0';
 	if (path[0] != '/' && cp->cwd[0] == '\0') {
-		snprintf(err, errlen, "%s: the working directory is unknown; give the config's absolute path",
+		snprintf(err, errlen,
+		         "%s: the working directory is unknown; give the config's absolute path",
 		         path);
 		return -1;
 	}
@@ -478,7 +485,8 @@ confperm_check(const struct confperm *cp, const char *path, char *err, size_t er
 				*slash = '\0';
 			continue;
 		}
-		n = snprintf(tmp, sizeof(tmp), "%s%s%s", cur, strcmp(cur, "/") == 0 ? "" : "/", name);
+		n = snprintf(tmp, sizeof(tmp), "%s%s%s", cur, strcmp(cur, "/") == 0 ? "" : "/",
+		             name);
 		if (n < 0 || (size_t)n >= sizeof(tmp)) {
 			snprintf(err, errlen, "%s: path too long", path);
 			goto out;

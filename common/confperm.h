@@ -26,7 +26,7 @@
 
 struct confperm {
 	char cwd[PATH_MAX]; /* a relative config path is taken from here */
-	uid_t trusted; /* besides root: the uid the daemon was started as */
+	uid_t trusted;      /* besides root: the uid the daemon was started as */
 };
 
 /* Remembers the working directory and the effective uid. Call it at start,
@@ -52,20 +52,20 @@ enum confperm_why confperm_inode(mode_t mode, uid_t uid, uid_t trusted);
 
 struct confperm_mount {
 	unsigned major, minor;
-	char root[PATH_MAX]; /* the mount's root within its file system */
+	char root[PATH_MAX];  /* the mount's root within its file system */
 	char point[PATH_MAX]; /* where it is mounted */
-	bool rw; /* neither the mount nor its file system is read-only */
+	bool rw;              /* neither the mount nor its file system is read-only */
 };
 
 /* One line of /proc/self/mountinfo (octal escapes decoded). 0 or -1. */
 int confperm_mount_parse(const char *line, struct confperm_mount *m);
 
 enum confperm_via {
-	CONFPERM_RO, /* no read-write mount reaches it */
-	CONFPERM_OWN_MOUNT, /* the mount it was found through is read-write */
+	CONFPERM_RO,          /* no read-write mount reaches it */
+	CONFPERM_OWN_MOUNT,   /* the mount it was found through is read-write */
 	CONFPERM_OTHER_MOUNT, /* another read-write mount holds it */
-	CONFPERM_LINKED, /* a file with other hard links, and a read-write mount of its fs */
-	CONFPERM_UNKNOWN, /* its mount cannot be told from mountinfo */
+	CONFPERM_LINKED,      /* a file with other hard links, and a read-write mount of its fs */
+	CONFPERM_UNKNOWN,     /* its mount cannot be told from mountinfo */
 };
 
 /* Can path (absolute, no symbolic links, no "." or "..") be written through

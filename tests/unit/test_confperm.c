@@ -65,11 +65,12 @@ test_parse(void **state)
 	assert_string_equal(m.point, "/etc/name\\gate");
 	assert_false(m.rw);
 	/* A read-only file system makes every mount of it read-only. */
-	assert_int_equal(confperm_mount_parse("41 1 8:2 / /srv rw,relatime - ext4 /dev/sda2 ro", &m),
-	                 0);
+	assert_int_equal(
+	    confperm_mount_parse("41 1 8:2 / /srv rw,relatime - ext4 /dev/sda2 ro", &m), 0);
 	assert_false(m.rw);
 	/* "rw" options that merely start with "ro" are not read-only. */
-	assert_int_equal(confperm_mount_parse("42 1 0:9 / /x rw,rootcontext=a - tmpfs t rw", &m), 0);
+	assert_int_equal(confperm_mount_parse("42 1 0:9 / /x rw,rootcontext=a - tmpfs t rw", &m),
+	                 0);
 	assert_true(m.rw);
 	assert_int_equal(confperm_mount_parse("42 1 0:9 / /x rw", &m), -1);
 	assert_int_equal(confperm_mount_parse("42 1 zz / /x rw - tmpfs t rw", &m), -1);
@@ -79,7 +80,7 @@ test_parse(void **state)
 /* A container: the image's root, /etc/resolv.conf and friends from the
  * host's disk, then the mounts of the case. */
 #define CONTAINER                                                                                  \
-	"600 500 0:50 / / rw,relatime master:300 - overlay overlay rw,lowerdir=/l,upperdir=/u\n"  \
+	"600 500 0:50 / / rw,relatime master:300 - overlay overlay rw,lowerdir=/l,upperdir=/u\n"   \
 	"601 600 0:51 / /proc rw,nosuid - proc proc rw\n"                                          \
 	"612 600 8:1 /var/lib/docker/containers/abc/resolv.conf /etc/resolv.conf rw,relatime - "   \
 	"ext4 /dev/sda1 rw\n"
@@ -156,8 +157,8 @@ test_via(void **state)
 	/* Nothing to go by: not known, so refused by the caller. */
 	assert_int_equal(confperm_writable_via("", "/etc/namegate", false, via, sizeof(via)),
 	                 CONFPERM_UNKNOWN);
-	assert_int_equal(confperm_writable_via("1 0 0:4 net:[1] /ns ro - nsfs nsfs rw\n", "/ns", false,
-	                                       via, sizeof(via)),
+	assert_int_equal(confperm_writable_via("1 0 0:4 net:[1] /ns ro - nsfs nsfs rw\n", "/ns",
+	                                       false, via, sizeof(via)),
 	                 CONFPERM_UNKNOWN);
 	assert_int_equal(confperm_writable_via("garbage\n", "/x", false, via, sizeof(via)),
 	                 CONFPERM_UNKNOWN);

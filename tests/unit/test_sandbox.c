@@ -11,10 +11,10 @@
 #include <cmocka.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,7 +99,8 @@ child(enum act a)
 
 		cp.trusted = 0;
 		if (confperm_check(&cp, confperm_link, err, sizeof(err)) != -1 ||
-		    (strstr(err, "is world-writable") == NULL && strstr(err, "cannot be read") == NULL))
+		    (strstr(err, "is world-writable") == NULL &&
+		     strstr(err, "cannot be read") == NULL))
 			_exit(92);
 		break;
 	}
