@@ -941,13 +941,16 @@ conf_log_error(const char *path, const char *err)
 	const char *msg = err;
 	long line = 0;
 
-	/* err is "file:line: message"; the event wants the parts. */
+	/* err is "file:line: message", or "file: message" about the file as
+	 * a whole (confperm.h); the event wants the parts. */
 	if (strncmp(err, path, plen) == 0 && err[plen] == ':') {
 		char *end;
 
 		line = strtol(err + plen + 1, &end, 10);
 		if (end[0] == ':')
 			msg = end[1] == ' ' ? end + 2 : end + 1;
+		else if (end == err + plen + 1 && end[0] == ' ')
+			msg = end + 1;
 	}
 	logline_str(l, "daemon", log_ident());
 	logline_str(l, "file", path);

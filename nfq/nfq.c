@@ -17,6 +17,7 @@
 
 #include "addrmap.h"
 #include "conf.h"
+#include "confperm.h"
 #include "confwatch.h"
 #include "gatesrv.h"
 #include "ipset.h"
@@ -38,6 +39,7 @@
 
 struct gate {
 	const char *path;
+	struct confperm perm; /* who may own the config */
 	struct conf *conf;
 	struct loop *lp;
 	struct ipset_nl *ipset;
@@ -283,6 +285,10 @@ reload(void *arg)
 	gid_t rgid;
 	bool new_srv;
 
+	if (confperm_check(&g->perm, g->path, err, sizeof(err)) < 0) {
+		conf_log_error(g->path, err);
+		return;
+	}
 	nc = calloc(1, sizeof(*nc));
 	if (nc == NULL) {
 		log_warn("nfq: allocating a config for the reload");
@@ -489,6 +495,13 @@ main(int argc, char *argv[])
 	 * must not kill the gate. */
 	signal(SIGPIPE, SIG_IGN);
 
+	/* A config the agent could edit is no firewall. --teardown takes
+	 * nothing from it and only removes what --setup installed. */
+	confperm_init(&g.perm);
+	if (action != OPT_TEARDOWN && confperm_check(&g.perm, g.path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_CONFIG;
+	}
 	g.conf = calloc(1, sizeof(*g.conf));
 	if (g.conf == NULL) {
 		perror("namegate-nfq: allocating the config");

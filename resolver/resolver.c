@@ -25,6 +25,7 @@
 
 #include "cache.h"
 #include "conf.h"
+#include "confperm.h"
 #include "confwatch.h"
 #include "dnsmsg.h"
 #include "frontend.h"
@@ -57,6 +58,7 @@ struct query {
 
 static struct {
 	struct conf *conf;
+	struct confperm perm; /* who may own the config */
 	struct loop *lp;
 	struct frontend *fe;
 	struct upstream *up;
@@ -590,7 +592,8 @@ reload(void *arg)
 		log_warn("reload: calloc");
 		return;
 	}
-	if (conf_load(rs.conf->path, c, err, sizeof(err)) != 0) {
+	if (confperm_check(&rs.perm, rs.conf->path, err, sizeof(err)) != 0 ||
+	    conf_load(rs.conf->path, c, err, sizeof(err)) != 0) {
 		conf_log_error(rs.conf->path, err);
 		free(c);
 		return;
@@ -761,7 +764,11 @@ main(int argc, char **argv)
 		perror("calloc");
 		return 1;
 	}
-	if (conf_load(path, rs.conf, err, sizeof(err)) != 0) {
+	/* Before the privilege drop and the seccomp filter (getcwd); the
+	 * started-as uid is the one trusted to own the config besides root. */
+	confperm_init(&rs.perm);
+	if (confperm_check(&rs.perm, path, err, sizeof(err)) != 0 ||
+	    conf_load(path, rs.conf, err, sizeof(err)) != 0) {
 		if (check) {
 			fprintf(stderr, "%s\n", err);
 		} else {

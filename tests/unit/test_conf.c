@@ -615,6 +615,7 @@ test_log_events(void **state)
 	conf_log_error("/x/s.ini", "/x/s.ini:12: unknown key \"foo\" in [gate]");
 	conf_log_error("/x/s.ini", "/x/s.ini:0: no usable nameserver");
 	conf_log_error("/x/s.ini", "something else entirely");
+	conf_log_error("/x/s.ini", "/x/s.ini: refused, the agent could change it");
 	conf_log_load("/x/s.ini");
 	log_close();
 	readback(fd, path, buf, sizeof(buf));
@@ -622,6 +623,7 @@ test_log_events(void **state)
 				    "error=\"unknown key \\\"foo\\\" in [gate]\"\n"));
 	assert_non_null(strstr(buf, " line=0 error=\"no usable nameserver\"\n"));
 	assert_non_null(strstr(buf, " line=0 error=\"something else entirely\"\n"));
+	assert_non_null(strstr(buf, " line=0 error=\"refused, the agent could change it\"\n"));
 	assert_non_null(strstr(buf, " event=config.load daemon=test-daemon file=/x/s.ini\n"));
 }
 

@@ -10,12 +10,15 @@
 
 #include <cmocka.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "confperm.h"
 #include "sandbox.h"
 
 enum act {
@@ -30,7 +33,12 @@ enum act {
 	ACT_EXECVE,
 	ACT_FORK,
 	ACT_PTRACE_LIKE,
+	ACT_CONFPERM,
 };
+
+/* ACT_CONFPERM: a link to a world-writable config, checked as a reload
+ * does (lstat, readlink, /proc/self/mountinfo), under the filter. */
+static char confperm_link[64];
 
 static void
 child(enum act a)
@@ -85,6 +93,17 @@ child(enum act a)
 	case ACT_PTRACE_LIKE:
 		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 		break;
+	case ACT_CONFPERM: {
+		static struct confperm cp;
+		char err[1024];
+
+		cp.trusted = 0;
+		if (confperm_check(&cp, confperm_link, err, sizeof(err)) != -1 ||
+		    (strstr(err, "is world-writable") == NULL &&
+		     strstr(err, "cannot be read") == NULL))
+			_exit(92);
+		break;
+	}
 	}
 	_exit(0);
 }
@@ -113,6 +132,27 @@ test_allowed(void **state)
 	assert_int_equal(run(ACT_UDP_SOCKET), 0);
 	assert_int_equal(run(ACT_UNIX_SOCKET), 0);
 	assert_int_equal(run(ACT_RW_MMAP), 0);
+}
+
+/* What a reload's permission check calls is allowed. */
+static void
+test_confperm(void **state)
+{
+	char dir[] = "/tmp/test_sandbox.XXXXXX", file[64];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/sandbox.ini", dir);
+	snprintf(confperm_link, sizeof(confperm_link), "%s/link.ini", dir);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(chmod(file, 0666), 0);
+	assert_int_equal(symlink("sandbox.ini", confperm_link), 0);
+	assert_int_equal(run(ACT_CONFPERM), 0);
+	unlink(confperm_link);
+	unlink(file);
+	rmdir(dir);
 }
 
 static void
@@ -146,6 +186,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_allowed),
+	    cmocka_unit_test(test_confperm),
 	    cmocka_unit_test(test_killed),
 	    cmocka_unit_test(test_killed_production),
 	};
