@@ -6,6 +6,7 @@
  * all or nothing on its own: one the kernel refused is taken back out of the
  * sets and answered GATEIPC_ERR_KERNEL, and the others are not affected.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -132,6 +133,15 @@ plan_request(struct gatesrv *s, size_t i)
 	struct allowplan *p = &s->plan;
 
 	s->batch[i].st = allowplan_make(s->conf, m, p);
+	if (s->batch[i].st != GATEIPC_OK && p->inward != NULL) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+
+		inet_ntop(p->inward->family, p->inward->ip, ip, sizeof(ip));
+		log_warnx("gatesrv: refused ALLOW for %s: %s is inward (%s) and no \"inward\" "
+		          "line allows it",
+		          m->name, ip, p->why);
+		return;
+	}
 	if (s->batch[i].st != GATEIPC_OK) {
 		log_warnx("gatesrv: refused ALLOW for %s: not on the allowlist", m->name);
 		return;

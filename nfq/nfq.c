@@ -20,6 +20,7 @@
 #include "confwatch.h"
 #include "gatesrv.h"
 #include "ipset.h"
+#include "localnet.h"
 #include "log.h"
 #include "loop.h"
 #include "queue.h"
@@ -272,6 +273,21 @@ prune_cb(struct loop_timer *t, void *arg)
 	loop_timer_set(g->lp, t, PRUNE_EVERY_MS);
 }
 
+/* The container's own networks, which the gate never adds to the sets
+ * for a name without "inward" (allowplan.h). */
+static int
+read_local(struct inward_local *l)
+{
+	char buf[1024];
+
+	if (localnet_read(l) < 0)
+		return -1;
+	log_info("nfq: the container's own networks (inward): %s%s",
+	         l->n > 0 ? inward_local_fmt(l, buf, sizeof(buf)) : "none beyond the fixed ranges",
+	         l->overflow ? " and more (every address counts as inward)" : "");
+	return 0;
+}
+
 static void
 reload(void *arg)
 {
@@ -314,6 +330,13 @@ reload(void *arg)
 		}
 	}
 
+	/* The container's networks may have changed since (docker network
+	 * connect); without a fresh view, the last one stays. */
+	if (read_local(&nc->local) < 0) {
+		log_warnx("nfq: reload: keeping the previous view of the container's networks");
+		nc->local = old->local;
+	}
+
 	g->conf = nc;
 	if (log_open(nc->log_file, nc->log_format) < 0)
 		log_warnx("nfq: keeping the previous log file");
@@ -324,7 +347,7 @@ reload(void *arg)
 	/* An entry does not say which line allowed it, so when a line goes
 	 * (or loses ports) every entry goes: the names still listed are
 	 * allowed again on their next lookup, and established flows stay. */
-	if (conf_allow_narrowed(old, nc)) {
+	if (conf_allow_narrowed(old, nc) || !inward_local_equal(&old->local, &nc->local)) {
 		if (ipset_flush(g->ipset, RULES_SET4) < 0 || ipset_flush(g->ipset, RULES_SET6) < 0)
 			log_warnx("nfq: reload: the allowlist shrank but the sets could not be "
 			          "emptied; removed names stay allowed until their entries time out");
@@ -524,6 +547,11 @@ main(int argc, char *argv[])
 		rc = teardown(g.ipset) < 0 ? 1 : 0;
 		break;
 	default:
+		/* No way to tell inward addresses from the rest: fail closed. */
+		if (read_local(&g.conf->local) < 0) {
+			log_warnx("nfq: cannot read the container's networks; exiting");
+			break;
+		}
 		rc = run(&g);
 		break;
 	}
