@@ -8,7 +8,7 @@ answers the single-label name "db" with the gateway, as Docker's DNS
 answers a compose neighbour. Without "inward" on the name's line none of
 those addresses reaches the client or the sets; with it, they do, on that
 line's ports only."""
-import os
+import re
 import socket
 import struct
 
@@ -119,22 +119,30 @@ def t_optin(t):
 @test("66b.inward.single-label-neighbour")
 def t_db(t):
     """A compose neighbour: a single-label name ("db") that answers the
-    container's own subnet is reached only with "inward"; taking the
-    opt-in away takes the address back at once."""
-    ng = t.namegate(allow=BASE_ALLOW + ["domain = db tcp/443 inward"])
-    want_answer("db", "A", GW4)
-    want_connect(GW4, 443)
-    want_refused(GW4, 80)
+    container's own subnet is reached only with "inward"; adding the
+    opt-in by an edit allows it, taking it away takes the address back at
+    once."""
+    ng = t.namegate(allow=BASE_ALLOW + ["domain = db tcp/443"])
     m = ng.mark()
-    text = ng.conf_text.replace("domain = db tcp/443 inward", "domain = db tcp/443")
-    ng.write_conf(text, how="rename")
-    want_event(ng, m, "config.load", timeout=6, count=2)
-    want_refused(GW4, 443)
-    check(wait_until(lambda: not dig("db").addrs() and dig("db").status == "NOERROR", 3),
-          "without inward, db answers no address", dig("db"))
+    r = dig("db")
+    check(r.status == "NOERROR" and not r.addrs(), "without inward, db answers no address", r)
     removed_logged(ng, m, "db", "A", [GW4])
-    none_in_sets([GW4])
     want_refused(GW4, 443)
+    none_in_sets([GW4])
+    for line, allowed in (("domain = db tcp/443 inward", True), ("domain = db tcp/443", False)):
+        m = ng.mark()
+        ng.write_conf(re.sub(r"^domain = db .*$", line, ng.conf_text, flags=re.M), how="rename")
+        want_event(ng, m, "config.load", timeout=6, count=2)
+        if allowed:
+            want_answer("db", "A", GW4)
+            want_connect(GW4, 443)
+            want_refused(GW4, 80)
+            continue
+        want_refused(GW4, 443)
+        check(wait_until(lambda: dig("db").status == "NOERROR" and not dig("db").addrs(), 3),
+              "without inward again, db answers no address", dig("db"))
+        none_in_sets([GW4])
+        want_refused(GW4, 443)
 
 
 @test("67.inward.network-line")
@@ -169,18 +177,26 @@ def gate_allow(sock, name, ips, qid=7, ttl=300):
 def t_gate(t):
     """The gate does not trust the resolver: an ALLOW for a listed name that
     carries an inward address (a fixed range, or the container's own subnet
-    as read from the kernel) is refused whole, nothing of it enters the
-    sets; with "inward" on the line it is accepted."""
-    ng = t.namegate(allow=BASE_ALLOW + ["domain = neighbour.lab.test tcp/8080 inward"])
-    check(os.path.exists(ng.sock), "gate socket", ng.sock)
+    as read from the kernel) is refused whole; nothing of it enters the
+    sets."""
+    ng = t.namegate()
     m = ng.mark()
     for ip in ("10.0.0.1", "169.254.169.254", GW4, "198.18.0.3", "fd00::1", GW6, "::ffff:10.0.0.1"):
         st = gate_allow(ng.sock, "www.lab.test", ["192.0.2.10", ip])
         check(st == 1, "ALLOW www.lab.test %s must be refused (status 1), got %d" % (ip, st))
-    want_event(ng, m, "daemon", timeout=2)
-    check(any("is inward" in e.get("msg", "") for e in ng.events(m, "daemon")), "the gate says why", ng.log_tail())
+    check(wait_until(lambda: any("is inward" in e.get("msg", "") for e in ng.events(m, "daemon")), 2),
+          "the gate says why", ng.log_tail())
     none_in_sets(["192.0.2.10", "10.0.0.1", GW4, "198.18.0.3", "fd00::1", GW6])
     want_refused(GW4, 443)
+    want_refused("192.0.2.10", 443)
+
+
+@test("68b.inward.gate-opt-in")
+def t_gate_optin(t):
+    """With "inward" on the name's line the gate takes the inward address,
+    on that line's ports only."""
+    ng = t.namegate(allow=BASE_ALLOW + ["domain = neighbour.lab.test tcp/8080 inward"])
     st = gate_allow(ng.sock, "neighbour.lab.test", [GW4, "192.0.2.10"])
     check(st == 0, "ALLOW for the opted-in name is accepted, got %d" % st)
     want_connect(GW4, 8080)
+    want_connect("192.0.2.10", 8080)
