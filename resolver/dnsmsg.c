@@ -440,24 +440,22 @@ addrs_add_all(struct dnsmsg_addrs *a, size_t max, const struct dnsmsg_addr *x, s
 	return true;
 }
 
-/* Does the record carry an inward address? Its addresses are noted as
- * removed, since the caller then drops it. */
+/* Does the record carry an inward address? Those are noted as removed,
+ * since the caller then drops the record (with any other address in it). */
 static bool
 inward_record(const struct conf *c, const struct dnsmsg_addr *x, size_t n, struct dnsmsg_addrs *out)
 {
 	bool inward = false;
 
-	for (size_t i = 0; i < n; i++)
-		if (inward_why(&c->local, x[i].family, x[i].ip) != NULL)
-			inward = true;
-	if (!inward)
-		return false;
 	for (size_t i = 0; i < n; i++) {
+		if (inward_why(&c->local, x[i].family, x[i].ip) == NULL)
+			continue;
+		inward = true;
 		if (out->nremoved < DNSMSG_MAX_REMOVED)
 			out->removed[out->nremoved] = x[i];
 		out->nremoved++;
 	}
-	return true;
+	return inward;
 }
 
 struct chain {

@@ -69,7 +69,8 @@ struct dnsmsg_addrs {
 	struct dnsmsg_addr v[CONF_MAX_ADDRS];
 	/* Inward addresses (inward.h) whose records were removed because no
 	 * "inward" line of the name allows them: how many, and the first
-	 * DNSMSG_MAX_REMOVED of them. */
+	 * DNSMSG_MAX_REMOVED of them. (A record goes whole: an HTTPS record's
+	 * other hints go with it, but are not counted here.) */
 	size_t nremoved;
 	struct dnsmsg_addr removed[DNSMSG_MAX_REMOVED];
 };
