@@ -1,6 +1,8 @@
 /* The container's own networks over rtnetlink: see localnet.h. */
 #include <errno.h>
 #include <libmnl/libmnl.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 #include <string.h>
@@ -163,4 +165,100 @@ localnet_read(struct inward_local *out)
 out:
 	mnl_socket_close(nl);
 	return ret;
+}
+
+/* Announcements come in bursts (an address brings its prefix route and
+ * more); one re-read after the burst is enough. */
+#define WATCH_SETTLE_MS 50
+
+struct localnet_watch {
+	struct loop *lp;
+	struct mnl_socket *nl;
+	struct loop_timer settle;
+	void (*cb)(void *arg);
+	void *arg;
+};
+
+static void
+watch_settled(struct loop_timer *t, void *arg)
+{
+	struct localnet_watch *w = arg;
+
+	w->cb(w->arg);
+}
+
+static void
+watch_readable(int fd, uint32_t events, void *arg)
+{
+	static char buf[DUMP_BUF_SIZE];
+	struct localnet_watch *w = arg;
+	bool changed = false;
+
+	/* What changed does not matter: the whole view is read again. */
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n > 0) {
+			changed = true;
+			continue;
+		}
+		if (n < 0 && errno == ENOBUFS) {
+			/* Announcements were lost: read again to be sure. */
+			changed = true;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			log_warn("localnet: reading route announcements");
+		break;
+	}
+	if (changed && !loop_timer_armed(&w->settle))
+		loop_timer_set(w->lp, &w->settle, WATCH_SETTLE_MS);
+}
+
+struct localnet_watch *
+localnet_watch_new(struct loop *lp, void (*cb)(void *arg), void *arg)
+{
+	struct localnet_watch *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		log_warn("localnet: allocating the watch");
+		return NULL;
+	}
+	w->lp = lp;
+	w->cb = cb;
+	w->arg = arg;
+	loop_timer_init(&w->settle, watch_settled, w);
+	w->nl = mnl_socket_open(NETLINK_ROUTE);
+	if (w->nl == NULL) {
+		log_warn("localnet: opening a route netlink socket for announcements");
+		free(w);
+		return NULL;
+	}
+	if (mnl_socket_bind(w->nl,
+	                    RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE |
+	                        RTMGRP_IPV6_ROUTE,
+	                    MNL_SOCKET_AUTOPID) < 0) {
+		log_warn("localnet: subscribing to address and route announcements");
+		goto fail;
+	}
+	if (loop_add(lp, mnl_socket_get_fd(w->nl), EPOLLIN, watch_readable, w) < 0) {
+		log_warn("localnet: watching route announcements");
+		goto fail;
+	}
+	return w;
+fail:
+	mnl_socket_close(w->nl);
+	free(w);
+	return NULL;
+}
+
+void
+localnet_watch_free(struct localnet_watch *w)
+{
+	if (w == NULL)
+		return;
+	loop_timer_cancel(w->lp, &w->settle);
+	loop_del(w->lp, mnl_socket_get_fd(w->nl));
+	mnl_socket_close(w->nl);
+	free(w);
 }

@@ -12,6 +12,7 @@ import re
 import socket
 import struct
 
+import lab
 from lab import dig, ipset_members, wait_until
 from tests_lab import BASE_ALLOW, check, no_event, test, want_answer, want_connect, want_event, want_refused
 
@@ -200,3 +201,33 @@ def t_gate_optin(t):
     check(st == 0, "ALLOW for the opted-in name is accepted, got %d" % st)
     want_connect(GW4, 8080)
     want_connect("192.0.2.10", 8080)
+
+
+@test("69.inward.network-change")
+def t_netchange(t):
+    """The container's networks change while namegate runs (docker network
+    connect): the gate sees it at once, takes back what it allowed, and
+    refuses answers into the new network; the resolver, which may not read
+    netlink any more, gets SERVFAIL for them. When the network goes, the
+    name works again."""
+    ng = t.namegate(allow=BASE_ALLOW + ["cdn.lab.test"])
+    want_answer("cdn.lab.test", "A", "203.0.113.20")
+    want_connect("203.0.113.20", 443)
+    m = ng.mark()
+    lab.run(["ip", "addr", "add", "203.0.113.21/28", "dev", "ngv-sbx"], ns=lab.SBX)
+    check(wait_until(lambda: any("networks changed" in e.get("msg", "") for e in ng.events(m, "daemon")), 3),
+          "the gate saw the new network", ng.log_tail())
+    none_in_sets(["203.0.113.20"])
+    want_refused("203.0.113.20", 443)
+    r = dig("cdn.lab.test")
+    check(r.status == "SERVFAIL" and not r.addrs(), "an answer into the new network is refused", r)
+    want_event(ng, m, "dns.error", name="cdn.lab.test", error="gate-refused")
+    none_in_sets(["203.0.113.20"])
+    want_refused("203.0.113.20", 443)
+    m = ng.mark()
+    lab.run(["ip", "addr", "del", "203.0.113.21/28", "dev", "ngv-sbx"], ns=lab.SBX)
+    check(wait_until(lambda: any("networks changed" in e.get("msg", "") for e in ng.events(m, "daemon")), 3),
+          "the gate saw the network go", ng.log_tail())
+    check(wait_until(lambda: "203.0.113.20" in dig("cdn.lab.test").addrs(), 3), "cdn.lab.test answers again",
+          dig("cdn.lab.test"))
+    want_connect("203.0.113.20", 443)
