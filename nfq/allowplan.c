@@ -26,7 +26,6 @@ allowplan_make(const struct conf *c, const struct gateipc_allow *m, struct allow
 {
 	size_t naddrs = m->naddrs < GATEIPC_MAX_ADDRS ? m->naddrs : GATEIPC_MAX_ADDRS;
 	size_t len = strnlen(m->name, sizeof(m->name));
-	struct portlist inward_ports;
 	bool inward_ok;
 
 	p->n4 = p->n6 = 0;
@@ -34,6 +33,7 @@ allowplan_make(const struct conf *c, const struct gateipc_allow *m, struct allow
 	p->inward = NULL;
 	p->why = NULL;
 	memset(&p->ports, 0, sizeof(p->ports));
+	memset(&p->inward_ports, 0, sizeof(p->inward_ports));
 	/* The resolver should only ask for listed names; the gate checks
 	 * anyway, and the ports come from the gate's config, never from the
 	 * message. */
@@ -41,7 +41,7 @@ allowplan_make(const struct conf *c, const struct gateipc_allow *m, struct allow
 		return GATEIPC_ERR_NOT_ALLOWED;
 	/* The resolver removes inward addresses from answers; the gate does
 	 * not take its word for it, and refuses the whole request. */
-	inward_ok = conf_lookup_inward(c, m->name, len, &inward_ports);
+	inward_ok = conf_lookup_inward(c, m->name, len, &p->inward_ports);
 	for (size_t i = 0; i < naddrs; i++) {
 		const char *why = inward_why(&c->local, m->addrs[i].family, m->addrs[i].ip);
 
@@ -66,7 +66,7 @@ allowplan_make(const struct conf *c, const struct gateipc_allow *m, struct allow
 		const struct portlist *ports = &p->ports;
 
 		if (inward_why(&c->local, m->addrs[i].family, m->addrs[i].ip) != NULL)
-			ports = &inward_ports;
+			ports = &p->inward_ports;
 		if (m->addrs[i].family == AF_INET)
 			expand(&m->addrs[i], ports, p->v4, &p->n4);
 		else if (m->addrs[i].family == AF_INET6)

@@ -109,6 +109,7 @@ def t_optin(t):
     # *.lab.test gives the name tcp/443 and tcp/80 too, but not for its
     # inward addresses
     want_refused(GW4, 443)
+    want_event(ng, m, "flow.deny", dst=GW4, dport=443, reason="port", name="neighbour.lab.test")
     have = set_ips()
     check(GW4 in have, "the opted-in address is in the set", sorted(have))
     no_event(ng, m, "dns.filtered", name="neighbour.lab.test")
