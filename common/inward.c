@@ -20,26 +20,26 @@ struct range {
  * not routed on the internet either, so allowing them opens nothing.
  */
 static const struct range fixed[] = {
-	{AF_INET, 8, {0}, "reserved"},                      /* 0/8 "this network" */
-	{AF_INET, 8, {10}, "private"},                      /* 10/8 */
-	{AF_INET, 10, {100, 64}, "shared"},                 /* 100.64/10 CGNAT */
-	{AF_INET, 8, {127}, "loopback"},                    /* 127/8 */
-	{AF_INET, 16, {169, 254}, "link-local"},            /* 169.254/16, cloud metadata */
-	{AF_INET, 12, {172, 16}, "private"},                /* 172.16/12 */
-	{AF_INET, 24, {192, 0, 0}, "reserved"},             /* 192.0.0/24 IETF protocol */
-	{AF_INET, 16, {192, 168}, "private"},               /* 192.168/16 */
-	{AF_INET, 4, {224}, "multicast"},                   /* 224/4 */
-	{AF_INET, 4, {240}, "reserved"},                    /* 240/4 and broadcast */
-	{AF_INET6, 128, {0}, "reserved"},                   /* :: */
-	{AF_INET6, 128, {[15] = 1}, "loopback"},            /* ::1 */
-	{AF_INET6, 96, {0}, "reserved"},                    /* ::/96 IPv4-compatible */
-	{AF_INET6, 96, {[10] = 0xff, [11] = 0xff}, "mapped"}, /* ::ffff:0:0/96 */
-	{AF_INET6, 48, {0, 0x64, 0xff, 0x9b, 0, 1}, "nat64"}, /* 64:ff9b:1::/48 local use */
-	{AF_INET6, 64, {1, 0}, "reserved"},                 /* 100::/64 discard */
-	{AF_INET6, 7, {0xfc}, "private"},                   /* fc00::/7 unique local */
-	{AF_INET6, 10, {0xfe, 0x80}, "link-local"},         /* fe80::/10 */
-	{AF_INET6, 10, {0xfe, 0xc0}, "private"},            /* fec0::/10 site-local */
-	{AF_INET6, 8, {0xff}, "multicast"},                 /* ff00::/8 */
+    {AF_INET, 8, {0}, "reserved"},                        /* 0/8 "this network" */
+    {AF_INET, 8, {10}, "private"},                        /* 10/8 */
+    {AF_INET, 10, {100, 64}, "shared"},                   /* 100.64/10 CGNAT */
+    {AF_INET, 8, {127}, "loopback"},                      /* 127/8 */
+    {AF_INET, 16, {169, 254}, "link-local"},              /* 169.254/16, cloud metadata */
+    {AF_INET, 12, {172, 16}, "private"},                  /* 172.16/12 */
+    {AF_INET, 24, {192, 0, 0}, "reserved"},               /* 192.0.0/24 IETF protocol */
+    {AF_INET, 16, {192, 168}, "private"},                 /* 192.168/16 */
+    {AF_INET, 4, {224}, "multicast"},                     /* 224/4 */
+    {AF_INET, 4, {240}, "reserved"},                      /* 240/4 and broadcast */
+    {AF_INET6, 128, {0}, "reserved"},                     /* :: */
+    {AF_INET6, 128, {[15] = 1}, "loopback"},              /* ::1 */
+    {AF_INET6, 96, {0}, "reserved"},                      /* ::/96 IPv4-compatible */
+    {AF_INET6, 96, {[10] = 0xff, [11] = 0xff}, "mapped"}, /* ::ffff:0:0/96 */
+    {AF_INET6, 48, {0, 0x64, 0xff, 0x9b, 0, 1}, "nat64"}, /* 64:ff9b:1::/48 local use */
+    {AF_INET6, 64, {1, 0}, "reserved"},                   /* 100::/64 discard */
+    {AF_INET6, 7, {0xfc}, "private"},                     /* fc00::/7 unique local */
+    {AF_INET6, 10, {0xfe, 0x80}, "link-local"},           /* fe80::/10 */
+    {AF_INET6, 10, {0xfe, 0xc0}, "private"},              /* fec0::/10 site-local */
+    {AF_INET6, 8, {0xff}, "multicast"},                   /* ff00::/8 */
 };
 
 static bool
@@ -110,7 +110,7 @@ inward_local_add(struct inward_local *l, int family, const uint8_t *ip, unsigned
 	n.prefix = (uint8_t)prefix;
 	memcpy(n.ip, ip, max / 8);
 	for (unsigned b = prefix; b < max; b++)
-		n.ip[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+		n.ip[b / 8] &= (uint8_t) ~(0x80 >> (b % 8));
 	/* Already inward as a whole: a fixed range covers it. */
 	if (fixed_why(family, n.ip, prefix) != NULL)
 		return 0;

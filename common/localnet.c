@@ -1,11 +1,11 @@
 /* The container's own networks over rtnetlink: see localnet.h. */
 #include <errno.h>
 #include <libmnl/libmnl.h>
-#include <stdlib.h>
-#include <sys/epoll.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -38,7 +38,8 @@ addr_cb(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *tb[IFA_MAX + 1] = {0};
 	const struct nlattr *a;
 
-	if (nlh->nlmsg_type != RTM_NEWADDR || (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
+	if (nlh->nlmsg_type != RTM_NEWADDR ||
+	    (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
 		return MNL_CB_OK;
 	mnl_attr_for_each(a, nlh, sizeof(*ifa))
 	{
@@ -121,7 +122,7 @@ dump(struct mnl_socket *nl, uint16_t type, mnl_cb_t cb, struct inward_local *out
 	/* ifaddrmsg and rtmsg both start with the family; AF_UNSPEC dumps
 	 * both families. rtmsg is the larger of the two. */
 	rtm = mnl_nlmsg_put_extra_header(nlh, type == RTM_GETADDR ? sizeof(struct ifaddrmsg)
-	                                                           : sizeof(struct rtmsg));
+	                                                          : sizeof(struct rtmsg));
 	rtm->rtm_family = AF_UNSPEC;
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
 		log_warn("localnet: sending the %s dump request",
