@@ -328,29 +328,40 @@ static int
 parse_domain(struct parse_ctx *pc, const char *value)
 {
 	char buf[CONF_LINE_MAX];
-	char *words[CONF_MAX_PORTS + 2];
+	char *words[CONF_MAX_PORTS + 3];
 	struct conf_domain d, *nd;
 	const char *perr;
-	size_t n;
+	size_t n, i, k;
 
 	memset(&d, 0, sizeof(d));
 	snprintf(buf, sizeof(buf), "%s", value);
-	n = split_words(buf, words, CONF_MAX_PORTS + 1);
+	n = split_words(buf, words, CONF_MAX_PORTS + 2);
 	if (n == 0) {
 		conf_fail(pc, pc->line, "domain needs a name pattern");
-		return -1;
-	}
-	if (n > CONF_MAX_PORTS + 1) {
-		conf_fail(pc, pc->line, "too many ports (at most %d)", CONF_MAX_PORTS);
 		return -1;
 	}
 	if (pattern_parse(words[0], &d.pat, &perr) == -1) {
 		conf_fail(pc, pc->line, "bad domain pattern \"%s\": %s", words[0], perr);
 		return -1;
 	}
-	if (parse_ports(pc, words + 1, n - 1, &d.ports) == -1)
+	/* "inward" may stand anywhere among the ports, once. */
+	for (i = 1, k = 1; i < n && i <= CONF_MAX_PORTS + 1; i++) {
+		if (strcmp(words[i], "inward") != 0) {
+			words[k++] = words[i];
+		} else if (d.inward) {
+			conf_fail(pc, pc->line, "\"inward\" given twice");
+			return -1;
+		} else {
+			d.inward = true;
+		}
+	}
+	if (n > CONF_MAX_PORTS + 1 + (d.inward ? 1 : 0)) {
+		conf_fail(pc, pc->line, "too many ports (at most %d)", CONF_MAX_PORTS);
 		return -1;
-	d.own_ports = n > 1;
+	}
+	if (parse_ports(pc, words + 1, k - 1, &d.ports) == -1)
+		return -1;
+	d.own_ports = k > 1;
 	d.line = pc->line;
 	if (pc->c->ndomains >= CONF_MAX_ENTRIES) {
 		conf_fail(pc, pc->line, "too many domain lines (at most %d)", CONF_MAX_ENTRIES);
@@ -885,7 +896,8 @@ conf_print(FILE *f, const struct conf *c)
 	for (i = 0; i < c->ndomains; i++) {
 		const struct conf_domain *d = &c->domains[i];
 
-		fprintf(f, "domain = %s", pattern_fmt(&d->pat, pbuf, sizeof(pbuf)));
+		fprintf(f, "domain = %s%s", pattern_fmt(&d->pat, pbuf, sizeof(pbuf)),
+		        d->inward ? " inward" : "");
 		if (d->own_ports)
 			fprintf(f, " %s\n", portlist_fmt(&d->ports, buf, sizeof(buf)));
 		else
@@ -918,6 +930,27 @@ conf_lookup(const struct conf *c, const char *name, size_t len, struct portlist 
 			return true;
 		/* A full list drops ports, which only ever denies more. */
 		for (j = 0; j < d->ports.n; j++)
+			portlist_add(ports, d->ports.v[j]);
+	}
+	return found;
+}
+
+bool
+conf_lookup_inward(const struct conf *c, const char *name, size_t len, struct portlist *ports)
+{
+	bool found = false;
+
+	if (ports != NULL)
+		memset(ports, 0, sizeof(*ports));
+	for (size_t i = 0; i < c->ndomains; i++) {
+		const struct conf_domain *d = &c->domains[i];
+
+		if (!d->inward || !pattern_match(&d->pat, name, len))
+			continue;
+		found = true;
+		if (ports == NULL)
+			return true;
+		for (size_t j = 0; j < d->ports.n; j++)
 			portlist_add(ports, d->ports.v[j]);
 	}
 	return found;
@@ -983,7 +1016,7 @@ conf_allow_narrowed(const struct conf *old, const struct conf *nc)
 			const struct conf_domain *e = &nc->domains[j];
 
 			kept = e->pat.kind == d->pat.kind && strcmp(e->pat.name, d->pat.name) == 0 &&
-			       portlist_covers(&e->ports, &d->ports);
+			       portlist_covers(&e->ports, &d->ports) && (e->inward || !d->inward);
 		}
 		if (!kept)
 			return true;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "addr.h"
+#include "inward.h"
 #include "log.h"
 #include "pattern.h"
 
@@ -43,6 +44,7 @@ struct conf_domain {
 	struct pattern pat;
 	struct portlist ports; /* the [gate] ports when the line lists none */
 	bool own_ports; /* the line listed ports */
+	bool inward; /* "inward": inward addresses are allowed for it (inward.h) */
 	int line;
 };
 
@@ -89,6 +91,10 @@ struct conf {
 	size_t ndomains;
 	struct conf_network *networks;
 	size_t nnetworks;
+
+	/* Not from the file: the container's own networks (localnet.h), which
+	 * each daemon fills in after conf_load. Zero: fixed ranges only. */
+	struct inward_local local;
 };
 
 /* Parse and validate path into *out (which the caller then owns and frees
@@ -114,5 +120,9 @@ bool conf_allow_narrowed(const struct conf *old, const struct conf *nc);
 /* Does name (normalized) match the allowlist? If so, and ports is not NULL,
  * *ports is the union of the ports of every matching line. */
 bool conf_lookup(const struct conf *c, const char *name, size_t len, struct portlist *ports);
+/* The same, over the lines marked "inward" only: may the name's answers
+ * hold inward addresses, and on which ports (*ports, unless NULL). */
+bool conf_lookup_inward(const struct conf *c, const char *name, size_t len,
+                        struct portlist *ports);
 
 #endif

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include "allowplan.h"
+#include "inward.h"
 
 static void
 expand(const struct gateipc_addr *a, const struct portlist *ports, struct ipset_entry *v, size_t *n)
@@ -24,15 +25,33 @@ enum gateipc_status
 allowplan_make(const struct conf *c, const struct gateipc_allow *m, struct allowplan *p)
 {
 	size_t naddrs = m->naddrs < GATEIPC_MAX_ADDRS ? m->naddrs : GATEIPC_MAX_ADDRS;
+	size_t len = strnlen(m->name, sizeof(m->name));
+	bool inward_ok;
 
 	p->n4 = p->n6 = 0;
 	p->ttl = 0;
+	p->inward = NULL;
+	p->why = NULL;
 	memset(&p->ports, 0, sizeof(p->ports));
+	memset(&p->inward_ports, 0, sizeof(p->inward_ports));
 	/* The resolver should only ask for listed names; the gate checks
 	 * anyway, and the ports come from the gate's config, never from the
 	 * message. */
-	if (!conf_lookup(c, m->name, strnlen(m->name, sizeof(m->name)), &p->ports))
+	if (!conf_lookup(c, m->name, len, &p->ports))
 		return GATEIPC_ERR_NOT_ALLOWED;
+	/* The resolver removes inward addresses from answers; the gate does
+	 * not take its word for it, and refuses the whole request. */
+	inward_ok = conf_lookup_inward(c, m->name, len, &p->inward_ports);
+	for (size_t i = 0; i < naddrs; i++) {
+		const char *why = inward_why(&c->local, m->addrs[i].family, m->addrs[i].ip);
+
+		if (why != NULL && !inward_ok) {
+			memset(&p->ports, 0, sizeof(p->ports));
+			p->inward = &m->addrs[i];
+			p->why = why;
+			return GATEIPC_ERR_NOT_ALLOWED;
+		}
+	}
 	p->ttl = m->ttl;
 	if (p->ttl < c->min_ttl)
 		p->ttl = c->min_ttl;
@@ -44,10 +63,14 @@ allowplan_make(const struct conf *c, const struct gateipc_allow *m, struct allow
 	/* Each array holds every address times every port, so neither can
 	 * overflow whatever mix of families the message carries. */
 	for (size_t i = 0; i < naddrs; i++) {
+		const struct portlist *ports = &p->ports;
+
+		if (inward_why(&c->local, m->addrs[i].family, m->addrs[i].ip) != NULL)
+			ports = &p->inward_ports;
 		if (m->addrs[i].family == AF_INET)
-			expand(&m->addrs[i], &p->ports, p->v4, &p->n4);
+			expand(&m->addrs[i], ports, p->v4, &p->n4);
 		else if (m->addrs[i].family == AF_INET6)
-			expand(&m->addrs[i], &p->ports, p->v6, &p->n6);
+			expand(&m->addrs[i], ports, p->v6, &p->n6);
 	}
 	return GATEIPC_OK;
 }

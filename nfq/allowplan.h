@@ -20,6 +20,11 @@
 struct allowplan {
 	uint32_t ttl;          /* clamped to [min_ttl, max_ttl], never 0 */
 	struct portlist ports; /* the name's ports, from the gate's own config */
+	struct portlist inward_ports; /* those of its "inward" lines (inward addresses) */
+	/* GATEIPC_ERR_NOT_ALLOWED for a listed name: the inward address that
+	 * no "inward" line of the name allows, and why it is inward. */
+	const struct gateipc_addr *inward;
+	const char *why;
 	size_t n4, n6;
 	struct ipset_entry v4[ALLOWPLAN_MAX_ENTRIES];
 	struct ipset_entry v6[ALLOWPLAN_MAX_ENTRIES];
@@ -27,7 +32,10 @@ struct allowplan {
 
 /* m must have passed gateipc_allow_check. Returns GATEIPC_OK with *p
  * filled in, or GATEIPC_ERR_NOT_ALLOWED (and no entries) when the name is
- * not on c's allowlist. */
+ * not on c's allowlist, or when one of its addresses is inward (inward.h,
+ * c->local included) and no "inward" line of the name allows it (p->inward
+ * says which). An inward address that is allowed gets only the ports of the
+ * name's "inward" lines. */
 enum gateipc_status allowplan_make(const struct conf *c, const struct gateipc_allow *m,
                                    struct allowplan *p);
 

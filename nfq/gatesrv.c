@@ -6,6 +6,7 @@
  * all or nothing on its own: one the kernel refused is taken back out of the
  * sets and answered GATEIPC_ERR_KERNEL, and the others are not affected.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -23,6 +24,7 @@
 #include "allowplan.h"
 #include "gateipc.h"
 #include "gatesrv.h"
+#include "inward.h"
 #include "rules.h"
 
 /* Requests one wakeup reads and answers together. */
@@ -49,6 +51,7 @@ struct slot {
 	enum gateipc_status st;
 	uint32_t ttl;          /* the plan's, clamped by the gate's config */
 	struct portlist ports; /* the plan's, for the address map */
+	struct portlist inward_ports; /* the plan's, for its inward addresses */
 	struct gateipc_ack ack;
 };
 
@@ -132,12 +135,22 @@ plan_request(struct gatesrv *s, size_t i)
 	struct allowplan *p = &s->plan;
 
 	s->batch[i].st = allowplan_make(s->conf, m, p);
+	if (s->batch[i].st != GATEIPC_OK && p->inward != NULL) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+
+		inet_ntop(p->inward->family, p->inward->ip, ip, sizeof(ip));
+		log_warnx("gatesrv: refused ALLOW for %s: %s is inward (%s) and no \"inward\" "
+		          "line allows it",
+		          m->name, ip, p->why);
+		return;
+	}
 	if (s->batch[i].st != GATEIPC_OK) {
 		log_warnx("gatesrv: refused ALLOW for %s: not on the allowlist", m->name);
 		return;
 	}
 	s->batch[i].ttl = p->ttl;
 	s->batch[i].ports = p->ports;
+	s->batch[i].inward_ports = p->inward_ports;
 	ipset_batch_add(s->ipset, i, RULES_SET4, AF_INET, p->v4, p->n4, p->ttl, m->name);
 	ipset_batch_add(s->ipset, i, RULES_SET6, AF_INET6, p->v6, p->n6, p->ttl, m->name);
 }
@@ -172,7 +185,7 @@ static void
 remember(struct gatesrv *s, const struct slot *b)
 {
 	const struct gateipc_allow *m = &b->in.m;
-	struct addrmap_name *nm;
+	struct addrmap_name *nm, *nm_in = NULL;
 	uint64_t expires;
 	size_t i;
 
@@ -183,12 +196,23 @@ remember(struct gatesrv *s, const struct slot *b)
 	}
 	expires = loop_now_ms() + (uint64_t)b->ttl * 1000;
 	for (i = 0; i < m->naddrs; i++) {
-		if (addrmap_put(s->map, m->addrs[i].family, m->addrs[i].ip, nm, expires) < 0) {
+		struct addrmap_name *which = nm;
+
+		/* An inward address has only the ports of the "inward" lines,
+		 * so a denial on another port says "port". */
+		if (inward_why(&s->conf->local, m->addrs[i].family, m->addrs[i].ip) != NULL) {
+			if (nm_in == NULL)
+				nm_in = addrmap_name_new(m->name, &b->inward_ports);
+			which = nm_in != NULL ? nm_in : nm;
+		}
+		if (addrmap_put(s->map, m->addrs[i].family, m->addrs[i].ip, which, expires) < 0) {
 			log_warn("gatesrv: remembering an address of %s", m->name);
 			break;
 		}
 	}
 	addrmap_name_unref(nm);
+	if (nm_in != NULL)
+		addrmap_name_unref(nm_in);
 	log_debug("gatesrv: allowed %s: %u addresses, ttl %u", m->name, (unsigned)m->naddrs,
 	          (unsigned)b->ttl);
 }

@@ -21,6 +21,7 @@
 #include "confwatch.h"
 #include "gatesrv.h"
 #include "ipset.h"
+#include "localnet.h"
 #include "log.h"
 #include "loop.h"
 #include "queue.h"
@@ -47,6 +48,7 @@ struct gate {
 	struct queue *queue;
 	struct gatesrv *srv;
 	struct confwatch *watch;
+	struct localnet_watch *netwatch;
 	struct loop_timer prune;
 	uid_t ruid;
 	gid_t rgid;
@@ -274,6 +276,67 @@ prune_cb(struct loop_timer *t, void *arg)
 	loop_timer_set(g->lp, t, PRUNE_EVERY_MS);
 }
 
+/* The container's own networks, which the gate never adds to the sets
+ * for a name without "inward" (allowplan.h). */
+static int
+read_local(struct inward_local *l)
+{
+	char buf[1024];
+
+	if (localnet_read(l) < 0)
+		return -1;
+	log_info("nfq: the container's own networks (inward): %s%s",
+	         l->n > 0 ? inward_local_fmt(l, buf, sizeof(buf)) : "none beyond the fixed ranges",
+	         l->overflow ? " and more (every address counts as inward)" : "");
+	return 0;
+}
+
+/*
+ * Takes every allowed address back: the names still listed are allowed
+ * again on their next lookup, and established flows stay. Dropping the
+ * resolver's connection makes it forget which answers it believed the
+ * kernel still holds.
+ */
+static void
+revoke_all(struct gate *g, const char *why)
+{
+	if (ipset_flush(g->ipset, RULES_SET4) < 0 || ipset_flush(g->ipset, RULES_SET6) < 0)
+		log_warnx("nfq: %s but the sets could not be emptied; what they allowed stays "
+		          "allowed until its entries time out",
+		          why);
+	else
+		log_info("nfq: %s; emptied %s and %s, names still listed are allowed again on "
+		         "their next lookup",
+		         why, RULES_SET4, RULES_SET6);
+	if (g->srv != NULL)
+		gatesrv_drop_clients(g->srv);
+}
+
+/*
+ * The kernel announced an address or route change. An address allowed
+ * before may now be in one of the container's own networks: a new view
+ * takes every entry back, as a narrowed allowlist does.
+ */
+static void
+local_changed(void *arg)
+{
+	struct gate *g = arg;
+	struct inward_local l;
+	char buf[1024];
+
+	if (localnet_read(&l) < 0) {
+		log_warnx("nfq: keeping the previous view of the container's networks");
+		return;
+	}
+	if (inward_local_equal(&l, &g->conf->local))
+		return;
+	g->conf->local = l;
+	log_info("nfq: the container's own networks (inward) are now: %s%s",
+	         l.n > 0 ? inward_local_fmt(&l, buf, sizeof(buf)) : "none beyond the fixed ranges",
+	         l.overflow ? " and more (every address counts as inward)" : "");
+	revoke_all(g, "the container's own networks changed");
+}
+
 static void
 reload(void *arg)
 {
@@ -320,6 +383,13 @@ reload(void *arg)
 		}
 	}
 
+	/* The container's networks may have changed since (docker network
+	 * connect); without a fresh view, the last one stays. */
+	if (read_local(&nc->local) < 0) {
+		log_warnx("nfq: reload: keeping the previous view of the container's networks");
+		nc->local = old->local;
+	}
+
 	g->conf = nc;
 	if (log_open(nc->log_file, nc->log_format) < 0)
 		log_warnx("nfq: keeping the previous log file");
@@ -330,17 +400,10 @@ reload(void *arg)
 	/* An entry does not say which line allowed it, so when a line goes
 	 * (or loses ports) every entry goes: the names still listed are
 	 * allowed again on their next lookup, and established flows stay. */
-	if (conf_allow_narrowed(old, nc)) {
-		if (ipset_flush(g->ipset, RULES_SET4) < 0 || ipset_flush(g->ipset, RULES_SET6) < 0)
-			log_warnx("nfq: reload: the allowlist shrank but the sets could not be "
-			          "emptied; removed names stay allowed until their entries time out");
-		else
-			log_info("nfq: reload: the allowlist shrank; emptied %s and %s, names "
-			         "still listed are allowed again on their next lookup",
-			         RULES_SET4, RULES_SET6);
-		if (g->srv != NULL)
-			gatesrv_drop_clients(g->srv);
-	}
+	if (conf_allow_narrowed(old, nc))
+		revoke_all(g, "reload: the allowlist shrank");
+	else if (!inward_local_equal(&old->local, &nc->local))
+		revoke_all(g, "reload: the container's own networks changed");
 	if (rules_apply(nc, ruid) < 0)
 		log_warnx("nfq: reload: the rules were not refreshed; the previous rules stay");
 
@@ -413,6 +476,11 @@ run(struct gate *g)
 	g->watch = confwatch_new(g->lp, g->path, reload, g);
 	if (g->watch == NULL)
 		log_warnx("nfq: not watching %s for changes; SIGHUP still reloads", g->path);
+	/* Without it, a change of the container's networks is seen on the
+	 * next reload only. */
+	g->netwatch = localnet_watch_new(g->lp, local_changed, g);
+	if (g->netwatch == NULL)
+		log_warnx("nfq: not watching the container's networks; a reload reads them again");
 	loop_timer_init(&g->prune, prune_cb, g);
 	loop_timer_set(g->lp, &g->prune, PRUNE_EVERY_MS);
 	if (drop_capabilities() < 0) {
@@ -430,6 +498,7 @@ run(struct gate *g)
 
 free_watch:
 	loop_timer_cancel(g->lp, &g->prune);
+	localnet_watch_free(g->netwatch);
 	confwatch_free(g->watch);
 free_srv:
 	gatesrv_free(g->srv);
@@ -537,6 +606,11 @@ main(int argc, char *argv[])
 		rc = teardown(g.ipset) < 0 ? 1 : 0;
 		break;
 	default:
+		/* No way to tell inward addresses from the rest: fail closed. */
+		if (read_local(&g.conf->local) < 0) {
+			log_warnx("nfq: cannot read the container's networks; exiting");
+			break;
+		}
 		rc = run(&g);
 		break;
 	}

@@ -4,6 +4,7 @@
  * checked SVCB parser below.
  */
 #include "dnsmsg.h"
+#include "inward.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -495,6 +496,24 @@ addrs_add_all(struct dnsmsg_addrs *a, size_t max, const struct dnsmsg_addr *x, s
 	return true;
 }
 
+/* Does the record carry an inward address? Those are noted as removed,
+ * since the caller then drops the record (with any other address in it). */
+static bool
+inward_record(const struct conf *c, const struct dnsmsg_addr *x, size_t n, struct dnsmsg_addrs *out)
+{
+	bool inward = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (inward_why(&c->local, x[i].family, x[i].ip) == NULL)
+			continue;
+		inward = true;
+		if (out->nremoved < DNSMSG_MAX_REMOVED)
+			out->removed[out->nremoved] = x[i];
+		out->nremoved++;
+	}
+	return inward;
+}
+
 struct chain {
 	const ldns_rdf *names[DNSMSG_MAX_CHAIN + 1];
 	size_t n;
@@ -612,10 +631,14 @@ filter(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool c
 	struct dnsmsg_addr hints[CONF_MAX_ADDRS];
 	size_t max = c->max_addrs < CONF_MAX_ADDRS ? c->max_addrs : CONF_MAX_ADDRS;
 	struct chain ch;
+	bool inward_ok;
 	uint32_t ttl;
 
+	/* Inward addresses only for a name that opted in (DNS rebinding). */
+	inward_ok = q->host && conf_lookup_inward(c, q->name, strlen(q->name), NULL);
 	out->n = 0;
 	out->ttl = 0;
+	out->nremoved = 0;
 	chain_build(pkt, q->qname, &ch);
 	ttl = ch.ttl;
 	for (size_t s = 0; s < sizeof(secs) / sizeof(secs[0]); s++) {
@@ -632,6 +655,7 @@ filter(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool c
 				 * and only once all their addresses are allowed. */
 				keep = chain_has(&ch, ldns_rr_owner(rr)) &&
 				       rr_addrs(rr, hints, CONF_MAX_ADDRS, &n) == 0 &&
+				       (inward_ok || !inward_record(c, hints, n, out)) &&
 				       addrs_add_all(out, max, hints, n);
 				if (keep && ldns_rr_ttl(rr) < ttl)
 					ttl = ldns_rr_ttl(rr);
@@ -928,5 +952,20 @@ dnsmsg_addrs_fmt(const struct dnsmsg_addrs *a, char *buf, size_t len)
 		}
 		pos += (size_t)w;
 	}
+	return buf;
+}
+
+const char *
+dnsmsg_removed_fmt(const struct dnsmsg_addrs *a, char *buf, size_t len)
+{
+	struct dnsmsg_addrs r;
+	size_t pos;
+
+	r.n = a->nremoved < DNSMSG_MAX_REMOVED ? a->nremoved : DNSMSG_MAX_REMOVED;
+	memcpy(r.v, a->removed, r.n * sizeof(r.v[0]));
+	dnsmsg_addrs_fmt(&r, buf, len);
+	pos = strlen(buf);
+	if (a->nremoved > r.n && pos < len)
+		snprintf(buf + pos, len - pos, ",+%zu", a->nremoved - r.n);
 	return buf;
 }

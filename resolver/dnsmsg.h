@@ -61,10 +61,18 @@ struct dnsmsg_addr {
 	uint8_t ip[16];
 };
 
+#define DNSMSG_MAX_REMOVED 16 /* inward addresses kept for the log line */
+
 struct dnsmsg_addrs {
 	size_t n;
 	uint32_t ttl; /* clamped to [min_ttl, max_ttl]; meaningful when n > 0 */
 	struct dnsmsg_addr v[CONF_MAX_ADDRS];
+	/* Inward addresses (inward.h) whose records were removed because no
+	 * "inward" line of the name allows them: how many, and the first
+	 * DNSMSG_MAX_REMOVED of them. (A record goes whole: an HTTPS record's
+	 * other hints go with it, but are not counted here.) */
+	size_t nremoved;
+	struct dnsmsg_addr removed[DNSMSG_MAX_REMOVED];
 };
 
 enum dnsmsg_check {
@@ -100,7 +108,9 @@ int dnsmsg_build_upstream_query(const struct dnsmsg_query *q, uint16_t id, uint8
 enum dnsmsg_check dnsmsg_check_answer(const uint8_t *buf, size_t len, uint16_t id,
 				      const struct dnsmsg_query *q, ldns_pkt **pkt);
 /* Collects the addresses the gate must allow before the client may see pkt,
- * and removes from pkt every address-bearing record that is not allowed. */
+ * and removes from pkt every address-bearing record that is not allowed:
+ * off the CNAME chain, over max_addrs, malformed, or holding an inward
+ * address (c->local included) when no "inward" line matches q's name. */
 void dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
 			  struct dnsmsg_addrs *out);
 /* The same, leaving every TTL as the upstream sent it (no max_ttl cap on
@@ -162,5 +172,7 @@ const char *dnsmsg_rcode_str(uint16_t rcode, char *buf, size_t len);
 int dnsmsg_wire_rcode(const uint8_t *buf, size_t len);
 /* Comma-separated addresses, "" if none. */
 const char *dnsmsg_addrs_fmt(const struct dnsmsg_addrs *a, char *buf, size_t len);
+/* The same for the removed ones (a "+N" at the end for those not kept). */
+const char *dnsmsg_removed_fmt(const struct dnsmsg_addrs *a, char *buf, size_t len);
 
 #endif

@@ -30,6 +30,7 @@
 #include "dnsmsg.h"
 #include "frontend.h"
 #include "gateclient.h"
+#include "localnet.h"
 #include "log.h"
 #include "loop.h"
 #include "ratelimit.h"
@@ -76,7 +77,7 @@ static struct {
 	/* The agent decides how many queries it sends: a flood must not
 	 * become a flood of log lines. Each kind has its own budget, so
 	 * allowed names cannot crowd denials out of the log. */
-	struct ratelimit rl_allow, rl_audit, rl_deny, rl_error;
+	struct ratelimit rl_allow, rl_audit, rl_deny, rl_error, rl_filtered;
 } rs;
 
 #define DNS_LOG_ALLOW_PER_SECOND 1000
@@ -96,6 +97,8 @@ ratelimits_start(void)
 	ratelimit_attach(&rs.rl_deny, rs.lp, "dns.suppressed", "dns.deny");
 	ratelimit_init(&rs.rl_error, DNS_LOG_DENY_PER_SECOND);
 	ratelimit_attach(&rs.rl_error, rs.lp, "dns.suppressed", "dns.error");
+	ratelimit_init(&rs.rl_filtered, DNS_LOG_DENY_PER_SECOND);
+	ratelimit_attach(&rs.rl_filtered, rs.lp, "dns.suppressed", "dns.filtered");
 }
 
 static void
@@ -105,6 +108,7 @@ ratelimits_stop(void)
 	ratelimit_detach(&rs.rl_audit);
 	ratelimit_detach(&rs.rl_deny);
 	ratelimit_detach(&rs.rl_error);
+	ratelimit_detach(&rs.rl_filtered);
 }
 
 static struct ratelimit *
@@ -116,6 +120,8 @@ event_ratelimit(const char *event)
 		return &rs.rl_audit;
 	if (strcmp(event, "dns.deny") == 0)
 		return &rs.rl_deny;
+	if (strcmp(event, "dns.filtered") == 0)
+		return &rs.rl_filtered;
 	return &rs.rl_error;
 }
 
@@ -360,6 +366,18 @@ gate_done(void *arg, enum gateclient_result res)
 	send_allowed(qr);
 }
 
+/* An answer lost records to the inward filter (DNS rebinding): say which. */
+static void
+log_filtered(const struct query *qr, const struct dnsmsg_addrs *addrs)
+{
+	struct log_line *l = dns_event(LOGL_WARN, "dns.filtered", NULL, &qr->q, &qr->client);
+	char buf[DNSMSG_MAX_REMOVED * (INET6_ADDRSTRLEN + 1) + 16];
+
+	logline_str(l, "removed", dnsmsg_removed_fmt(addrs, buf, sizeof(buf)));
+	logline_str(l, "why", "inward");
+	log_end(l);
+}
+
 /*
  * Builds the client's reply from a checked answer, age seconds old: as a
  * template with the upstream's own TTLs, which is then aged and capped in
@@ -376,6 +394,8 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
 	int r;
 
 	dnsmsg_filter_answer_raw(pkt, &qr->q, rs.conf, addrs);
+	if (addrs->nremoved > 0)
+		log_filtered(qr, addrs);
 	raw = addrs->ttl;
 	if (addrs->n > 0)
 		addrs->ttl = dnsmsg_addrs_ttl(raw, age, rs.conf);
@@ -610,6 +630,8 @@ reload(void *arg)
 		log_warnx("user changed in %s: that needs a restart", c->path);
 	if (strcmp(c->log_file, rs.conf->log_file) != 0 || c->log_format != rs.conf->log_format)
 		log_open(c->log_file, c->log_format);
+	/* Netlink is closed to us now: the networks read at start stay. */
+	c->local = rs.conf->local;
 	conf_free(rs.conf);
 	free(rs.conf);
 	rs.conf = c;
@@ -785,6 +807,12 @@ main(int argc, char **argv)
 	}
 	if (log_open(rs.conf->log_file, rs.conf->log_format) != 0)
 		log_warnx("logging to stderr only");
+	/* Before the seccomp filter closes netlink: the container's own
+	 * networks, whose addresses are removed from answers (inward.h). */
+	if (localnet_read(&rs.conf->local) != 0) {
+		log_warnx("cannot read the container's networks; exiting");
+		goto out_conf;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 

@@ -23,6 +23,7 @@
 	"domain = svc.lab.test\n"                                                                  \
 	"domain = multi.lab.test\n"                                                                \
 	"domain = *.wild.test\n"                                                                   \
-	"domain = .apex.test tcp/22 udp/443\n"
+	"domain = .apex.test tcp/22 udp/443\n"                                                     \
+	"domain = x.apex.test inward\n"
 
 #endif

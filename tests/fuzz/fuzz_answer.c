@@ -9,8 +9,11 @@
  *
  * The invariant that matters: every A/AAAA record and SVCB hint the client
  * can see is one the gate was asked to allow, every address asked for
- * occurs in the upstream's bytes, and no more than max_addrs of them. And
- * the reply template the cache keeps, aged in place, is exactly that reply.
+ * occurs in the upstream's bytes, and no more than max_addrs of them; none
+ * of them is inward (common/inward.h, the config's own networks included)
+ * unless the name's line says "inward", and every address the filter says
+ * it removed is inward. And the reply template the cache keeps, aged in
+ * place, is exactly that reply.
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -21,6 +24,7 @@
 #include "dnsconf.h"
 #include "dnsmsg.h"
 #include "fuzz.h"
+#include "inward.h"
 
 static struct conf enforce, audit;
 static struct cache *cache;
@@ -39,6 +43,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	fuzz_conf(FUZZ_DNS_CONF("enforce"), &enforce);
 	fuzz_conf(FUZZ_DNS_CONF("audit"), &audit);
+	/* Own networks in the range the seeds use, so both kinds occur. */
+	{
+		static const uint8_t v4[4] = {192, 0, 2, 128};
+		static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0xff};
+
+		FUZZ_CHECK(inward_local_add(&enforce.local, AF_INET, v4, 25) == 0 &&
+		               inward_local_add(&enforce.local, AF_INET6, v6, 48) == 0,
+		           "inward_local_add");
+		audit.local = enforce.local;
+	}
 	cache = cache_new(64);
 	FUZZ_CHECK(cache != NULL, "cache_new");
 	return 0;
@@ -172,7 +186,7 @@ filter_and_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf 
 	size_t max = c->max_addrs < CONF_MAX_ADDRS ? c->max_addrs : CONF_MAX_ADDRS;
 	uint8_t *w = NULL;
 	size_t wlen = 0;
-	bool trunc;
+	bool trunc, inward_ok;
 	char buf[4096];
 
 	dnsmsg_filter_answer(pkt, q, c, &addrs);
@@ -180,8 +194,15 @@ filter_and_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf 
 	if (addrs.n > 0)
 		FUZZ_CHECK(addrs.ttl >= c->min_ttl && addrs.ttl <= c->max_ttl && addrs.ttl > 0,
 		           "ttl %u outside [%u, %u]", addrs.ttl, c->min_ttl, c->max_ttl);
+	inward_ok = q->host && conf_lookup_inward(c, q->name, strlen(q->name), NULL);
+	for (size_t i = 0; i < addrs.nremoved && i < DNSMSG_MAX_REMOVED; i++)
+		FUZZ_CHECK(!inward_ok && inward_why(&c->local, addrs.removed[i].family,
+		                                    addrs.removed[i].ip) != NULL,
+		           "removed an address that is not inward, or for a name that opted in");
 	for (size_t i = 0; i < addrs.n; i++) {
 		FUZZ_CHECK(addrs.v[i].family == AF_INET || addrs.v[i].family == AF_INET6, "family");
+		FUZZ_CHECK(inward_ok || inward_why(&c->local, addrs.v[i].family, addrs.v[i].ip) == NULL,
+		           "an inward address to allow for a name without \"inward\"");
 		FUZZ_CHECK(in_wire(ans, alen, addrs.v[i].ip, addrs.v[i].family == AF_INET ? 4 : 16),
 		           "an address to allow that upstream never sent");
 		for (size_t j = 0; j < i; j++)

@@ -5,8 +5,11 @@
  *
  * Invariants: only messages that pass the check reach the plan; only names
  * on the gate's own allowlist get entries; every entry is one of the
- * message's addresses with one of the name's configured ports; the timeout
- * is within [min_ttl, max_ttl] and never 0 (0 would mean "forever").
+ * message's addresses with one of the name's configured ports; an inward
+ * address (common/inward.h, the config's own networks included) refuses the
+ * whole request unless the name has an "inward" line, and then gets only
+ * that line's ports; the timeout is within [min_ttl, max_ttl] and never 0
+ * (0 would mean "forever").
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 
 #include "allowplan.h"
 #include "fuzz.h"
+#include "inward.h"
 
 static struct conf conf;
 static struct allowplan plan;
@@ -32,8 +36,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	          "domain = www.lab.test\n"
 	          "domain = *.wild.test tcp/8443\n"
 	          "domain = .apex.test tcp/22 udp/443\n"
-	          "domain = x.apex.test tcp/2222\n",
+	          "domain = x.apex.test tcp/2222 inward\n",
 	          &conf);
+	{
+		static const uint8_t v4[4] = {192, 0, 2, 128};
+
+		FUZZ_CHECK(inward_local_add(&conf.local, AF_INET, v4, 25) == 0, "inward_local_add");
+	}
 	return 0;
 }
 
@@ -48,20 +57,31 @@ msg_has(const struct gateipc_allow *m, const struct ipset_entry *e)
 	return false;
 }
 
+static bool
+is_inward(int family, const uint8_t *ip)
+{
+	return inward_why(&conf.local, family, ip) != NULL;
+}
+
+/* Every address gets the name's ports, an inward one only those of its
+ * "inward" lines (iports). */
 static void
-check_entries(const struct gateipc_allow *m, const struct allowplan *p, const struct ipset_entry *v,
-              size_t n, int family)
+check_entries(const struct gateipc_allow *m, const struct allowplan *p,
+              const struct portlist *iports, const struct ipset_entry *v, size_t n, int family)
 {
 	size_t want = 0;
 
 	for (size_t i = 0; i < m->naddrs; i++)
-		want += m->addrs[i].family == family ? p->ports.n : 0;
+		if (m->addrs[i].family == family)
+			want += is_inward(family, m->addrs[i].ip) ? iports->n : p->ports.n;
 	FUZZ_CHECK(n == want, "%zu entries, want %zu", n, want);
 	for (size_t i = 0; i < n; i++) {
+		const struct portlist *pl = is_inward(family, v[i].ip) ? iports : &p->ports;
+
 		FUZZ_CHECK(v[i].family == family && v[i].cidr == 0, "entry family");
 		FUZZ_CHECK(msg_has(m, &v[i]), "an entry for an address the message did not carry");
-		FUZZ_CHECK(portlist_has(&p->ports, v[i].proto, v[i].port),
-		           "an entry for a port the name does not have");
+		FUZZ_CHECK(portlist_has(pl, v[i].proto, v[i].port),
+		           "an entry for a port the name does not have (for that address)");
 	}
 }
 
@@ -69,9 +89,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct gateipc_allow *m;
-	struct portlist ports;
+	struct portlist ports, iports;
 	const char *err = NULL;
 	enum gateipc_status st;
+	bool inward_ok, has_inward = false;
 
 	gateipc_ack_check(data, size, &err);
 	if (gateipc_allow_check(data, size, &err) != 0) {
@@ -95,12 +116,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(m);
 		return 0;
 	}
+	inward_ok = conf_lookup_inward(&conf, m->name, strlen(m->name), &iports);
+	for (size_t i = 0; i < m->naddrs; i++)
+		has_inward = has_inward || is_inward(m->addrs[i].family, m->addrs[i].ip);
+	if (has_inward && !inward_ok) {
+		FUZZ_CHECK(st == GATEIPC_ERR_NOT_ALLOWED && plan.n4 == 0 && plan.n6 == 0 &&
+		               plan.inward != NULL,
+		           "an inward address allowed for %s, which has no \"inward\" line", m->name);
+		free(m);
+		return 0;
+	}
 	FUZZ_CHECK(st == GATEIPC_OK, "a listed name refused: %s", m->name);
 	FUZZ_CHECK(plan.ttl >= 1 && plan.ttl >= conf.min_ttl && plan.ttl <= conf.max_ttl, "ttl %u",
 	           plan.ttl);
 	FUZZ_CHECK(plan.ports.n == ports.n && plan.ports.n > 0, "ports");
-	check_entries(m, &plan, plan.v4, plan.n4, AF_INET);
-	check_entries(m, &plan, plan.v6, plan.n6, AF_INET6);
+	check_entries(m, &plan, &iports, plan.v4, plan.n4, AF_INET);
+	check_entries(m, &plan, &iports, plan.v6, plan.n6, AF_INET6);
 	free(m);
 	return 0;
 }

@@ -153,6 +153,14 @@ def answers_by_hand():
     svc = b"\x03svc\x03lab\x04test\x00"
     out.append(hdr(0x2222, 0x8180, 1, 1) + svc + struct.pack(">HH", 65, 1) +
                b"\xc0\x0c" + struct.pack(">HHIH", 65, 1, 60, len(rdata)) + rdata)
+    # inward answers (rebinding): a name without "inward", and x.apex.test,
+    # which has it in the fuzz config
+    aaaa = lambda ip: b"\xc0\x0c" + struct.pack(">HHIH", 28, 1, 300, 16) + socket.inet_pton(socket.AF_INET6, ip)
+    for name in (www, b"\x01x\x04apex\x04test\x00"):
+        out.append(hdr(0x3333, 0x8180, 1, 4) + name + struct.pack(">HH", 1, 1) + a("10.0.0.1") +
+                   a("192.0.2.10") + a("192.0.2.200") + a("169.254.169.254"))
+        out.append(hdr(0x3333, 0x8180, 1, 3) + name + struct.pack(">HH", 28, 1) + aaaa("fd00::1") +
+                   aaaa("::ffff:10.0.0.1") + aaaa("2001:db8:1::10"))
     return out
 
 

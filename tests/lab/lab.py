@@ -393,6 +393,9 @@ UNBOUND_CONF = """server:
     local-zone: "test." nodefault
     local-zone: "lab.test." transparent
     local-zone: "." refuse
+    local-zone: "db." static
+    local-data: "db. 300 IN A 198.18.0.1"
+    local-data: "db. 300 IN AAAA 2001:db8:ff::1"
     cache-max-ttl: 300
     cache-max-negative-ttl: 1
     root-hints: ""

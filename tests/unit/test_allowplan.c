@@ -33,7 +33,9 @@ setup(void **state)
 	                           "[allow]\n"
 	                           "domain = www.example.test\n"
 	                           "domain = .example.test tcp/22\n"
-	                           "domain = quic.example.test udp/443\n";
+	                           "domain = quic.example.test udp/443\n"
+	                           "domain = db tcp/5432 inward\n"
+	                           "domain = db udp/53\n";
 	int fd = mkstemp(path);
 
 	if (fd < 0 || write(fd, text, sizeof(text) - 1) != (ssize_t)sizeof(text) - 1)
@@ -123,6 +125,56 @@ test_not_listed(void **state)
 	assert_int_equal(allowplan_make(&conf, &m, &plan), GATEIPC_ERR_NOT_ALLOWED);
 }
 
+/* The gate does not take the resolver's word that an answer holds no
+ * inward address: one such address refuses the whole request, unless the
+ * name's line says "inward"; then it gets that line's ports only. */
+static void
+test_inward(void **state)
+{
+	static const char *const inward[] = {
+	    "10.0.0.1", "169.254.169.254", "127.0.0.1", "0.0.0.0", "100.64.1.1",
+	    "224.0.0.1", "255.255.255.255", "::", "::1", "::ffff:10.0.0.1",
+	    "fd00::1", "fe80::1", "ff02::1", "64:ff9b::a9fe:a9fe",
+	};
+	const char *ips[3] = {"192.0.2.1", NULL, NULL};
+	struct gateipc_allow m;
+	uint8_t net[4] = {198, 18, 0, 0};
+
+	for (size_t i = 0; i < sizeof(inward) / sizeof(inward[0]); i++) {
+		ips[1] = inward[i];
+		msg(&m, "www.example.test", 300, ips);
+		assert_int_equal(allowplan_make(&conf, &m, &plan), GATEIPC_ERR_NOT_ALLOWED);
+		assert_int_equal(plan.n4 + plan.n6, 0);
+		assert_ptr_equal(plan.inward, &m.addrs[1]);
+		assert_non_null(plan.why);
+	}
+	/* The container's own subnet, which need not be a private range. */
+	ips[1] = "198.18.0.7";
+	msg(&m, "www.example.test", 300, ips);
+	assert_int_equal(allowplan_make(&conf, &m, &plan), GATEIPC_OK);
+	assert_int_equal(inward_local_add(&conf.local, AF_INET, net, 24), 0);
+	assert_int_equal(allowplan_make(&conf, &m, &plan), GATEIPC_ERR_NOT_ALLOWED);
+	assert_string_equal(plan.why, "local-net");
+	memset(&conf.local, 0, sizeof(conf.local));
+
+	/* db opted in on its tcp/5432 line only: its inward addresses get
+	 * tcp/5432, its other addresses both lines' ports. */
+	{
+		static const char *const db[] = {"172.18.0.3", "192.0.2.5", "fd00::3", NULL};
+
+		msg(&m, "db", 300, db);
+		assert_int_equal(allowplan_make(&conf, &m, &plan), GATEIPC_OK);
+		assert_null(plan.inward);
+		assert_int_equal(plan.n4, 1 + 2);
+		assert_int_equal(plan.n6, 1);
+		assert_int_equal(plan.v4[0].proto, IPPROTO_TCP);
+		assert_int_equal(plan.v4[0].port, 5432);
+		assert_int_equal(plan.v6[0].port, 5432);
+		assert_int_equal(plan.v4[1].port, 5432);
+		assert_int_equal(plan.v4[2].proto, IPPROTO_UDP);
+	}
+}
+
 int
 main(void)
 {
@@ -130,6 +182,7 @@ main(void)
 	    cmocka_unit_test(test_ports_and_families),
 	    cmocka_unit_test(test_ttl_clamped),
 	    cmocka_unit_test(test_not_listed),
+	    cmocka_unit_test(test_inward),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -257,6 +257,59 @@ test_lookup(void **state)
 	conf_free(&c);
 }
 
+/* "inward" among the ports: the opt-in for inward addresses (inward.h). */
+static void
+test_inward(void **state)
+{
+	char text[4096];
+	struct portlist pl;
+	struct conf c;
+	size_t n;
+
+	load_ok(HEAD "[allow]\ndomain = db tcp/5432 inward\ndomain = .db.test inward\n"
+	             "domain = inward\ndomain = *.x.test\ndomain = a.x.test inward udp/53\n",
+	        &c);
+	assert_int_equal(c.ndomains, 5);
+	/* A single label, as compose neighbours are named. */
+	assert_true(c.domains[0].inward && c.domains[0].own_ports);
+	assert_string_equal(fmt_ports(&c.domains[0].ports), "tcp/5432");
+	assert_true(conf_lookup_inward(&c, "db", 2, &pl));
+	assert_string_equal(fmt_ports(&pl), "tcp/5432");
+	assert_true(conf_lookup(&c, "db", 2, NULL));
+	/* Without ports: the [gate] ports. */
+	assert_true(c.domains[1].inward);
+	assert_false(c.domains[1].own_ports);
+	assert_true(conf_lookup_inward(&c, "s.db.test", 9, &pl));
+	assert_string_equal(fmt_ports(&pl), "tcp/443 tcp/80");
+	/* The first word is always the name. */
+	assert_false(c.domains[2].inward);
+	assert_true(conf_lookup(&c, "inward", 6, NULL));
+	assert_false(conf_lookup_inward(&c, "inward", 6, NULL));
+	/* Per line: only the lines that say inward count. */
+	assert_false(conf_lookup_inward(&c, "b.x.test", 8, &pl));
+	assert_int_equal(pl.n, 0);
+	assert_true(conf_lookup_inward(&c, "a.x.test", 8, &pl));
+	assert_string_equal(fmt_ports(&pl), "udp/53");
+	assert_true(conf_lookup(&c, "a.x.test", 8, &pl));
+	assert_string_equal(fmt_ports(&pl), "tcp/443 tcp/80 udp/53");
+	conf_free(&c);
+
+	load_bad(HEAD "[allow]\ndomain = db inward tcp/1 inward\n", 4, "\"inward\" given twice");
+	load_bad(HEAD "[allow]\ndomain = db Inward\n", 4, "bad port \"Inward\"");
+	load_bad(HEAD "[allow]\nnetwork = 10.0.0.0/8 inward\n", 4, "bad port \"inward\"");
+	/* 32 ports and the opt-in fit; 33 ports do not. */
+	n = (size_t)snprintf(text, sizeof(text), HEAD "[allow]\ndomain = db inward");
+	for (int i = 1; i <= CONF_MAX_PORTS; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, " tcp/%d", i);
+	snprintf(text + n, sizeof(text) - n, "\n");
+	load_ok(text, &c);
+	assert_int_equal(c.domains[0].ports.n, CONF_MAX_PORTS);
+	assert_true(c.domains[0].inward);
+	conf_free(&c);
+	snprintf(text + n, sizeof(text) - n, " tcp/999\n");
+	load_bad(text, 4, "too many ports");
+}
+
 static void
 roundtrip(const char *path)
 {
@@ -303,6 +356,7 @@ roundtrip(const char *path)
 		assert_int_equal(a.domains[i].pat.kind, b.domains[i].pat.kind);
 		assert_string_equal(a.domains[i].pat.name, b.domains[i].pat.name);
 		assert_int_equal(a.domains[i].own_ports, b.domains[i].own_ports);
+		assert_int_equal(a.domains[i].inward, b.domains[i].inward);
 		assert_string_equal(fmt_ports(&a.domains[i].ports),
 		                    fmt_ports2(&b.domains[i].ports));
 	}
@@ -354,6 +408,7 @@ test_roundtrip(void **state)
 	roundtrip(full_ini);
 	snprintf(text, sizeof(text),
 	         "[allow]\ndomain = x.test\nnetwork = 10.0.0.0/8\n"
+	         "domain = db inward\ndomain = *.y.test tcp/5432 inward udp/53\n"
 	         "[resolver]\nresolv_conf = %s\n",
 	         resolv);
 	write_ini(text, path, sizeof(path));
@@ -644,6 +699,9 @@ test_narrowed(void **state)
 	    {"domain = A.test.\n", "domain = a.test\n", false}, /* normalized alike */
 	    {"domain = a.test\n", "[gate]\nports = tcp/443\n[allow]\ndomain = a.test\n", true},
 	    {"network = 192.0.2.0/24\n", "", false}, /* static sets are refilled anyway */
+	    {"domain = db inward\n", "domain = db\n", true}, /* the opt-in went */
+	    {"domain = db\n", "domain = db inward\n", false},
+	    {"domain = db tcp/1 inward\n", "domain = db inward tcp/1\n", false},
 	};
 	size_t i;
 
@@ -671,6 +729,7 @@ main(void)
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_lookup),
 	    cmocka_unit_test(test_narrowed),
+	    cmocka_unit_test(test_inward),
 	    cmocka_unit_test(test_roundtrip),
 	    cmocka_unit_test(test_comments_and_spacing),
 	    cmocka_unit_test(test_long_line),

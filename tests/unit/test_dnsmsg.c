@@ -32,7 +32,8 @@ static const char *ini = "[resolver]\n"
 			 "file =\n"
 			 "[allow]\n"
 			 "domain = www.x.test\n"
-			 "domain = .cdn.test\n";
+			 "domain = .cdn.test\n"
+			 "domain = db tcp/5432 inward\n";
 
 static int
 setup(void **state)
@@ -508,6 +509,99 @@ test_extract_cname(void **state)
 	}
 }
 
+static const char *
+fmt_removed(const struct dnsmsg_addrs *a)
+{
+	static char buf[4096];
+
+	return dnsmsg_removed_fmt(a, buf, sizeof(buf));
+}
+
+/* DNS rebinding: inward addresses are removed (and noted) unless the
+ * name's line says inward; every other address stays. */
+static void
+test_extract_inward(void **state)
+{
+	uint8_t net[4] = {198, 51, 100, 0};
+	struct dnsmsg_addrs a;
+	struct dnsmsg_query q;
+	ldns_pkt *p;
+
+	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN A 10.0.0.1",
+		     "ans:www.x.test. 300 IN A 192.0.2.1", "ans:www.x.test. 300 IN A 169.254.169.254",
+		     "ans:www.x.test. 300 IN AAAA fd00::1", "ans:www.x.test. 300 IN AAAA fe80::1",
+		     "ans:www.x.test. 300 IN AAAA ::ffff:127.0.0.1",
+		     "ans:www.x.test. 300 IN AAAA 2001:db8::1", NULL);
+	assert_string_equal(fmt(&a), "192.0.2.1,2001:db8::1");
+	assert_int_equal(ldns_pkt_ancount(p), 2);
+	assert_int_equal(a.nremoved, 5);
+	assert_string_equal(fmt_removed(&a),
+			    "10.0.0.1,169.254.169.254,fd00::1,fe80::1,::ffff:127.0.0.1");
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* An HTTPS record with one inward hint goes whole. */
+	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
+		     "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2 ipv4hint=192.0.2.44,10.1.2.3", NULL);
+	assert_int_equal(a.n, 0);
+	assert_int_equal(ldns_pkt_ancount(p), 0);
+	assert_string_equal(fmt_removed(&a), "10.1.2.3");
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* Through a CNAME: the query's name decides, and it did not opt in. */
+	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN CNAME db.",
+		     "ans:db. 300 IN A 172.18.0.3", NULL);
+	assert_int_equal(a.n, 0);
+	assert_int_equal(ldns_pkt_ancount(p), 1);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* The opt-in: a compose neighbour. */
+	p = filtered("db", LDNS_RR_TYPE_A, &a, &q, "ans:db. 300 IN A 172.18.0.3",
+		     "ans:db. 300 IN AAAA fd00::3", NULL);
+	assert_string_equal(fmt(&a), "172.18.0.3,fd00::3");
+	assert_int_equal(a.nremoved, 0);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* The container's own networks count, whatever range they are in. */
+	assert_int_equal(inward_local_add(&cfg.local, AF_INET, net, 24), 0);
+	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN A 198.51.100.7",
+		     "ans:www.x.test. 300 IN A 198.51.101.7", NULL);
+	assert_string_equal(fmt(&a), "198.51.101.7");
+	assert_string_equal(fmt_removed(&a), "198.51.100.7");
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+	memset(&cfg.local, 0, sizeof(cfg.local));
+
+	/* Many: the log keeps the first DNSMSG_MAX_REMOVED and a count; they
+	 * do not use up max_addrs (4). */
+	parse_ok("www.x.test", LDNS_RR_TYPE_A, &q);
+	p = NULL;
+	ldns_pkt_query_new_frm_str(&p, "www.x.test", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 0);
+	for (int i = 0; i < 20; i++) {
+		char text[64];
+		ldns_rr *r = NULL;
+
+		snprintf(text, sizeof(text), "www.x.test. 60 IN A 10.0.0.%d", i);
+		assert_int_equal(ldns_rr_new_frm_str(&r, text, 0, NULL, NULL), LDNS_STATUS_OK);
+		ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, r);
+	}
+	{
+		ldns_rr *r = NULL;
+
+		ldns_rr_new_frm_str(&r, "www.x.test. 60 IN A 192.0.2.1", 0, NULL, NULL);
+		ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, r);
+	}
+	dnsmsg_filter_answer(p, &q, &cfg, &a);
+	assert_string_equal(fmt(&a), "192.0.2.1");
+	assert_int_equal(a.nremoved, 20);
+	assert_non_null(strstr(fmt_removed(&a), "10.0.0.15,+4"));
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+}
+
 static void
 test_extract_https(void **state)
 {
@@ -911,7 +1005,7 @@ main(void)
 		cmocka_unit_test(test_parse_weird_names), cmocka_unit_test(test_deny),
 		cmocka_unit_test(test_check_answer),  cmocka_unit_test(test_extract_plain),
 		cmocka_unit_test(test_extract_cap),   cmocka_unit_test(test_extract_cname),
-		cmocka_unit_test(test_extract_https), cmocka_unit_test(test_reply),
+		cmocka_unit_test(test_extract_https), cmocka_unit_test(test_extract_inward), cmocka_unit_test(test_reply),
 		cmocka_unit_test(test_mnemonics),     cmocka_unit_test(test_template_ages),
 		cmocka_unit_test(test_reply_ttls_bad),
 		cmocka_unit_test(test_qtype_refused), cmocka_unit_test(test_upstream_lower_case),
