@@ -221,7 +221,7 @@ EOF
 	# clone of the repository: git refuses a repository of another user).
 	agent_rebuild() {
 		local o u=$((AGENT_UID + 1))
-		rgit clone -q "$AG/repo" "$AG/repo2" && mkdir -p "$AG/home2" "$AG/cache2" &&
+		cp -a "$AG/repo" "$AG/repo2" && mkdir -p "$AG/home2" "$AG/cache2" &&
 			chown -R "$u:$AGENT_GID" "$AG/repo2" "$AG/home2" "$AG/cache2" || return 1
 		o=$(as_user "$u" env HOME="$AG/home2" AGENT_REPO="$AG/repo2" AGENT_CACHE_DIR="$AG/cache2" \
 			"$TOP/examples/agent-sandbox/run-agent.sh" sh -c 'echo M-UID-$(id -u)' 2>&1) ||

@@ -49,7 +49,7 @@ RUN apt-get update \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 EOF
 		lint=$(docker run --rm --network none -v "$WORK/deb:/deb:ro" "$CACHE:lintian" \
-			sh -c 'lintian --info --no-tag-display-limit /deb/*.deb; echo "lintian-exit=$?"' 2>&1)
+			sh -c 'lintian --tag-display-limit 0 /deb/*.deb; echo "lintian-exit=$?"' 2>&1)
 		printf '%s\n' "$lint" | sed 's/^/# lintian: /'
 		if printf '%s\n' "$lint" | grep -q '^E: '; then
 			fail package.lintian "$(printf '%s\n' "$lint" | grep '^E: ')"
