@@ -84,7 +84,8 @@ EOF
 		/usr/sbin/namegate-entrypoint /usr/sbin/namegate-as-agent /usr/sbin/namegate-supervise \
 		/usr/share/namegate/namegate-lib.sh /etc/namegate/sandbox.ini \
 		/usr/share/man/man8/namegate-nfq.8.gz /usr/share/man/man8/namegate-resolver.8.gz \
-		/usr/share/man/man5/sandbox.ini.5.gz /usr/share/doc/namegate/copyright; do
+		/usr/share/man/man5/sandbox.ini.5.gz /usr/share/man/man8/namegate-up.8.gz \
+		/usr/share/man/man8/namegate-entrypoint.8.gz /usr/share/doc/namegate/copyright; do
 		printf '%s\n' "$out" | grep -qx "$f" || missing="$missing $f"
 	done
 	# Every helper a script calls by path is there and executable.
