@@ -139,13 +139,24 @@ mkdir -p "$GIT_COMMON/hooks"
 extra=()
 read -r -a extra <<<"${AGENT_DOCKER_ARGS:-}"
 
+run=(docker run --rm -i "${tty[@]}" --name "$NAME" --hostname agent
+	--cap-drop ALL --cap-add NET_ADMIN --cap-add NET_RAW --cap-add SETUID --cap-add SETGID
+	--security-opt no-new-privileges
+	-v "$CONF_DIR:/etc/namegate:ro"
+	-v "$WT:/work" -w /work
+	-v "$GIT_COMMON:$GIT_COMMON"
+	-v "$GIT_COMMON/hooks:$GIT_COMMON/hooks:ro"
+	-v "$GIT_COMMON/config:$GIT_COMMON/config:ro"
+	"${extra[@]}" "$IMAGE" "$@")
 CONTAINER_STARTED=1
-docker run --rm -i "${tty[@]}" --name "$NAME" --hostname agent \
-	--cap-drop ALL --cap-add NET_ADMIN --cap-add NET_RAW --cap-add SETUID --cap-add SETGID \
-	--security-opt no-new-privileges \
-	-v "$CONF_DIR:/etc/namegate:ro" \
-	-v "$WT:/work" -w /work \
-	-v "$GIT_COMMON:$GIT_COMMON" \
-	-v "$GIT_COMMON/hooks:$GIT_COMMON/hooks:ro" \
-	-v "$GIT_COMMON/config:$GIT_COMMON/config:ro" \
-	"${extra[@]}" "$IMAGE" "$@"
+if ((${#tty[@]})); then
+	# On a terminal the container has it (^C goes to the agent); the traps
+	# run when it exits.
+	"${run[@]}"
+else
+	# Without one, in the background and waited for, so that a signal to
+	# this script runs the traps at once (and the container is removed)
+	# instead of after the session. stdin stays the caller's.
+	"${run[@]}" <&0 &
+	wait "$!"
+fi

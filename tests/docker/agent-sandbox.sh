@@ -13,7 +13,7 @@
 AGENT_CHECKS="agent.image.build agent.launcher-runs agent.npm-allowed agent.pip-allowed
 agent.git-allowed agent.offlist-refused agent.direct-ip-refused agent.worktree-mounted
 agent.uid-matches agent.worktree-pruned agent.container-gone agent.worktree-kept
-agent.config-inside-refused agent.rebuild-on-uid-change"
+agent.signal-cleanup agent.config-inside-refused agent.rebuild-on-uid-change"
 
 AGENT_UID=1000
 AGENT_GID=1000
@@ -200,6 +200,43 @@ EOF
 		rgit -C "$AG/repo" worktree remove --force "$wt" && rgit -C "$AG/repo" branch -q -D "agent/${wt##*/repo-}"
 	}
 	check agent.worktree-kept agent_kept
+
+	# A signal to the launcher (a supervisor stopping it, a closed terminal)
+	# still runs its EXIT trap at once: the container and the unchanged
+	# worktree are gone.
+	agent_signal() {
+		local lpid= p i job
+		launcher sh -c 'sleep 61' >"$AG/signal.log" 2>&1 &
+		job=$!
+		for i in $(seq 1 150); do
+			docker ps --filter name=^agent- --format '{{.Image}}' | grep -qx "$AIMG" && break
+			sleep 0.1
+		done
+		# The launcher's own pid: our run-agent.sh with this command, in the repository.
+		for p in /proc/[0-9]*; do
+			if [[ $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) == *"/run-agent.sh sh -c sleep 61"* &&
+				$(readlink "$p/cwd") == "$AG/repo" ]]; then
+				lpid=${p#/proc/}
+			fi
+		done
+		if [ -z "$lpid" ] || ! docker ps --filter name=^agent- --format '{{.Image}}' | grep -qx "$AIMG"; then
+			echo "no session running (launcher pid ${lpid:-none})"
+			cat "$AG/signal.log"
+			return 1
+		fi
+		kill -TERM "$lpid"
+		for i in $(seq 1 100); do
+			kill -0 "$lpid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$lpid" 2>/dev/null; then
+			echo "the launcher still runs 10 s after SIGTERM"
+			return 1
+		fi
+		wait "$job"
+		agent_gone && agent_pruned
+	}
+	check agent.signal-cleanup agent_signal
 
 	# An allowlist the agent could write through its own mounts is refused,
 	# before any container starts.
