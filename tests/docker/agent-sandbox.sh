@@ -214,8 +214,8 @@ EOF
 		done
 		# The launcher's own pid: our run-agent.sh with this command, in the repository.
 		for p in /proc/[0-9]*; do
-			if [[ $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) == *"/run-agent.sh sh -c sleep 61"* &&
-				$(readlink "$p/cwd") == "$AG/repo" ]]; then
+			if [[ $(tr '\0' ' ' 2>/dev/null <"$p/cmdline") == *"/run-agent.sh sh -c sleep 61"* &&
+				$(readlink "$p/cwd" 2>/dev/null) == "$AG/repo" ]]; then
 				lpid=${p#/proc/}
 			fi
 		done
