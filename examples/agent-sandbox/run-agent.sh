@@ -13,7 +13,8 @@
 #   4. on exit (the command's, a signal's, a failure's) removes the container
 #      if it is still there, and removes the worktree and its branch if the
 #      session changed nothing (no commit, no modified or untracked file);
-#      else it says where the work is.
+#      else it says where the work is. Unchanged worktrees of sessions whose
+#      launcher was killed outright are removed by the next session.
 # The exit status is the command's.
 #
 # Environment:
@@ -109,12 +110,17 @@ cleanup() {
 	if ((WT_MADE)); then
 		if [[ -z $(git -C "$WT" status --porcelain 2>/dev/null) &&
 			$(git -C "$WT" rev-parse HEAD 2>/dev/null) == "$BASE" ]]; then
-			git -C "$TOP" worktree remove --force "$WT" &&
-				git -C "$TOP" branch -q -D "$BRANCH" ||
+			if git -C "$TOP" worktree remove --force "$WT" &&
+				git -C "$TOP" branch -q -D "$BRANCH"; then
+				rm -f "$WT.lock"
+			else
 				echo "run-agent: could not remove the worktree $WT" >&2
+			fi
 		else
 			echo "run-agent: the session's work is in $WT (branch $BRANCH)" >&2
 		fi
+	elif [[ -n ${WT:-} ]]; then
+		rm -f "$WT.lock"
 	fi
 	git -C "$TOP" worktree prune 2>/dev/null
 	exit "$st"
@@ -124,8 +130,30 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Every live session holds a lock on its worktree's .lock file.
+exec 8>"$WT.lock" && flock -n 8 || die "cannot lock $WT.lock"
 git -C "$TOP" worktree add -q -b "$BRANCH" "$WT" "$BASE" || die "git worktree add $WT failed"
 WT_MADE=1
+
+# Sessions of this repository whose launcher was killed (SIGKILL, a crash)
+# before its EXIT trap ran: no lock held, so no launcher; removed when they
+# changed nothing (clean, and their branch never moved since it was made).
+for old in "$CACHE/worktrees/$(basename "$TOP")"-*.lock; do
+	owt=${old%.lock}
+	[[ -e $old && $owt != "$WT" ]] || continue
+	(
+		flock -n 9 || exit 0
+		# A worktree removed by hand: its branch is yours, only the lock goes.
+		if [[ -d $owt ]]; then
+			obranch=agent/${owt##*/"$(basename "$TOP")"-}
+			[[ -z $(git -C "$owt" status --porcelain 2>/dev/null) &&
+				$(git -C "$TOP" reflog show --format=%H "refs/heads/$obranch" -- 2>/dev/null | wc -l) == 1 ]] || exit 0
+			git -C "$TOP" worktree remove --force "$owt" && git -C "$TOP" branch -q -D "$obranch" || exit 0
+			echo "run-agent: removed $owt, left unchanged by a session that did not clean up" >&2
+		fi
+		rm -f "$old"
+	) 9<"$old"
+done
 
 # A terminal only when there is one: `docker run -t` without one fails.
 tty=()

@@ -13,7 +13,7 @@
 AGENT_CHECKS="agent.image.build agent.launcher-runs agent.npm-allowed agent.pip-allowed
 agent.git-allowed agent.offlist-refused agent.direct-ip-refused agent.worktree-mounted
 agent.uid-matches agent.worktree-pruned agent.container-gone agent.worktree-kept
-agent.signal-cleanup agent.config-inside-refused agent.rebuild-on-uid-change"
+agent.signal-cleanup agent.stale-pruned agent.config-inside-refused agent.rebuild-on-uid-change"
 
 AGENT_UID=1000
 AGENT_GID=1000
@@ -197,7 +197,8 @@ EOF
 		[ -n "$wt" ] && [ -f "$wt/RESULT" ] || { echo "no worktree with RESULT: $o"; return 1; }
 		[ "$(stat -c %u "$wt/RESULT")" = "$AGENT_UID" ] || { echo "RESULT not the user's"; return 1; }
 		expect_in "the session's work is in $wt" echo "$o" || return 1
-		rgit -C "$AG/repo" worktree remove --force "$wt" && rgit -C "$AG/repo" branch -q -D "agent/${wt##*/repo-}"
+		rgit -C "$AG/repo" worktree remove --force "$wt" && rgit -C "$AG/repo" branch -q -D "agent/${wt##*/repo-}" &&
+			rm -f "$wt.lock"
 	}
 	check agent.worktree-kept agent_kept
 
@@ -237,6 +238,23 @@ EOF
 		agent_gone && agent_pruned
 	}
 	check agent.signal-cleanup agent_signal
+
+	# A launcher killed outright (SIGKILL: no trap runs) leaves its worktree
+	# and lock; the next session removes them when they hold no change, and
+	# keeps one that does.
+	agent_stale() {
+		local stale=$AG/cache/worktrees/repo-19990101-000000-1 dirty=$AG/cache/worktrees/repo-19990101-000000-2 o
+		as_user "$AGENT_UID" sh -c "git worktree add -q -b agent/19990101-000000-1 $stale &&
+			git worktree add -q -b agent/19990101-000000-2 $dirty && echo x >$dirty/NOTE &&
+			: >$stale.lock && : >$dirty.lock" || return 1
+		o=$(launcher true 2>&1) || { echo "exit $?: $o"; return 1; }
+		[ ! -e "$stale" ] && [ ! -e "$stale.lock" ] || { echo "the stale worktree is still there: $o"; return 1; }
+		! rgit -C "$AG/repo" rev-parse -q --verify agent/19990101-000000-1 >/dev/null || { echo "its branch is still there"; return 1; }
+		[ -f "$dirty/NOTE" ] || { echo "the worktree with a change was removed: $o"; return 1; }
+		rgit -C "$AG/repo" worktree remove --force "$dirty" && rgit -C "$AG/repo" branch -q -D agent/19990101-000000-2 &&
+			rm -f "$dirty.lock" && agent_pruned
+	}
+	check agent.stale-pruned agent_stale
 
 	# An allowlist the agent could write through its own mounts is refused,
 	# before any container starts.
