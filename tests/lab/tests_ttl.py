@@ -1,0 +1,75 @@
+"""What the gate does with the timeouts of entries it shares between names,
+and how much one allowlist line may hold (max_per_line). Names and
+addresses: the ttl* and *.wild blocks of lab.test.zone."""
+import time
+
+from lab import ipset_entry, ipset_members
+from tests_lab import BASE_ALLOW, check, test, want_answer, want_connect, want_event, want_refused
+
+SHARED_IP = "192.0.2.80"
+WILD = [("w%d.wild.lab.test" % i, "198.51.100.%d" % (100 + i)) for i in range(1, 11)]
+
+
+def entry_timeout(ip, port=443):
+    e = ipset_entry("namegate4", ip, "tcp", port)
+    return e["timeout"] if e else None
+
+
+@test("70.ttl.shared-address-keeps-longest")
+def t_shared_ttl(t):
+    """Two names on one address, TTL 300 and TTL 2: resolving the short one
+    must not cut the entry the long one's (cached) answer relies on."""
+    ng = t.namegate(allow=BASE_ALLOW + ["ttllong.lab.test", "ttlshort.lab.test"], resolver={"min_ttl": 1})
+    want_answer("ttllong.lab.test", "A", SHARED_IP)
+    to = entry_timeout(SHARED_IP)
+    check(to is not None and to >= 290, "the long name's entry has its TTL (~300)", to)
+    r = want_answer("ttlshort.lab.test", "A", SHARED_IP)
+    check(r.answers[0][1] <= 2, "the short name's TTL is relayed (<= 2)", r)
+    for port in (443, 80):
+        to = entry_timeout(SHARED_IP, port)
+        check(to is not None and to >= 290, "after the short name, tcp/%d still has ~300 s (never shortened)" % port,
+              to)
+    time.sleep(3.5)
+    to = entry_timeout(SHARED_IP)
+    check(to is not None and to >= 285, "3.5 s after the short answer the entry is still there with ~300 s", to)
+    m = ng.mark()
+    want_answer("ttllong.lab.test", "A", SHARED_IP)
+    want_event(ng, m, "dns.allow", name="ttllong.lab.test", cached="1")
+    want_connect(SHARED_IP, 443)
+    want_connect(SHARED_IP, 80)
+
+
+@test("71.bound.per-line-eviction")
+def t_per_line(t):
+    """max_per_line = 8 and the default two ports: a wildcard line holds the
+    entries of its 4 newest addresses; the oldest are evicted (and their
+    cached answers go through the gate again), other lines untouched."""
+    ng = t.namegate(allow=BASE_ALLOW + ["*.wild.lab.test"], gate={"max_per_line": 8})
+    want_answer("www.lab.test", "A", "192.0.2.10")
+    want_connect("192.0.2.10", 443)
+    m = ng.mark()
+    for name, ip in WILD:
+        want_answer(name, "A", ip)
+    wild = [e for e in ipset_members("namegate4") or [] if (e["comment"] or "").endswith(".wild.lab.test")]
+    check(len(wild) <= 8, "the wildcard line holds at most max_per_line = 8 entries", *wild)
+    for name, ip in WILD[-4:]:
+        check(entry_timeout(ip) is not None, "the newest %s is in the set" % name)
+        want_connect(ip, 443)
+    for name, ip in WILD[:-4]:
+        check(entry_timeout(ip) is None and entry_timeout(ip, 80) is None, "the older %s was evicted" % name)
+    want_refused(WILD[0][1], 443)
+    ev = want_event(ng, m, "gate.evict", pattern="*.wild.lab.test")
+    check(sum(int(e.get("count", 0)) for e in ev) >= 1, "gate.evict counts the evictions", *[e["_line"] for e in ev])
+    # the exact names of other lines are unaffected
+    check(entry_timeout("192.0.2.10") is not None, "www.lab.test's entry was not evicted")
+    want_connect("192.0.2.10", 443)
+    want_answer("v4only.lab.test", "A", "192.0.2.11")
+    want_connect("192.0.2.11", 443)
+    # an evicted name's cached answer is not taken as still held: asked
+    # again, it goes through the gate and connects
+    m = ng.mark()
+    want_answer(WILD[0][0], "A", WILD[0][1])
+    want_event(ng, m, "dns.allow", name=WILD[0][0], cached="1")
+    want_connect(WILD[0][1], 443)
+    wild = [e for e in ipset_members("namegate4") or [] if (e["comment"] or "").endswith(".wild.lab.test")]
+    check(len(wild) <= 8, "still at most 8 entries for the wildcard line", *wild)
