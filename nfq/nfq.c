@@ -18,6 +18,7 @@
 #include "addrmap.h"
 #include "conf.h"
 #include "confwatch.h"
+#include "entrymap.h"
 #include "gatesrv.h"
 #include "ipset.h"
 #include "log.h"
@@ -30,7 +31,7 @@
 #endif
 
 #define EXIT_CONFIG 2
-#define SET_MAXELEM 1048576
+#define SET_MAXELEM CONF_SET_MAXELEM
 /* Map entries that ran out more than this long ago no longer explain a
  * denial usefully ("expired" an hour later is just "unresolved"). */
 #define PRUNE_AFTER_MS (3600 * 1000ULL)
@@ -42,6 +43,7 @@ struct gate {
 	struct loop *lp;
 	struct ipset_nl *ipset;
 	struct addrmap *map;
+	struct entrymap *emap;
 	struct queue *queue;
 	struct gatesrv *srv;
 	struct confwatch *watch;
@@ -269,7 +271,41 @@ prune_cb(struct loop_timer *t, void *arg)
 
 	if (now > PRUNE_AFTER_MS)
 		addrmap_prune(g->map, now - PRUNE_AFTER_MS);
+	entrymap_prune(g->emap, now);
 	loop_timer_set(g->lp, t, PRUNE_EVERY_MS);
+}
+
+/* A reload that kept every line: which new line each old one is (the
+ * first with the same pattern and at least its ports), so the entry map
+ * keeps counting each entry against its line. -1 when out of memory. */
+static int
+relines(struct entrymap *m, const struct conf *old, const struct conf *nc)
+{
+	uint32_t *remap = calloc(old->ndomains > 0 ? old->ndomains : 1, sizeof(*remap));
+	size_t i, j;
+	int r;
+
+	if (remap == NULL) {
+		entrymap_clear(m);
+		return -1;
+	}
+	for (i = 0; i < old->ndomains; i++) {
+		const struct conf_domain *d = &old->domains[i];
+
+		remap[i] = UINT32_MAX;
+		for (j = 0; j < nc->ndomains; j++) {
+			const struct conf_domain *e = &nc->domains[j];
+
+			if (e->pat.kind == d->pat.kind && strcmp(e->pat.name, d->pat.name) == 0 &&
+			    portlist_covers(&e->ports, &d->ports)) {
+				remap[i] = (uint32_t)j;
+				break;
+			}
+		}
+	}
+	r = entrymap_relines(m, remap, old->ndomains, nc->ndomains);
+	free(remap);
+	return r;
 }
 
 static void
@@ -321,10 +357,13 @@ reload(void *arg)
 
 	if (install_sets(g->ipset, nc) < 0)
 		log_warnx("nfq: reload: the static network sets were not refreshed");
-	/* An entry does not say which line allowed it, so when a line goes
-	 * (or loses ports) every entry goes: the names still listed are
-	 * allowed again on their next lookup, and established flows stay. */
-	if (conf_allow_narrowed(old, nc)) {
+	/* When a line goes (or loses ports) every entry goes: the names
+	 * still listed are allowed again on their next lookup, and
+	 * established flows stay. Otherwise the entry map follows the lines
+	 * to their new places; if it cannot, the sets are emptied as well,
+	 * since the bound of each line is no longer known. */
+	if (conf_allow_narrowed(old, nc) || relines(g->emap, old, nc) < 0) {
+		entrymap_clear(g->emap);
 		if (ipset_flush(g->ipset, RULES_SET4) < 0 || ipset_flush(g->ipset, RULES_SET6) < 0)
 			log_warnx("nfq: reload: the allowlist shrank but the sets could not be "
 			          "emptied; removed names stay allowed until their entries time out");
@@ -350,7 +389,7 @@ reload(void *arg)
 	g->rgid = rgid;
 	if (new_srv) {
 		gatesrv_free(g->srv);
-		g->srv = gatesrv_new(g->lp, nc, ruid, rgid, g->ipset, g->map);
+		g->srv = gatesrv_new(g->lp, nc, ruid, rgid, g->ipset, g->map, g->emap);
 		/* Without the socket the resolver gets no ACKs and answers
 		 * SERVFAIL: closed, and the log says why. */
 		if (g->srv == NULL)
@@ -385,8 +424,9 @@ run(struct gate *g)
 	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
 		log_warn("nfq: getrandom for the address map seed");
 	g->map = addrmap_new(ADDRMAP_DEFAULT_MAX, seed);
+	g->emap = entrymap_new(seed ^ 0x9e3779b97f4a7c15ULL);
 	g->lp = loop_new();
-	if (g->map == NULL || g->lp == NULL) {
+	if (g->map == NULL || g->emap == NULL || g->lp == NULL) {
 		log_warn("nfq: allocating the address map and event loop");
 		goto free_loop;
 	}
@@ -395,7 +435,7 @@ run(struct gate *g)
 	g->queue = queue_new(g->lp, g->conf->queue, g->conf, g->map);
 	if (g->queue == NULL)
 		goto free_loop;
-	g->srv = gatesrv_new(g->lp, g->conf, g->ruid, g->rgid, g->ipset, g->map);
+	g->srv = gatesrv_new(g->lp, g->conf, g->ruid, g->rgid, g->ipset, g->map, g->emap);
 	if (g->srv == NULL)
 		goto free_queue;
 	if (loop_signal(g->lp, SIGHUP, on_signal, g) < 0 ||
@@ -432,6 +472,7 @@ free_queue:
 free_loop:
 	loop_free(g->lp);
 	addrmap_free(g->map);
+	entrymap_free(g->emap);
 	return rc;
 }
 
