@@ -1,12 +1,18 @@
 """What the gate does with the timeouts of entries it shares between names,
 and how much one allowlist line may hold (max_per_line). Names and
 addresses: the ttl* and *.wild blocks of lab.test.zone."""
+import os
+import re
+import tempfile
 import time
 
-from lab import ipset_entry, ipset_members
+import lab
+from lab import AGENT_UID, ipset_entry, ipset_members, run
+from tests_faults import alive, fault_ng
 from tests_lab import BASE_ALLOW, check, test, want_answer, want_connect, want_event, want_refused
 
 SHARED_IP = "192.0.2.80"
+FLOOD_NAMES = 400
 WILD = [("w%d.wild.lab.test" % i, "198.51.100.%d" % (100 + i)) for i in range(1, 11)]
 
 
@@ -73,3 +79,57 @@ def t_per_line(t):
     want_connect(WILD[0][1], 443)
     wild = [e for e in ipset_members("namegate4") or [] if (e["comment"] or "").endswith(".wild.lab.test")]
     check(len(wild) <= 8, "still at most 8 entries for the wildcard line", *wild)
+
+
+def set_size_in_memory(setname):
+    p = run(["ipset", "list", "-t", setname], ns=lab.SBX, check=False)
+    m = re.search(r"Size in memory: (\d+)", p.stdout)
+    return int(m.group(1)) if m else None
+
+
+def vm_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    return None
+
+
+@test("72.bound.wildcard-flood-v6")
+def t_flood(t):
+    """The issue's attack, scaled down: one wildcard answered with 64 fresh
+    IPv6 addresses per name. With the default max_per_line the line holds
+    at most its bound (plus the answer being handed out), other lines still
+    get their answers, and the newest flood address connects."""
+    ng, fd = fault_ng(t, allow=BASE_ALLOW + ["*.flood.lab.test"])
+    fd.set("synth 64")
+    names = ["f%d.flood.lab.test" % i for i in range(1, FLOOD_NAMES + 1)]
+    fdsc, path = tempfile.mkstemp(prefix="nglab-flood.")
+    try:
+        with os.fdopen(fdsc, "w") as f:
+            for n in names:
+                f.write("%s AAAA +time=3 +tries=1 +short @127.0.0.1\n" % n)
+        os.chmod(path, 0o644)
+        start = time.monotonic()
+        p = run(["dig", "-f", path], ns=lab.SBX, uid=AGENT_UID, check=False, timeout=80)
+        secs = time.monotonic() - start
+    finally:
+        os.unlink(path)
+    got = sum(1 for ln in p.stdout.splitlines() if ln.startswith("2001:db8:f0:"))
+    check(got >= FLOOD_NAMES * 64 * 0.95, "the flood's answers came back (%d addresses)" % got, p.stderr[-500:])
+    flood = [e for e in ipset_members("namegate6") or [] if (e["comment"] or "").endswith(".flood.lab.test")]
+    bound = 8192
+    lab.log("    (flood: %d names x 64 AAAA in %.1f s; namegate6 holds %d entries for the line, %s bytes; "
+            "gate VmRSS %s kB)" % (FLOOD_NAMES, secs, len(flood), set_size_in_memory("namegate6"),
+                                   vm_rss_kb(ng.nfq.pid)))
+    check(len(flood) <= bound + 64 * 2, "the wildcard line holds at most max_per_line (+ one answer)", len(flood))
+    want_event(ng, 0, "gate.evict", pattern="*.flood.lab.test")
+    # the newest answer is in the set and connects; other lines unaffected
+    last = names[-1]
+    r = want_answer(last, "AAAA")
+    want_connect(r.addrs()[0], 443)
+    want_answer("www.lab.test", "AAAA", "2001:db8:1::10")
+    want_connect("2001:db8:1::10", 443)
+    want_answer("v6only.lab.test", "AAAA", "2001:db8:1::11")
+    want_connect("2001:db8:1::11", 443)
+    alive(ng, "flood")
