@@ -9,7 +9,7 @@ import time
 import lab
 from lab import AGENT_UID, ipset_entry, ipset_members, run
 from tests_faults import alive, fault_ng
-from tests_lab import BASE_ALLOW, check, test, want_answer, want_connect, want_event, want_refused
+from tests_lab import BASE_ALLOW, check, no_event, test, want_answer, want_connect, want_event, want_refused
 
 SHARED_IP = "192.0.2.80"
 FLOOD_NAMES = 400
@@ -133,3 +133,38 @@ def t_flood(t):
     want_answer("v6only.lab.test", "AAAA", "2001:db8:1::11")
     want_connect("2001:db8:1::11", 443)
     alive(ng, "flood")
+
+
+def wild_entries():
+    return [e for e in ipset_members("namegate4") or [] if (e["comment"] or "").endswith(".wild.lab.test")]
+
+
+@test("73.bound.reload-keeps-count")
+def t_reload_bound(t):
+    """A reload that adds a line above the wildcard (every line moves down
+    one) keeps counting the wildcard's entries against it: the next answers
+    evict the oldest, the sets are not emptied, and the new name works."""
+    ng = t.namegate(allow=BASE_ALLOW + ["*.wild.lab.test"], gate={"max_per_line": 8})
+    want_answer("www.lab.test", "A", "192.0.2.10")
+    for name, ip in WILD[:4]:
+        want_answer(name, "A", ip)
+    check(len(wild_entries()) == 8, "four wildcard names: 8 entries", *wild_entries())
+    m = ng.mark()
+    text = ng.conf_text.replace("[allow]\n", "[allow]\ndomain = new1.lab.test\n", 1)
+    check(text != ng.conf_text, "the test config has no [allow] line to insert after")
+    ng.write_conf(text, how="rename")
+    want_event(ng, m, "config.load", timeout=6, count=2)
+    no_event(ng, m, "config.error")
+    check(entry_timeout("192.0.2.10") is not None, "an added line empties nothing")
+    for name, ip in WILD[4:6]:
+        want_answer(name, "A", ip)
+        want_connect(ip, 443)
+    w = wild_entries()
+    check(len(w) <= 8, "after the reload the wildcard line still holds at most 8", *w)
+    for name, ip in WILD[:2]:
+        check(entry_timeout(ip) is None, "the oldest %s was evicted after the reload" % name)
+    for name, ip in WILD[2:6]:
+        check(entry_timeout(ip) is not None, "%s is still in the set" % name)
+    r = want_answer("new1.lab.test", "A", "192.0.2.51", timeout=3)
+    want_connect("192.0.2.51", 443)
+    check(entry_timeout("192.0.2.10") is not None, "www.lab.test's entry stays", r)
