@@ -61,8 +61,7 @@ gateipc_allow_add(struct gateipc_allow *m, int family, const uint8_t *ip)
 }
 
 void
-gateipc_ack_init(struct gateipc_ack *m, uint32_t id, enum gateipc_status status,
-                 uint32_t removals)
+gateipc_ack_init(struct gateipc_ack *m, uint32_t id, enum gateipc_status status, uint32_t removals)
 {
 	memset(m, 0, sizeof(*m));
 	m->type = GATEIPC_ACK;

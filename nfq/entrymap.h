@@ -62,8 +62,8 @@ void entrymap_forget(struct entrymap *m, const struct ipset_entry *e);
  * the caller to delete from the kernel. Stops when outmax are written;
  * returns how many were (call again while it returns outmax).
  */
-size_t entrymap_trim(struct entrymap *m, uint32_t line, size_t max, uint64_t now_ms,
-                     uint64_t batch, struct ipset_entry *out, size_t outmax);
+size_t entrymap_trim(struct entrymap *m, uint32_t line, size_t max, uint64_t now_ms, uint64_t batch,
+                     struct ipset_entry *out, size_t outmax);
 
 /* Live and expired-but-not-yet-pruned entries counted for line. */
 size_t entrymap_line_count(const struct entrymap *m, uint32_t line);

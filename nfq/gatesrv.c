@@ -375,8 +375,7 @@ send_acks(struct conn *c, size_t n)
 
 	memset(mm, 0, n * sizeof(mm[0]));
 	for (size_t i = 0; i < n; i++) {
-		gateipc_ack_init(&b[i].ack, b[i].in.m.id, b[i].st,
-		                 entrymap_removals(c->srv->emap));
+		gateipc_ack_init(&b[i].ack, b[i].in.m.id, b[i].st, entrymap_removals(c->srv->emap));
 		iov[i].iov_base = &b[i].ack;
 		iov[i].iov_len = sizeof(b[i].ack);
 		mm[i].msg_hdr.msg_iov = &iov[i];

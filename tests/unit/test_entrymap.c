@@ -199,9 +199,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_never_shortens),   cmocka_unit_test(test_trim_oldest_first),
+	    cmocka_unit_test(test_never_shortens),    cmocka_unit_test(test_trim_oldest_first),
 	    cmocka_unit_test(test_trim_spares_batch), cmocka_unit_test(test_shared_and_expired),
-	    cmocka_unit_test(test_forget_clear),     cmocka_unit_test(test_relines),
+	    cmocka_unit_test(test_forget_clear),      cmocka_unit_test(test_relines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
