@@ -260,6 +260,7 @@ size_t
 entrymap_trim(struct entrymap *m, uint32_t line, size_t max, uint64_t now_ms, uint64_t batch,
               struct ipset_entry *out, size_t outmax)
 {
+	struct member *mb, *next;
 	struct line *l;
 	size_t nout = 0;
 
@@ -268,14 +269,14 @@ entrymap_trim(struct entrymap *m, uint32_t line, size_t max, uint64_t now_ms, ui
 	l = &m->lines[line];
 	if (l->count > max && now_ms >= l->pruned_ms + LINE_PRUNE_MS)
 		prune_line(m, line, now_ms);
-	while (l->count > max && nout < outmax && l->oldest != NULL) {
-		struct member *mb = l->oldest;
+	for (mb = l->oldest; mb != NULL && l->count > max && nout < outmax; mb = next) {
 		struct ent *x = mb->ent;
 
-		/* Newer members are of this batch too: what is left over
-		 * the bound is what this batch's answers hand out. */
+		next = mb->newer;
+		/* This batch's answers hand it out (for this line or another):
+		 * what is left over the bound is theirs. */
 		if (x->batch == batch)
-			break;
+			continue;
 		member_free(m, mb);
 		if (x->members != NULL)
 			continue;

@@ -112,6 +112,32 @@ test_trim_spares_batch(void **state)
 	entrymap_free(m);
 }
 
+/* An entry this batch added for another line is spared on this one too,
+ * and does not keep the older entries behind it from going. */
+static void
+test_trim_spares_batch_of_other_line(void **state)
+{
+	struct entrymap *m = entrymap_new(7);
+	struct ipset_entry out[8], e;
+
+	e = ent(1, 443);
+	entrymap_add(m, &e, 300, L0, 1, 1000, 1);
+	for (uint8_t i = 2; i <= 4; i++) {
+		e = ent(i, 443);
+		entrymap_add(m, &e, 300, L0, 1, 1000, 2);
+	}
+	/* batch 3 hands entry 1 out for line 1: on line 0 it stays oldest */
+	e = ent(1, 443);
+	entrymap_add(m, &e, 300, L1, 1, 1000, 3);
+	/* 2 and 3 go (nothing else held them); 1 stays on both lines */
+	assert_int_equal(entrymap_trim(m, 0, 2, 2000, 3, out, 8), 2);
+	assert_int_equal(out[0].ip[3], 2);
+	assert_int_equal(out[1].ip[3], 3);
+	assert_int_equal(entrymap_line_count(m, 0), 2);
+	assert_int_equal(entrymap_line_count(m, 1), 1);
+	entrymap_free(m);
+}
+
 static void
 test_shared_and_expired(void **state)
 {
@@ -199,9 +225,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_never_shortens),    cmocka_unit_test(test_trim_oldest_first),
-	    cmocka_unit_test(test_trim_spares_batch), cmocka_unit_test(test_shared_and_expired),
-	    cmocka_unit_test(test_forget_clear),      cmocka_unit_test(test_relines),
+	    cmocka_unit_test(test_never_shortens),
+	    cmocka_unit_test(test_trim_oldest_first),
+	    cmocka_unit_test(test_trim_spares_batch),
+	    cmocka_unit_test(test_shared_and_expired),
+	    cmocka_unit_test(test_trim_spares_batch_of_other_line),
+	    cmocka_unit_test(test_forget_clear),
+	    cmocka_unit_test(test_relines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
