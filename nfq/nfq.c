@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "addrmap.h"
+#include "allowplan.h"
 #include "conf.h"
 #include "confwatch.h"
 #include "entrymap.h"
@@ -415,6 +416,63 @@ on_signal(int signo, void *arg)
 	loop_stop(g->lp);
 }
 
+struct seed {
+	struct gate *g;
+	uint32_t *lines, *elines;
+	uint64_t now;
+	size_t taken, left;
+};
+
+static void
+seed_entry(void *arg, const struct ipset_entry *e, uint32_t timeout, const char *comment)
+{
+	struct seed *sd = arg;
+	size_t nl, k;
+
+	/* The comment is the name the entry was allowed for; one no line
+	 * holds any more is left to run out. */
+	if (comment == NULL || timeout == 0) {
+		sd->left++;
+		return;
+	}
+	nl = allowplan_lines(sd->g->conf, comment, sd->lines);
+	k = allowplan_entry_lines(sd->g->conf, sd->lines, nl, e, sd->elines);
+	if (k == 0 || entrymap_add(sd->g->emap, e, timeout, sd->elines, k, sd->now, 0) == 0) {
+		sd->left++;
+		return;
+	}
+	sd->taken++;
+}
+
+/*
+ * A gate that starts while the sets hold entries (it was restarted) learns
+ * their timeouts and lines from the kernel, so that it neither shortens
+ * them nor leaves them out of their lines' bounds. The kernel reports whole
+ * seconds, rounded down: the record never counts on more than it holds.
+ */
+static void
+seed_entrymap(struct gate *g)
+{
+	size_t n = g->conf->ndomains > 0 ? g->conf->ndomains : 1;
+	struct seed sd = {.g = g, .now = loop_now_ms()};
+
+	sd.lines = calloc(n, sizeof(*sd.lines));
+	sd.elines = calloc(n, sizeof(*sd.elines));
+	if (sd.lines == NULL || sd.elines == NULL) {
+		log_warn("nfq: allocating room to read the sets");
+	} else if (ipset_list(g->ipset, RULES_SET4, AF_INET, seed_entry, &sd) < 0 ||
+	           ipset_list(g->ipset, RULES_SET6, AF_INET6, seed_entry, &sd) < 0) {
+		log_warnx("nfq: could not read the entries already in the sets; a short TTL may "
+		          "cut them");
+	} else if (sd.taken + sd.left > 0) {
+		log_info("nfq: the sets hold %zu entries already; %zu of them counted against "
+		         "their lines, %zu left to run out",
+		         sd.taken + sd.left, sd.taken, sd.left);
+	}
+	free(sd.lines);
+	free(sd.elines);
+}
+
 static int
 run(struct gate *g)
 {
@@ -432,6 +490,7 @@ run(struct gate *g)
 	}
 	if (setup(g->ipset, g->conf, g->ruid) < 0)
 		goto free_loop;
+	seed_entrymap(g);
 	g->queue = queue_new(g->lp, g->conf->queue, g->conf, g->map);
 	if (g->queue == NULL)
 		goto free_loop;

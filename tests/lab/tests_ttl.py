@@ -3,11 +3,12 @@ and how much one allowlist line may hold (max_per_line). Names and
 addresses: the ttl* and *.wild blocks of lab.test.zone."""
 import os
 import re
+import signal
 import tempfile
 import time
 
 import lab
-from lab import AGENT_UID, ipset_entry, ipset_members, run
+from lab import AGENT_UID, dig, ipset_entry, ipset_members, run, wait_until
 from tests_faults import alive, fault_ng
 from tests_lab import BASE_ALLOW, check, no_event, test, want_answer, want_connect, want_event, want_refused
 
@@ -168,3 +169,36 @@ def t_reload_bound(t):
     r = want_answer("new1.lab.test", "A", "192.0.2.51", timeout=3)
     want_connect("192.0.2.51", 443)
     check(entry_timeout("192.0.2.10") is not None, "www.lab.test's entry stays", r)
+
+
+@test("74.ttl.gate-restart-keeps-timeouts")
+def t_restart(t):
+    """A restarted gate reads what the sets hold: the long name's entry is
+    not cut by the short name resolved after the restart, and the wildcard
+    line's entries from before still count against its bound."""
+    ng = t.namegate(allow=BASE_ALLOW + ["ttllong.lab.test", "ttlshort.lab.test", "*.wild.lab.test"],
+                    resolver={"min_ttl": 1}, gate={"max_per_line": 8})
+    want_answer("ttllong.lab.test", "A", SHARED_IP)
+    for name, ip in WILD[:4]:
+        want_answer(name, "A", ip)
+    ng.nfq.stop(signal.SIGTERM)
+    m = ng.mark()
+    ng.start_nfq()
+    ok = wait_until(lambda: dig("ttlshort.lab.test", timeout=1).status == "NOERROR", 5, 0.1)
+    check(ok, "after the gate restarted, the resolver did not recover within 5 s", dig("ttlshort.lab.test"))
+    to = entry_timeout(SHARED_IP)
+    check(to is not None and to >= 285, "after a restart, the short name did not cut the long one's entry", to)
+    ev = ng.events(m, "daemon")
+    check(any("hold" in e.get("msg", "") for e in ev), "the restarted gate says what the sets held",
+          *[e["_line"] for e in ev])
+    for name, ip in WILD[4:6]:
+        want_answer(name, "A", ip)
+    w = wild_entries()
+    check(len(w) <= 8, "entries from before the restart count against the line's bound", *w)
+    # (which ones went is the kernel's listing order: the record
+    # learns no ages from it)
+    for name, ip in WILD[4:6]:
+        check(entry_timeout(ip) is not None, "the newest %s is in the set" % name)
+        want_connect(ip, 443)
+    time.sleep(3)
+    want_connect(SHARED_IP, 443)
