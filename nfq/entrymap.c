@@ -403,5 +403,6 @@ entrymap_free(struct entrymap *m)
 	if (m == NULL)
 		return;
 	free_all(m);
+	free(m->lines);
 	free(m);
 }
