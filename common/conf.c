@@ -40,6 +40,7 @@ enum conf_key {
 	K_ON_DENY,
 	K_QUEUE,
 	K_SOCKET,
+	K_MAX_PER_LINE,
 	K_FILE,
 	K_FORMAT,
 	K_DOMAIN,
@@ -69,6 +70,7 @@ static const struct keydef keydefs[] = {
     {"gate", "on_deny", K_ON_DENY, false},
     {"gate", "queue", K_QUEUE, false},
     {"gate", "socket", K_SOCKET, false},
+    {"gate", "max_per_line", K_MAX_PER_LINE, false},
     {"log", "file", K_FILE, false},
     {"log", "format", K_FORMAT, false},
     {"allow", "domain", K_DOMAIN, true},
@@ -530,6 +532,14 @@ set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		return 0;
 	case K_SOCKET:
 		return set_string(pc, "socket", value, c->socket, sizeof(c->socket), false);
+	case K_MAX_PER_LINE:
+		if (parse_num(value, 1, CONF_SET_MAXELEM, &v) == -1) {
+			conf_fail(pc, pc->line, "max_per_line must be 1..%d, not \"%s\"",
+			          CONF_SET_MAXELEM, value);
+			return -1;
+		}
+		c->max_per_line = (uint32_t)v;
+		return 0;
 	case K_FILE:
 		return set_string(pc, "file", value, c->log_file, sizeof(c->log_file), true);
 	case K_FORMAT:
@@ -684,6 +694,7 @@ set_defaults(struct conf *c)
 	c->on_deny = ON_DENY_REJECT;
 	c->queue = 0;
 	strcpy(c->socket, "/run/namegate/gate.sock");
+	c->max_per_line = CONF_DEFAULT_MAX_PER_LINE;
 	strcpy(c->log_file, "/var/log/namegate.log");
 	c->log_format = LOG_FORMAT_TEXT;
 }
@@ -886,7 +897,8 @@ conf_print(FILE *f, const struct conf *c)
 	fprintf(f, "[gate]\nmode = %s\n", c->mode == MODE_AUDIT ? "audit" : "enforce");
 	fprintf(f, "ports = %s\n", portlist_fmt(&c->ports, buf, sizeof(buf)));
 	fprintf(f, "on_deny = %s\n", c->on_deny == ON_DENY_DROP ? "drop" : "reject");
-	fprintf(f, "queue = %u\nsocket = %s\n\n", c->queue, c->socket);
+	fprintf(f, "queue = %u\nsocket = %s\n", c->queue, c->socket);
+	fprintf(f, "max_per_line = %u\n\n", c->max_per_line);
 
 	/* "file =" alone (no trailing space) means stderr only. */
 	fprintf(f, "[log]\nfile =%s%s\nformat = %s\n\n", c->log_file[0] ? " " : "", c->log_file,
@@ -992,7 +1004,7 @@ conf_log_error(const char *path, const char *err)
 	log_end(l);
 }
 
-static bool
+bool
 portlist_covers(const struct portlist *big, const struct portlist *small)
 {
 	size_t i;

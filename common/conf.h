@@ -21,6 +21,10 @@
 #define CONF_MAX_UPSTREAMS 8
 #define CONF_MAX_ADDRS 256 /* upper bound for max_addrs */
 #define CONF_ERR_LEN 512
+/* maxelem of namegate4 and namegate6, and the default bound of one line:
+ * 128 lines at their bound fill a set. */
+#define CONF_SET_MAXELEM 1048576
+#define CONF_DEFAULT_MAX_PER_LINE 8192
 
 struct port {
 	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
@@ -37,6 +41,8 @@ int port_parse(const char *text, struct port *out);
 /* Adds p unless already present; -1 when full. */
 int portlist_add(struct portlist *pl, struct port p);
 bool portlist_has(const struct portlist *pl, uint8_t proto, uint16_t port);
+/* Every port of small is in big. */
+bool portlist_covers(const struct portlist *big, const struct portlist *small);
 /* "tcp/443 tcp/80" */
 const char *portlist_fmt(const struct portlist *pl, char *buf, size_t len);
 
@@ -81,6 +87,7 @@ struct conf {
 	enum on_deny on_deny;
 	uint16_t queue;
 	char socket[108]; /* default /run/namegate/gate.sock; fits sun_path */
+	uint32_t max_per_line; /* set entries one domain line holds, at most */
 
 	/* [log] */
 	char log_file[PATH_MAX]; /* default /var/log/namegate.log; "" = stderr only */

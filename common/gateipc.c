@@ -61,13 +61,14 @@ gateipc_allow_add(struct gateipc_allow *m, int family, const uint8_t *ip)
 }
 
 void
-gateipc_ack_init(struct gateipc_ack *m, uint32_t id, enum gateipc_status status)
+gateipc_ack_init(struct gateipc_ack *m, uint32_t id, enum gateipc_status status, uint32_t removals)
 {
 	memset(m, 0, sizeof(*m));
 	m->type = GATEIPC_ACK;
 	m->version = GATEIPC_VERSION;
 	m->id = id;
 	m->status = (uint32_t)status;
+	m->removals = removals;
 }
 
 static int

@@ -20,7 +20,7 @@
 #include "conf.h"
 #include "pattern.h"
 
-#define GATEIPC_VERSION 2
+#define GATEIPC_VERSION 3
 #define GATEIPC_MAX_ADDRS CONF_MAX_ADDRS
 
 enum gateipc_type {
@@ -57,13 +57,18 @@ struct gateipc_ack {
 	uint16_t version;
 	uint32_t id;
 	uint32_t status; /* enum gateipc_status */
+	/* Moves on whenever the gate took entries out of the sets before
+	 * their timeout (to bound a line, or taking back a failed request):
+	 * an earlier ACK may no longer hold when it changed. */
+	uint32_t removals;
 };
 
 /* Build: zeroes the whole message first, so no stack bytes leak. name must
  * be normalized; returns -1 if it is not or if naddrs is out of range. */
 int gateipc_allow_init(struct gateipc_allow *m, uint32_t id, const char *name, uint32_t ttl);
 int gateipc_allow_add(struct gateipc_allow *m, int family, const uint8_t *ip);
-void gateipc_ack_init(struct gateipc_ack *m, uint32_t id, enum gateipc_status status);
+void gateipc_ack_init(struct gateipc_ack *m, uint32_t id, enum gateipc_status status,
+                      uint32_t removals);
 /* The bytes of m that go on the wire: the header and m->naddrs slots. */
 size_t gateipc_allow_len(const struct gateipc_allow *m);
 

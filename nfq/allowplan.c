@@ -74,3 +74,28 @@ allowplan_make(const struct conf *c, const struct gateipc_allow *m, struct allow
 	}
 	return GATEIPC_OK;
 }
+
+size_t
+allowplan_lines(const struct conf *c, const char *name, uint32_t *out)
+{
+	size_t len = strnlen(name, NAME_MAX_LEN + 1), n = 0;
+
+	for (size_t i = 0; i < c->ndomains; i++) {
+		if (pattern_match(&c->domains[i].pat, name, len))
+			out[n++] = (uint32_t)i;
+	}
+	return n;
+}
+
+size_t
+allowplan_entry_lines(const struct conf *c, const uint32_t *lines, size_t n,
+                      const struct ipset_entry *e, uint32_t *out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (portlist_has(&c->domains[lines[i]].ports, e->proto, e->port))
+			out[k++] = lines[i];
+	}
+	return k;
+}

@@ -39,4 +39,14 @@ struct allowplan {
 enum gateipc_status allowplan_make(const struct conf *c, const struct gateipc_allow *m,
                                    struct allowplan *p);
 
+/* The domain lines of c that name (normalized) matches, as indices into
+ * c->domains, in order; out has room for c->ndomains. Returns how many. */
+size_t allowplan_lines(const struct conf *c, const char *name, uint32_t *out);
+
+/* Of lines[0..n) (from allowplan_lines), those whose ports include e's:
+ * the lines that hold e and count it against their bound. out has room for
+ * n. Returns how many. */
+size_t allowplan_entry_lines(const struct conf *c, const uint32_t *lines, size_t n,
+                             const struct ipset_entry *e, uint32_t *out);
+
 #endif

@@ -5,6 +5,11 @@
  * (ipset_batch_*), and the ACKs go back in one sendmmsg. Each request stays
  * all or nothing on its own: one the kernel refused is taken back out of the
  * sets and answered GATEIPC_ERR_KERNEL, and the others are not affected.
+ *
+ * An ADD never shortens an entry (entrymap_add): an entry the kernel holds
+ * for longer than a request asks is left alone. After the adds, every line
+ * over its bound ([gate] max_per_line) gives up its oldest entries, never
+ * one of this batch (trim_lines), and the ACKs carry the removals counter.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +34,10 @@
 
 /* Requests one wakeup reads and answers together. */
 #define BATCH_MAX 64
+/* Entries one trim step hands back for deleting. */
+#define TRIM_STEP 512
+/* gate.evict lines come at most once a second per line, with a count. */
+#define EVICT_LOG_MS 1000
 
 struct conn {
 	struct gatesrv *srv;
@@ -68,6 +77,17 @@ struct gatesrv {
 	struct allowplan plan;
 	struct slot batch[BATCH_MAX];
 	bool ok[BATCH_MAX]; /* per slot: the kernel took all its entries */
+	struct entrymap *emap;
+	uint64_t batchno;
+	/* Room for the config's ndomains each: the lines a request's name
+	 * matches, those of one entry, and per line the evictions not logged
+	 * yet. */
+	size_t nlines;
+	uint32_t *lines, *elines;
+	size_t *evicted;
+	struct loop_timer evict_log;
+	struct ipset_entry trim_out[TRIM_STEP];
+	struct ipset_entry trim4[TRIM_STEP], trim6[TRIM_STEP];
 };
 
 static void
@@ -126,6 +146,35 @@ read_batch(struct conn *c, bool *done)
 	return i;
 }
 
+/*
+ * Records the entries v[0..*n) in the entry map as held by the lines of
+ * s->lines[0..nl) that have their port, and keeps in v only those the
+ * kernel must be sent: an entry it holds for longer than the plan's TTL is
+ * left as it is. -1 when out of memory.
+ */
+static int
+keep_entries(struct gatesrv *s, struct ipset_entry *v, size_t *n, size_t nl)
+{
+	uint64_t now = loop_now_ms();
+	size_t j, kept = 0;
+
+	for (j = 0; j < *n; j++) {
+		size_t k = allowplan_entry_lines(s->conf, s->lines, nl, &v[j], s->elines);
+		uint32_t t;
+
+		/* Every port of the plan is one of a matching line's. */
+		if (k == 0)
+			return -1;
+		t = entrymap_add(s->emap, &v[j], s->plan.ttl, s->elines, k, now, s->batchno);
+		if (t == 0)
+			return -1;
+		if (t != ENTRYMAP_HELD)
+			v[kept++] = v[j];
+	}
+	*n = kept;
+	return 0;
+}
+
 /* Checks the request against the allowlist and queues its entries for the
  * kernel under index i of the batch. */
 static void
@@ -133,6 +182,7 @@ plan_request(struct gatesrv *s, size_t i)
 {
 	const struct gateipc_allow *m = &s->batch[i].in.m;
 	struct allowplan *p = &s->plan;
+	size_t nl;
 
 	s->batch[i].st = allowplan_make(s->conf, m, p);
 	if (s->batch[i].st != GATEIPC_OK && p->inward != NULL) {
@@ -151,8 +201,22 @@ plan_request(struct gatesrv *s, size_t i)
 	s->batch[i].ttl = p->ttl;
 	s->batch[i].ports = p->ports;
 	s->batch[i].inward_ports = p->inward_ports;
-	ipset_batch_add(s->ipset, i, RULES_SET4, AF_INET, p->v4, p->n4, p->ttl, m->name);
-	ipset_batch_add(s->ipset, i, RULES_SET6, AF_INET6, p->v6, p->n6, p->ttl, m->name);
+	if (s->nlines < s->conf->ndomains) {
+		/* No room to say which lines hold the entries (out of memory
+		 * at the last reload): refuse rather than hold them unbounded. */
+		s->ok[i] = false;
+		return;
+	}
+	nl = allowplan_lines(s->conf, m->name, s->lines);
+	if (keep_entries(s, p->v4, &p->n4, nl) < 0 || keep_entries(s, p->v6, &p->n6, nl) < 0) {
+		log_warn("gatesrv: recording the entries of %s", m->name);
+		s->ok[i] = false; /* run_batch takes it back */
+		return;
+	}
+	if (p->n4 > 0)
+		ipset_batch_add(s->ipset, i, RULES_SET4, AF_INET, p->v4, p->n4, p->ttl, m->name);
+	if (p->n6 > 0)
+		ipset_batch_add(s->ipset, i, RULES_SET6, AF_INET6, p->v6, p->n6, p->ttl, m->name);
 }
 
 /*
@@ -177,6 +241,85 @@ take_back(struct gatesrv *s, const struct gateipc_allow *m)
 	else
 		log_warnx("gatesrv: ALLOW for %s failed; none of its entries stay in the sets",
 		          m->name);
+	/* Gone before their timeout: this moves the removals counter on, so
+	 * the resolver no longer counts on what earlier ACKs said. */
+	for (size_t j = 0; j < p->n4; j++)
+		entrymap_forget(s->emap, &p->v4[j]);
+	for (size_t j = 0; j < p->n6; j++)
+		entrymap_forget(s->emap, &p->v6[j]);
+}
+
+/* One gate.evict line per line that gave up entries since the last one. */
+static void
+evict_log_cb(struct loop_timer *t, void *arg)
+{
+	struct gatesrv *s = arg;
+	char buf[NAME_MAX_LEN + 8];
+
+	for (size_t i = 0; i < s->nlines && i < s->conf->ndomains; i++) {
+		const struct conf_domain *d = &s->conf->domains[i];
+		struct log_line *l;
+
+		if (s->evicted[i] == 0)
+			continue;
+		l = log_begin(LOGL_WARN, "gate.evict");
+		logline_str(l, "pattern", pattern_fmt(&d->pat, buf, sizeof(buf)));
+		logline_int(l, "line", d->line);
+		logline_int(l, "count", (long long)s->evicted[i]);
+		logline_int(l, "max_per_line", s->conf->max_per_line);
+		log_end(l);
+		s->evicted[i] = 0;
+	}
+	(void)t;
+}
+
+static void
+delete_trimmed(struct gatesrv *s, size_t n)
+{
+	size_t n4 = 0, n6 = 0;
+
+	for (size_t j = 0; j < n; j++) {
+		if (s->trim_out[j].family == AF_INET)
+			s->trim4[n4++] = s->trim_out[j];
+		else
+			s->trim6[n6++] = s->trim_out[j];
+	}
+	if ((n4 > 0 && ipset_del(s->ipset, RULES_SET4, AF_INET, s->trim4, n4) < 0) ||
+	    (n6 > 0 && ipset_del(s->ipset, RULES_SET6, AF_INET6, s->trim6, n6) < 0))
+		log_warnx("gatesrv: could not delete %zu entries evicted to keep a line within "
+		          "max_per_line; they stay until their timeout",
+		          n);
+}
+
+/*
+ * Every line over its bound gives up its oldest entries, never one that
+ * this batch added (those are about to be ACKed), so one busy pattern
+ * cannot fill the sets for the others. An entry another line still holds
+ * stays in the kernel.
+ */
+static void
+trim_lines(struct gatesrv *s)
+{
+	uint64_t now = loop_now_ms();
+	bool any = false;
+
+	for (uint32_t i = 0; i < s->nlines && i < s->conf->ndomains; i++) {
+		size_t n;
+
+		if (entrymap_line_count(s->emap, i) <= s->conf->max_per_line)
+			continue;
+		do {
+			n = entrymap_trim(s->emap, i, s->conf->max_per_line, now, s->batchno,
+			                  s->trim_out, TRIM_STEP);
+			if (n > 0) {
+				delete_trimmed(s, n);
+				s->evicted[i] += n;
+				any = true;
+			}
+		} while (n == TRIM_STEP);
+	}
+	if (any && !loop_timer_armed(&s->evict_log))
+		loop_timer_set(s->lp, &s->evict_log, EVICT_LOG_MS);
 }
 
 /* The map only makes the deny log readable; running out of memory here must
@@ -224,6 +367,7 @@ run_batch(struct gatesrv *s, size_t n)
 {
 	size_t i;
 
+	s->batchno++;
 	ipset_batch_begin(s->ipset, s->ok, n);
 	for (i = 0; i < n; i++)
 		plan_request(s, i);
@@ -240,6 +384,7 @@ run_batch(struct gatesrv *s, size_t n)
 			remember(s, b);
 		}
 	}
+	trim_lines(s);
 }
 
 /* One sendmmsg for the batch's ACKs; SOCK_SEQPACKET keeps each one a
@@ -254,7 +399,7 @@ send_acks(struct conn *c, size_t n)
 
 	memset(mm, 0, n * sizeof(mm[0]));
 	for (size_t i = 0; i < n; i++) {
-		gateipc_ack_init(&b[i].ack, b[i].in.m.id, b[i].st);
+		gateipc_ack_init(&b[i].ack, b[i].in.m.id, b[i].st, entrymap_removals(c->srv->emap));
 		iov[i].iov_base = &b[i].ack;
 		iov[i].iov_len = sizeof(b[i].ack);
 		mm[i].msg_hdr.msg_iov = &iov[i];
@@ -451,9 +596,55 @@ close_fd:
 	return -1;
 }
 
+/* Room for c's lines; on failure nlines stays short and plan_request
+ * refuses until a reload makes room. */
+static void
+size_lines(struct gatesrv *s, const struct conf *c)
+{
+	size_t n = c->ndomains > 0 ? c->ndomains : 1;
+	uint32_t *lines, *elines;
+	size_t *evicted;
+
+	if (loop_timer_armed(&s->evict_log)) {
+		/* The counts belong to the old lines. */
+		loop_timer_cancel(s->lp, &s->evict_log);
+		evict_log_cb(&s->evict_log, s);
+	}
+	lines = calloc(n, sizeof(*lines));
+	elines = calloc(n, sizeof(*elines));
+	evicted = calloc(n, sizeof(*evicted));
+	if (lines == NULL || elines == NULL || evicted == NULL) {
+		log_warn("gatesrv: allocating room for %zu lines; ALLOWs fail until a reload", n);
+		free(lines);
+		free(elines);
+		free(evicted);
+		s->nlines = 0;
+		return;
+	}
+	free(s->lines);
+	free(s->elines);
+	free(s->evicted);
+	s->lines = lines;
+	s->elines = elines;
+	s->evicted = evicted;
+	s->nlines = n;
+}
+
+static void
+free_lines(struct gatesrv *s)
+{
+	if (loop_timer_armed(&s->evict_log)) {
+		loop_timer_cancel(s->lp, &s->evict_log);
+		evict_log_cb(&s->evict_log, s);
+	}
+	free(s->lines);
+	free(s->elines);
+	free(s->evicted);
+}
+
 struct gatesrv *
 gatesrv_new(struct loop *lp, const struct conf *c, uid_t resolver_uid, gid_t resolver_gid,
-            struct ipset_nl *ipset, struct addrmap *map)
+            struct ipset_nl *ipset, struct addrmap *map, struct entrymap *emap)
 {
 	struct gatesrv *s;
 	int i;
@@ -467,6 +658,12 @@ gatesrv_new(struct loop *lp, const struct conf *c, uid_t resolver_uid, gid_t res
 	s->conf = c;
 	s->ipset = ipset;
 	s->map = map;
+	s->emap = emap;
+	s->conf = c;
+	loop_timer_init(&s->evict_log, evict_log_cb, s);
+	size_lines(s, c);
+	if (s->nlines < c->ndomains)
+		goto free_srv;
 	s->ruid = resolver_uid;
 	s->rgid = resolver_gid;
 	for (i = 0; i < GATESRV_MAX_CONNS; i++) {
@@ -488,6 +685,7 @@ close_listener:
 	close(s->lfd);
 	unlink(s->path);
 free_srv:
+	free_lines(s);
 	free(s);
 	return NULL;
 }
@@ -495,6 +693,7 @@ free_srv:
 void
 gatesrv_set_conf(struct gatesrv *s, const struct conf *c)
 {
+	size_lines(s, c);
 	s->conf = c;
 }
 
@@ -520,5 +719,6 @@ gatesrv_free(struct gatesrv *s)
 	close(s->lfd);
 	if (unlink(s->path) < 0 && errno != ENOENT)
 		log_warn("gatesrv: removing %s", s->path);
+	free_lines(s);
 	free(s);
 }

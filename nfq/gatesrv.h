@@ -14,6 +14,7 @@
 
 #include "addrmap.h"
 #include "conf.h"
+#include "entrymap.h"
 #include "ipset.h"
 #include "loop.h"
 
@@ -22,9 +23,12 @@
 struct gatesrv;
 
 /* Creates the socket at c->socket (and its directory), owned by root with
- * the resolver's group. NULL after logging why. */
+ * the resolver's group. emap is the record of what the sets hold (it
+ * outlives the server). NULL after logging why. */
 struct gatesrv *gatesrv_new(struct loop *lp, const struct conf *c, uid_t resolver_uid,
-                            gid_t resolver_gid, struct ipset_nl *ipset, struct addrmap *map);
+                            gid_t resolver_gid, struct ipset_nl *ipset, struct addrmap *map,
+                            struct entrymap *emap);
+/* The new config's lines must be those entrymap_relines mapped emap to. */
 void gatesrv_set_conf(struct gatesrv *s, const struct conf *c);
 /* Closes every connection and removes the socket file. */
 void gatesrv_free(struct gatesrv *s);

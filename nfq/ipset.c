@@ -600,6 +600,94 @@ ipset_batch_commit(struct ipset_nl *h)
 	return all ? 0 : -1;
 }
 
+struct list_ctx {
+	int family;
+	ipset_list_cb cb;
+	void *arg;
+};
+
+static int
+table_cb(const struct nlattr *a, void *arg)
+{
+	const struct nlattr **tb = arg;
+	int type = mnl_attr_get_type(a);
+
+	/* Every table here has room for IPSET_ATTR_ADT_MAX + 1, the largest. */
+	if (type <= IPSET_ATTR_ADT_MAX)
+		tb[type] = a;
+	return MNL_CB_OK;
+}
+
+/* One member of a listing: IPSET_ATTR_DATA with the IP, port, proto,
+ * timeout and comment attributes. Members that are not well formed are
+ * skipped: the kernel wrote them, and a listing only informs. */
+static void
+list_member(const struct list_ctx *lc, const struct nlattr *data)
+{
+	const struct nlattr *tb[IPSET_ATTR_ADT_MAX + 1] = {0}, *ip[IPSET_ATTR_ADT_MAX + 1] = {0};
+	struct ipset_entry e = {.family = lc->family};
+	const char *comment = NULL;
+	uint32_t timeout = 0;
+
+	if (mnl_attr_parse_nested(data, table_cb, tb) < 0 || tb[IPSET_ATTR_IP] == NULL ||
+	    tb[IPSET_ATTR_PORT] == NULL || tb[IPSET_ATTR_PROTO] == NULL ||
+	    mnl_attr_parse_nested(tb[IPSET_ATTR_IP], table_cb, ip) < 0)
+		return;
+	if (lc->family == AF_INET && ip[IPSET_ATTR_IPADDR_IPV4] != NULL &&
+	    mnl_attr_get_payload_len(ip[IPSET_ATTR_IPADDR_IPV4]) == 4)
+		memcpy(e.ip, mnl_attr_get_payload(ip[IPSET_ATTR_IPADDR_IPV4]), 4);
+	else if (lc->family == AF_INET6 && ip[IPSET_ATTR_IPADDR_IPV6] != NULL &&
+	         mnl_attr_get_payload_len(ip[IPSET_ATTR_IPADDR_IPV6]) == 16)
+		memcpy(e.ip, mnl_attr_get_payload(ip[IPSET_ATTR_IPADDR_IPV6]), 16);
+	else
+		return;
+	if (mnl_attr_validate(tb[IPSET_ATTR_PORT], MNL_TYPE_U16) < 0 ||
+	    mnl_attr_validate(tb[IPSET_ATTR_PROTO], MNL_TYPE_U8) < 0)
+		return;
+	e.port = ntohs(mnl_attr_get_u16(tb[IPSET_ATTR_PORT]));
+	e.proto = mnl_attr_get_u8(tb[IPSET_ATTR_PROTO]);
+	if (tb[IPSET_ATTR_TIMEOUT] != NULL &&
+	    mnl_attr_validate(tb[IPSET_ATTR_TIMEOUT], MNL_TYPE_U32) == 0)
+		timeout = ntohl(mnl_attr_get_u32(tb[IPSET_ATTR_TIMEOUT]));
+	if (tb[IPSET_ATTR_COMMENT] != NULL &&
+	    mnl_attr_validate(tb[IPSET_ATTR_COMMENT], MNL_TYPE_NUL_STRING) == 0)
+		comment = mnl_attr_get_str(tb[IPSET_ATTR_COMMENT]);
+	lc->cb(lc->arg, &e, timeout, comment);
+}
+
+static int
+list_reply_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct nlattr *tb[IPSET_ATTR_ADT_MAX + 1] = {0}, *a;
+
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), table_cb, tb) < 0)
+		return MNL_CB_ERROR;
+	if (tb[IPSET_ATTR_ADT] == NULL)
+		return MNL_CB_OK;
+	mnl_attr_for_each_nested(a, tb[IPSET_ATTR_ADT])
+	{
+		if (mnl_attr_get_type(a) == IPSET_ATTR_DATA)
+			list_member(arg, a);
+	}
+	return MNL_CB_OK;
+}
+
+int
+ipset_list(struct ipset_nl *h, const char *name, int family, ipset_list_cb cb, void *arg)
+{
+	struct list_ctx lc = {.family = family, .cb = cb, .arg = arg};
+	struct nlmsghdr *nlh = put_request(h, h->buf, IPSET_CMD_LIST, family);
+
+	/* A dump ends with NLMSG_DONE, not an ACK. */
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, name);
+	if (exchange(h, nlh, list_reply_cb, &lc) < 0) {
+		log_warnx("ipset: listing %s: %s", name, ipset_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 ipset_swap(struct ipset_nl *h, const char *a, const char *b)
 {

@@ -62,6 +62,13 @@ void ipset_batch_add(struct ipset_nl *h, size_t req, const char *name, int famil
                      const struct ipset_entry *v, size_t n, uint32_t timeout, const char *comment);
 int ipset_batch_commit(struct ipset_nl *h);
 
+/* Every entry of set name (hash:ip,port of family): cb gets it, the
+ * seconds its timeout still has to run as the kernel reports them (0 =
+ * none) and its comment (NULL = none). Returns 0 or -1. */
+typedef void (*ipset_list_cb)(void *arg, const struct ipset_entry *e, uint32_t timeout,
+                              const char *comment);
+int ipset_list(struct ipset_nl *h, const char *name, int family, ipset_list_cb cb, void *arg);
+
 int ipset_swap(struct ipset_nl *h, const char *a, const char *b);
 /* Empty a set, keeping it (and the rules that use it). */
 int ipset_flush(struct ipset_nl *h, const char *name);

@@ -16,9 +16,11 @@
 #include <unistd.h>
 
 #include "addrmap.h"
+#include "allowplan.h"
 #include "conf.h"
 #include "confperm.h"
 #include "confwatch.h"
+#include "entrymap.h"
 #include "gatesrv.h"
 #include "ipset.h"
 #include "localnet.h"
@@ -32,7 +34,7 @@
 #endif
 
 #define EXIT_CONFIG 2
-#define SET_MAXELEM 1048576
+#define SET_MAXELEM CONF_SET_MAXELEM
 /* Map entries that ran out more than this long ago no longer explain a
  * denial usefully ("expired" an hour later is just "unresolved"). */
 #define PRUNE_AFTER_MS (3600 * 1000ULL)
@@ -45,6 +47,7 @@ struct gate {
 	struct loop *lp;
 	struct ipset_nl *ipset;
 	struct addrmap *map;
+	struct entrymap *emap;
 	struct queue *queue;
 	struct gatesrv *srv;
 	struct confwatch *watch;
@@ -273,6 +276,7 @@ prune_cb(struct loop_timer *t, void *arg)
 
 	if (now > PRUNE_AFTER_MS)
 		addrmap_prune(g->map, now - PRUNE_AFTER_MS);
+	entrymap_prune(g->emap, now);
 	loop_timer_set(g->lp, t, PRUNE_EVERY_MS);
 }
 
@@ -300,6 +304,7 @@ read_local(struct inward_local *l)
 static void
 revoke_all(struct gate *g, const char *why)
 {
+	entrymap_clear(g->emap); /* moves the removals counter on */
 	if (ipset_flush(g->ipset, RULES_SET4) < 0 || ipset_flush(g->ipset, RULES_SET6) < 0)
 		log_warnx("nfq: %s but the sets could not be emptied; what they allowed stays "
 		          "allowed until its entries time out",
@@ -335,6 +340,39 @@ local_changed(void *arg)
 	         l.n > 0 ? inward_local_fmt(&l, buf, sizeof(buf)) : "none beyond the fixed ranges",
 	         l.overflow ? " and more (every address counts as inward)" : "");
 	revoke_all(g, "the container's own networks changed");
+}
+
+/* A reload that kept every line: which new line each old one is (the
+ * first with the same pattern and at least its ports), so the entry map
+ * keeps counting each entry against its line. -1 when out of memory. */
+static int
+relines(struct entrymap *m, const struct conf *old, const struct conf *nc)
+{
+	uint32_t *remap = calloc(old->ndomains > 0 ? old->ndomains : 1, sizeof(*remap));
+	size_t i, j;
+	int r;
+
+	if (remap == NULL) {
+		entrymap_clear(m);
+		return -1;
+	}
+	for (i = 0; i < old->ndomains; i++) {
+		const struct conf_domain *d = &old->domains[i];
+
+		remap[i] = UINT32_MAX;
+		for (j = 0; j < nc->ndomains; j++) {
+			const struct conf_domain *e = &nc->domains[j];
+
+			if (e->pat.kind == d->pat.kind && strcmp(e->pat.name, d->pat.name) == 0 &&
+			    portlist_covers(&e->ports, &d->ports)) {
+				remap[i] = (uint32_t)j;
+				break;
+			}
+		}
+	}
+	r = entrymap_relines(m, remap, old->ndomains, nc->ndomains);
+	free(remap);
+	return r;
 }
 
 static void
@@ -397,10 +435,12 @@ reload(void *arg)
 
 	if (install_sets(g->ipset, nc) < 0)
 		log_warnx("nfq: reload: the static network sets were not refreshed");
-	/* An entry does not say which line allowed it, so when a line goes
-	 * (or loses ports) every entry goes: the names still listed are
-	 * allowed again on their next lookup, and established flows stay. */
-	if (conf_allow_narrowed(old, nc))
+	/* When a line goes (or loses ports) every entry goes: the names
+	 * still listed are allowed again on their next lookup, and
+	 * established flows stay. Otherwise the entry map follows the lines
+	 * to their new places; if it cannot, the sets are emptied as well,
+	 * since the bound of each line is no longer known. */
+	if (conf_allow_narrowed(old, nc) || relines(g->emap, old, nc) < 0)
 		revoke_all(g, "reload: the allowlist shrank");
 	else if (!inward_local_equal(&old->local, &nc->local))
 		revoke_all(g, "reload: the container's own networks changed");
@@ -419,7 +459,7 @@ reload(void *arg)
 	g->rgid = rgid;
 	if (new_srv) {
 		gatesrv_free(g->srv);
-		g->srv = gatesrv_new(g->lp, nc, ruid, rgid, g->ipset, g->map);
+		g->srv = gatesrv_new(g->lp, nc, ruid, rgid, g->ipset, g->map, g->emap);
 		/* Without the socket the resolver gets no ACKs and answers
 		 * SERVFAIL: closed, and the log says why. */
 		if (g->srv == NULL)
@@ -445,6 +485,63 @@ on_signal(int signo, void *arg)
 	loop_stop(g->lp);
 }
 
+struct seed {
+	struct gate *g;
+	uint32_t *lines, *elines;
+	uint64_t now;
+	size_t taken, left;
+};
+
+static void
+seed_entry(void *arg, const struct ipset_entry *e, uint32_t timeout, const char *comment)
+{
+	struct seed *sd = arg;
+	size_t nl, k;
+
+	/* The comment is the name the entry was allowed for; one no line
+	 * holds any more is left to run out. */
+	if (comment == NULL || timeout == 0) {
+		sd->left++;
+		return;
+	}
+	nl = allowplan_lines(sd->g->conf, comment, sd->lines);
+	k = allowplan_entry_lines(sd->g->conf, sd->lines, nl, e, sd->elines);
+	if (k == 0 || entrymap_add(sd->g->emap, e, timeout, sd->elines, k, sd->now, 0) == 0) {
+		sd->left++;
+		return;
+	}
+	sd->taken++;
+}
+
+/*
+ * A gate that starts while the sets hold entries (it was restarted) learns
+ * their timeouts and lines from the kernel, so that it neither shortens
+ * them nor leaves them out of their lines' bounds. The kernel reports whole
+ * seconds, rounded down: the record never counts on more than it holds.
+ */
+static void
+seed_entrymap(struct gate *g)
+{
+	size_t n = g->conf->ndomains > 0 ? g->conf->ndomains : 1;
+	struct seed sd = {.g = g, .now = loop_now_ms()};
+
+	sd.lines = calloc(n, sizeof(*sd.lines));
+	sd.elines = calloc(n, sizeof(*sd.elines));
+	if (sd.lines == NULL || sd.elines == NULL) {
+		log_warn("nfq: allocating room to read the sets");
+	} else if (ipset_list(g->ipset, RULES_SET4, AF_INET, seed_entry, &sd) < 0 ||
+	           ipset_list(g->ipset, RULES_SET6, AF_INET6, seed_entry, &sd) < 0) {
+		log_warnx("nfq: could not read the entries already in the sets; a short TTL may "
+		          "cut them");
+	} else if (sd.taken + sd.left > 0) {
+		log_info("nfq: the sets hold %zu entries already; %zu of them counted against "
+		         "their lines, %zu left to run out",
+		         sd.taken + sd.left, sd.taken, sd.left);
+	}
+	free(sd.lines);
+	free(sd.elines);
+}
+
 static int
 run(struct gate *g)
 {
@@ -454,17 +551,19 @@ run(struct gate *g)
 	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
 		log_warn("nfq: getrandom for the address map seed");
 	g->map = addrmap_new(ADDRMAP_DEFAULT_MAX, seed);
+	g->emap = entrymap_new(seed ^ 0x9e3779b97f4a7c15ULL);
 	g->lp = loop_new();
-	if (g->map == NULL || g->lp == NULL) {
+	if (g->map == NULL || g->emap == NULL || g->lp == NULL) {
 		log_warn("nfq: allocating the address map and event loop");
 		goto free_loop;
 	}
 	if (setup(g->ipset, g->conf, g->ruid) < 0)
 		goto free_loop;
+	seed_entrymap(g);
 	g->queue = queue_new(g->lp, g->conf->queue, g->conf, g->map);
 	if (g->queue == NULL)
 		goto free_loop;
-	g->srv = gatesrv_new(g->lp, g->conf, g->ruid, g->rgid, g->ipset, g->map);
+	g->srv = gatesrv_new(g->lp, g->conf, g->ruid, g->rgid, g->ipset, g->map, g->emap);
 	if (g->srv == NULL)
 		goto free_queue;
 	if (loop_signal(g->lp, SIGHUP, on_signal, g) < 0 ||
@@ -507,6 +606,7 @@ free_queue:
 free_loop:
 	loop_free(g->lp);
 	addrmap_free(g->map);
+	entrymap_free(g->emap);
 	return rc;
 }
 

@@ -65,6 +65,9 @@ struct gateclient {
 	struct loop_timer reconnect;
 	uint32_t backoff_ms;
 	uint32_t epoch;
+	/* The removals counter of the last ACK on this connection. */
+	bool have_removals;
+	uint32_t removals;
 };
 
 static void gc_connect(struct gateclient *gc);
@@ -137,6 +140,7 @@ disconnect(struct gateclient *gc)
 		gc->fd = -1;
 	}
 	gc->epoch++;
+	gc->have_removals = false;
 	gc->connecting = false;
 	queue_clear(gc);
 	for (size_t i = 0; i < GC_BUCKETS; i++) {
@@ -201,6 +205,14 @@ take_ack(struct gateclient *gc, const uint8_t *buf, size_t n)
 		return false;
 	}
 	memcpy(&ack, buf, sizeof(ack));
+	/* The gate took entries out before their timeout since the last ACK:
+	 * what it acknowledged before may be gone, as after a reconnection.
+	 * Before the callback: the removal may have been in this ACK's own
+	 * batch, so not even its entries are taken as held for later hits. */
+	if (gc->have_removals && ack.removals != gc->removals)
+		gc->epoch++;
+	gc->have_removals = true;
+	gc->removals = ack.removals;
 	r = req_take(gc, ack.id);
 	if (r == NULL) {
 		/* It timed out already; the client got SERVFAIL. */

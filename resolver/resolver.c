@@ -361,6 +361,9 @@ gate_done(void *arg, enum gateclient_result res)
 		query_fail(qr, gateclient_result_str(res));
 		return;
 	}
+	/* An ACK that says the gate removed entries moved the epoch on:
+	 * then this answer is not credited either. */
+	sync_gate_epoch();
 	cache_mark_acked(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial, qr->fresh_gen,
 			 qr->sent_ms, qr->ttl);
 	send_allowed(qr);

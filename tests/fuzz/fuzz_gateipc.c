@@ -10,17 +10,26 @@
  * whole request unless the name has an "inward" line, and then gets only
  * that line's ports; the timeout is within [min_ttl, max_ttl] and never 0
  * (0 would mean "forever").
+ * Every entry is held by at least one line; through the entry map (kept
+ * across inputs) an ADD is sent with the plan's TTL or not at all, a
+ * shorter TTL right after is never sent, and trimming a line never gives
+ * up an entry this message just added.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "allowplan.h"
+#include "entrymap.h"
 #include "fuzz.h"
 #include "inward.h"
 
+#define TRIM_TO 4
+
 static struct conf conf;
 static struct allowplan plan;
+static struct entrymap *emap;
+static uint64_t batch;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -43,6 +52,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 		FUZZ_CHECK(inward_local_add(&conf.local, AF_INET, v4, 25) == 0, "inward_local_add");
 	}
+	emap = entrymap_new(1);
+	FUZZ_CHECK(emap != NULL, "entrymap_new");
 	return 0;
 }
 
@@ -82,6 +93,42 @@ check_entries(const struct gateipc_allow *m, const struct allowplan *p,
 		FUZZ_CHECK(msg_has(m, &v[i]), "an entry for an address the message did not carry");
 		FUZZ_CHECK(portlist_has(pl, v[i].proto, v[i].port),
 		           "an entry for a port the name does not have (for that address)");
+	}
+}
+
+static void
+add_to_map(struct ipset_entry *v, size_t n, const uint32_t *lines, size_t nl, uint64_t now)
+{
+	uint32_t el[16];
+
+	for (size_t i = 0; i < n; i++) {
+		size_t k = allowplan_entry_lines(&conf, lines, nl, &v[i], el);
+		uint32_t t;
+
+		FUZZ_CHECK(k >= 1, "an entry no line holds");
+		t = entrymap_add(emap, &v[i], plan.ttl, el, k, now, batch);
+		FUZZ_CHECK(t == plan.ttl || t == ENTRYMAP_HELD, "sent %u for ttl %u", t, plan.ttl);
+		if (plan.ttl > 1)
+			FUZZ_CHECK(entrymap_add(emap, &v[i], plan.ttl - 1, el, k, now, batch) ==
+			               ENTRYMAP_HELD,
+			           "a shorter TTL right after was sent");
+	}
+}
+
+static void
+trim_map(const struct gateipc_allow *m, uint64_t now)
+{
+	for (uint32_t l = 0; l < conf.ndomains; l++) {
+		struct ipset_entry out[8];
+		size_t got;
+
+		do {
+			got = entrymap_trim(emap, l, TRIM_TO, now, batch, out, 8);
+			for (size_t j = 0; j < got; j++)
+				FUZZ_CHECK(!(msg_has(m, &out[j]) &&
+				             portlist_has(&plan.ports, out[j].proto, out[j].port)),
+				           "trimmed an entry the message just added");
+		} while (got == 8);
 	}
 }
 
@@ -132,6 +179,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(plan.ports.n == ports.n && plan.ports.n > 0, "ports");
 	check_entries(m, &plan, &iports, plan.v4, plan.n4, AF_INET);
 	check_entries(m, &plan, &iports, plan.v6, plan.n6, AF_INET6);
+	{
+		uint32_t lines[16];
+		size_t nl;
+		uint64_t now;
+
+		FUZZ_CHECK(conf.ndomains <= 16, "lines");
+		nl = allowplan_lines(&conf, m->name, lines);
+		FUZZ_CHECK(nl >= 1, "a listed name matches no line");
+		batch++;
+		now = batch * 700;
+		if (batch % 4096 == 0)
+			entrymap_clear(emap);
+		add_to_map(plan.v4, plan.n4, lines, nl, now);
+		add_to_map(plan.v6, plan.n6, lines, nl, now);
+		trim_map(m, now);
+	}
 	free(m);
 	return 0;
 }

@@ -166,7 +166,7 @@ def answers_by_hand():
 
 # ------------------------------------------------------------------ gate messages
 
-def allow_msg(name, addrs, ttl=300, mid=7, version=2, typ=1, naddrs=None):
+def allow_msg(name, addrs, ttl=300, mid=7, version=3, typ=1, naddrs=None):
     body = struct.pack("<HHIIHH", typ, version, mid, ttl, len(addrs) if naddrs is None else naddrs, 0)
     body += name.encode().ljust(256, b"\x00")[:256]
     for a in addrs:
@@ -276,10 +276,10 @@ def main():
                   allow_msg("apex.test", ["2001:db8::%x" % i for i in range(1, 256)] + ["192.0.2.1"], ttl=99999),
                   allow_msg("x.apex.test", ["192.0.2.7"], mid=0xffffffff),
                   allow_msg("blocked.lab.test", ["192.0.2.99"]),
-                  allow_msg("www.lab.test", ["192.0.2.10"], version=1),
+                  allow_msg("www.lab.test", ["192.0.2.10"], version=2),
                   allow_msg("WWW.lab.test", ["192.0.2.10"])):
             save("gateipc", m, "msg")
-        save("gateipc", struct.pack("<HHII", 2, 2, 7, 0), "ack")
+        save("gateipc", struct.pack("<HHIII", 2, 3, 7, 0, 1), "ack")
         for ctl, p in packets():
             save("packet", bytes([ctl]) + p, "pkt")
     finally:

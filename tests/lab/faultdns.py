@@ -24,10 +24,14 @@ Modes (UDP / TCP):
   wrongsrc    the right ID and question, A 192.0.2.99, sent from SPOOF:53 and
               from ADDR:5353, never from ADDR:53
   spoofrace   wrongsrc first, then the real answer from ADDR:53
+  synth N     names under flood.lab.test: AAAA gets N records of addresses
+              of its own in 2001:db8:f0::/48 (from a hash of the name), A
+              gets none; other names are relayed as in "ok"
 
 Every query is logged on stdout as "Q <udp|tcp> <mode> <name> <type>", so
 tests can count what reached the upstream. Prints "ready" once bound.
 """
+import hashlib
 import os
 import socket
 import struct
@@ -93,6 +97,15 @@ def header(q, rcode, an=0, tc=False, qd=1):
 def a_record(ip, ttl=300):
     # owner: a pointer to the question name at offset 12
     return b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, ttl, 4) + socket.inet_aton(ip)
+
+
+def aaaa_record(ip, ttl=300):
+    return b"\xc0\x0c" + struct.pack("!HHIH", 28, 1, ttl, 16) + socket.inet_pton(socket.AF_INET6, ip)
+
+
+def synth_addrs(name, n):
+    h = hashlib.sha1(name.lower().encode()).digest()
+    return ["2001:db8:f0:%02x%02x:%02x%02x::%x" % (h[0], h[1], h[2], h[3], i + 1) for i in range(n)]
 
 
 def encode_name(name):
@@ -173,6 +186,11 @@ class Server:
         if mode == "wrongq":
             other = encode_name("blocked.lab.test") + struct.pack("!HH", 1, 1)
             return [(0, header(q, 0, an=1) + other + a_record(SPOOF_IP), None)]
+        if mode == "synth" and _name.lower().rstrip(".").endswith(".flood.lab.test"):
+            if _qtype != 28:
+                return [(0, header(q, 0) + qpart, None)]
+            recs = b"".join(aaaa_record(a) for a in synth_addrs(_name.rstrip("."), arg))
+            return [(0, header(q, 0, an=arg) + qpart + recs, None)]
         if mode in ("wrongsrc", "spoofrace"):
             out = [(0, self.forged(q, qend), s) for s in self.spoof]
             if mode == "spoofrace":

@@ -175,6 +175,41 @@ test_inward(void **state)
 	}
 }
 
+/* Which lines hold which entry: the lines the name matches, narrowed to
+ * those with the entry's port, so each line counts only its own. */
+static void
+test_lines(void **state)
+{
+	uint32_t lines[8], el[8];
+	struct ipset_entry e;
+	size_t n;
+
+	assert_true(conf.ndomains <= 8);
+	n = allowplan_lines(&conf, "www.example.test", lines);
+	assert_int_equal(n, 2);
+	assert_int_equal(lines[0], 0); /* www.example.test */
+	assert_int_equal(lines[1], 1); /* .example.test tcp/22 */
+	memset(&e, 0, sizeof(e));
+	e.family = AF_INET;
+	e.proto = IPPROTO_TCP;
+	e.port = 22;
+	assert_int_equal(allowplan_entry_lines(&conf, lines, n, &e, el), 1);
+	assert_int_equal(el[0], 1);
+	e.port = 443;
+	assert_int_equal(allowplan_entry_lines(&conf, lines, n, &e, el), 1);
+	assert_int_equal(el[0], 0);
+	e.proto = IPPROTO_UDP;
+	assert_int_equal(allowplan_entry_lines(&conf, lines, n, &e, el), 0);
+	/* quic matches .example.test and its own line */
+	n = allowplan_lines(&conf, "quic.example.test", lines);
+	assert_int_equal(n, 2);
+	assert_int_equal(lines[0], 1);
+	assert_int_equal(lines[1], 2);
+	assert_int_equal(allowplan_entry_lines(&conf, lines, n, &e, el), 1);
+	assert_int_equal(el[0], 2);
+	assert_int_equal(allowplan_lines(&conf, "www.example.org", lines), 0);
+}
+
 int
 main(void)
 {
@@ -183,6 +218,7 @@ main(void)
 	    cmocka_unit_test(test_ttl_clamped),
 	    cmocka_unit_test(test_not_listed),
 	    cmocka_unit_test(test_inward),
+	    cmocka_unit_test(test_lines),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

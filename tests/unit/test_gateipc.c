@@ -155,12 +155,13 @@ test_ack(void **state)
 	char big[sizeof(a) + 1];
 
 	memset(&a, 0xa5, sizeof(a));
-	gateipc_ack_init(&a, 7, GATEIPC_ERR_KERNEL);
+	gateipc_ack_init(&a, 7, GATEIPC_ERR_KERNEL, 5);
 	assert_int_equal(gateipc_ack_check(&a, sizeof(a), &err), 0);
 	assert_int_equal(a.type, GATEIPC_ACK);
 	assert_int_equal(a.version, GATEIPC_VERSION);
 	assert_int_equal(a.id, 7);
 	assert_int_equal(a.status, GATEIPC_ERR_KERNEL);
+	assert_int_equal(a.removals, 5);
 
 	assert_int_equal(gateipc_ack_check(&a, sizeof(a) - 1, &err), -1);
 	memcpy(big, &a, sizeof(a));
@@ -168,10 +169,10 @@ test_ack(void **state)
 	assert_int_equal(gateipc_ack_check(big, sizeof(big), &err), -1);
 	a.type = GATEIPC_ALLOW;
 	assert_int_equal(gateipc_ack_check(&a, sizeof(a), &err), -1);
-	gateipc_ack_init(&a, 7, GATEIPC_OK);
+	gateipc_ack_init(&a, 7, GATEIPC_OK, 0);
 	a.version = 0;
 	assert_int_equal(gateipc_ack_check(&a, sizeof(a), &err), -1);
-	gateipc_ack_init(&a, 7, GATEIPC_OK);
+	gateipc_ack_init(&a, 7, GATEIPC_OK, 0);
 	a.status = 99;
 	assert_int_equal(gateipc_ack_check(&a, sizeof(a), &err), -1);
 	/* An ALLOW is not an ACK, whatever its length. */

@@ -158,6 +158,52 @@ test_batch_split(void **state)
 	assert_int_equal(count(SET4), NREQ * PER);
 }
 
+struct listed {
+	size_t n;
+	bool found;
+	uint32_t timeout;
+	char comment[64];
+};
+
+static void
+list_cb(void *arg, const struct ipset_entry *e, uint32_t timeout, const char *comment)
+{
+	struct listed *l = arg;
+	struct ipset_entry want = v6(9, 8443);
+
+	l->n++;
+	if (e->family == AF_INET6 && memcmp(e->ip, want.ip, 16) == 0 && e->port == 8443 &&
+	    e->proto == IPPROTO_TCP) {
+		l->found = true;
+		l->timeout = timeout;
+		snprintf(l->comment, sizeof(l->comment), "%s", comment ? comment : "");
+	}
+}
+
+/* The listing a restarted gate reads its record from: every entry, with
+ * what is left of its timeout and its comment; more entries than one
+ * netlink message carries. */
+static void
+test_list(void **state)
+{
+	struct ipset_entry many[600], one[1] = {v6(9, 8443)};
+	struct listed l = {0};
+
+	for (size_t i = 0; i < 600; i++)
+		many[i] = v4(0xc6120000 + (uint32_t)i, 443);
+	assert_int_equal(ipset_add(h, SET4, AF_INET, many, 600, 300, "many.example.test"), 0);
+	assert_int_equal(ipset_add(h, SET6, AF_INET6, one, 1, 300, "one.example.test"), 0);
+	assert_int_equal(ipset_list(h, SET4, AF_INET, list_cb, &l), 0);
+	assert_int_equal(l.n, 600);
+	assert_false(l.found);
+	assert_int_equal(ipset_list(h, SET6, AF_INET6, list_cb, &l), 0);
+	assert_int_equal(l.n, 601);
+	assert_true(l.found);
+	assert_true(l.timeout >= 298 && l.timeout <= 300);
+	assert_string_equal(l.comment, "one.example.test");
+	assert_int_equal(ipset_list(h, "ngtest-missing", AF_INET, list_cb, &l), -1);
+}
+
 int
 main(void)
 {
@@ -165,6 +211,7 @@ main(void)
 	    cmocka_unit_test_setup(test_batch_all_ok, fresh_sets),
 	    cmocka_unit_test_setup(test_batch_refusals_stay_apart, fresh_sets),
 	    cmocka_unit_test_setup(test_batch_split, fresh_sets),
+	    cmocka_unit_test_setup(test_list, fresh_sets),
 	};
 	int ret;
 
