@@ -8,6 +8,7 @@ answers the single-label name "db" with the gateway, as Docker's DNS
 answers a compose neighbour. Without "inward" on the name's line none of
 those addresses reaches the client or the sets; with it, they do, on that
 line's ports only."""
+import os
 import re
 import socket
 import struct
@@ -156,6 +157,12 @@ def t_network(t):
     want_refused(GW4, 443)
 
 
+# common/gateipc.h: GATEIPC_VERSION
+GATEIPC_VERSION = int(re.search(r"#define GATEIPC_VERSION (\d+)",
+                                open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common",
+                                                  "gateipc.h")).read()).group(1))
+
+
 def gate_allow(sock, name, ips, qid=7, ttl=300):
     """One ALLOW on the gate socket (common/gateipc.h), as the resolver would
     send it; returns the ACK status."""
@@ -164,13 +171,13 @@ def gate_allow(sock, name, ips, qid=7, ttl=300):
         fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
         raw = socket.inet_pton(fam, ip)
         addrs += struct.pack("=B3x16s", fam, raw.ljust(16, b"\0"))
-    msg = struct.pack("=HHIIHH256s", 1, 2, qid, ttl, len(ips), 0, name.encode()) + addrs
+    msg = struct.pack("=HHIIHH256s", 1, GATEIPC_VERSION, qid, ttl, len(ips), 0, name.encode()) + addrs
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
         s.settimeout(3)
         s.connect(sock)
         s.send(msg)
         ack = s.recv(64)
-    typ, ver, aid, status = struct.unpack("=HHII", ack)
+    typ, ver, aid, status = struct.unpack("=HHII", ack[:12])
     check(typ == 2 and aid == qid, "ACK for the ALLOW", ack)
     return status
 
