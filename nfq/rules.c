@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "dockerdns.h"
 #include "log.h"
 #include "rules.h"
 #include "verdict.h"
@@ -83,17 +84,67 @@ uses_docker_dns(const struct conf *c)
 	struct addr docker;
 	size_t i;
 
-	addr_parse("127.0.0.11", 53, &docker);
+	addr_parse(DOCKERDNS_ADDR, 53, &docker);
 	for (i = 0; i < c->nupstream; i++)
 		if (addr_ip_equal(&c->upstream[i], &docker))
 			return true;
 	return false;
 }
 
-int
-rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue, bool add_jump,
-           char *buf, size_t len)
+static bool
+is_loopback(const struct addr *a)
 {
+	static const uint8_t v6lo[16] = {[15] = 1};
+
+	if (a->family == AF_INET)
+		return a->ip[0] == 127;
+	return memcmp(a->ip, v6lo, sizeof(v6lo)) == 0;
+}
+
+static bool
+is_listen_ip(const struct conf *c, const struct addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisten; i++)
+		if (addr_ip_equal(&c->listen[i], a))
+			return true;
+	return false;
+}
+
+/* Local forwarders: Docker's embedded DNS at 127.0.0.11, whether or not we
+ * use it (it may forward from the host's namespace, out of our rules'
+ * reach), and every upstream on a loopback address that is not also ours
+ * (systemd-resolved's 127.0.0.53, ...). They listen on more ports than
+ * their DNS port (Docker: random ones, DNATed from 53), and whatever
+ * reaches them on any port is forwarded, so a new flow to such an address
+ * is DNS whatever its port. Returns how many went into out. */
+static size_t
+forwarders(const struct conf *c, int family, struct addr *out, size_t max)
+{
+	size_t n = 0, i, j;
+
+	if (family == AF_INET && max > 0)
+		addr_parse(DOCKERDNS_ADDR, 53, &out[n++]);
+	for (i = 0; i < c->nupstream && n < max; i++) {
+		const struct addr *u = &c->upstream[i];
+
+		if (u->family != family || !is_loopback(u) || is_listen_ip(c, u))
+			continue;
+		for (j = 0; j < n && !addr_ip_equal(&out[j], u); j++)
+			;
+		if (j == n)
+			out[n++] = *u;
+	}
+	return n;
+}
+
+int
+rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t resolver_uid,
+           unsigned queue, bool add_jump, char *buf, size_t len)
+{
+	struct addr fwd[1 + CONF_MAX_UPSTREAMS];
+	size_t nfwd = forwarders(c, family, fwd, sizeof(fwd) / sizeof(fwd[0]));
 	static const char *const protos[] = {"udp", "tcp"};
 	uint16_t ports[2 + CONF_MAX_LISTEN + CONF_MAX_UPSTREAMS];
 	size_t nports = dns_ports(c, ports, sizeof(ports) / sizeof(ports[0])), k;
@@ -152,6 +203,9 @@ rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue,
 			          "-A " RULES_CHAIN_DNAT " -p %s -m conntrack --ctorigdstport %u -j "
 			          RULES_CHAIN_DNS "\n",
 			          protos[k], ports[i]);
+	for (i = 0; i < nfwd; i++)
+		tb_printf(&tb, "-A " RULES_CHAIN " -d %s -j " RULES_CHAIN_DNS "\n",
+		          addr_ntop(&fwd[i], ip, sizeof(ip)));
 	tb_printf(&tb, "-A " RULES_CHAIN " -o lo -j ACCEPT\n");
 	/* Without neighbour discovery and MLD, IPv6 cannot reach anything. */
 	for (i = 0; v6 && i < sizeof(ndp_types) / sizeof(ndp_types[0]); i++)
@@ -183,10 +237,23 @@ rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue,
 		          c->upstream[i].port);
 	}
 	/* Docker's embedded DNS (127.0.0.11) answers by forwarding the query
-	 * itself, from inside this namespace, as root. Root holds the firewall
-	 * anyway, and the agent never runs as root. */
-	if (uses_docker_dns(c))
+	 * itself, as root, from inside this namespace to the servers its
+	 * ExtServers comment lists without host(): root may send DNS there,
+	 * on port 53, and nowhere else. Docker before 25 lists none; then
+	 * root may send DNS anywhere but to loopback, as it must for Docker
+	 * to work at all. Root holds the firewall anyway, and the agent never
+	 * runs as root; nobody else reaches 127.0.0.11 (above). */
+	if (uses_docker_dns(c) && (dd == NULL || !dd->known))
 		tb_printf(&tb, "-A " RULES_CHAIN_DNS " ! -o lo -m owner --uid-owner 0 -j ACCEPT\n");
+	for (i = 0; uses_docker_dns(c) && dd != NULL && dd->known && i < dd->next; i++) {
+		if (dd->ext[i].family != family)
+			continue;
+		for (k = 0; k < 2; k++)
+			tb_printf(&tb,
+			          "-A " RULES_CHAIN_DNS " -d %s -p %s -m %s --dport 53 -m owner "
+			          "--uid-owner 0 -j ACCEPT\n",
+			          addr_ntop(&dd->ext[i], ip, sizeof(ip)), protos[k], protos[k]);
+	}
 	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j MARK --set-mark 0x%08" PRIx32 "\n",
 	          (uint32_t)VERDICT_MARK_DNS);
 	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j NFQUEUE --queue-num %u\n", queue);
@@ -418,7 +485,7 @@ log_tool_failure(const char *tool, int status, const char *err, const char *inpu
 }
 
 static int
-apply_family(const struct conf *c, int family, uid_t uid)
+apply_family(const struct conf *c, const struct dockerdns *dd, int family, uid_t uid)
 {
 	const char *ipt = family == AF_INET6 ? "ip6tables" : "iptables";
 	const char *restore = family == AF_INET6 ? "ip6tables-restore" : "iptables-restore";
@@ -441,7 +508,7 @@ apply_family(const struct conf *c, int family, uid_t uid)
 		log_tool_failure(ipt, st, err, NULL);
 		goto out;
 	}
-	len = rules_text(c, family, uid, c->queue, st != 0, text, RULES_BUF);
+	len = rules_text(c, dd, family, uid, c->queue, st != 0, text, RULES_BUF);
 	if (len < 0) {
 		log_warnx("rules: the %s rules do not fit in %d bytes", ipt, RULES_BUF);
 		goto out;
@@ -460,16 +527,38 @@ out:
 int
 rules_apply(const struct conf *c, uid_t resolver_uid)
 {
+	struct dockerdns dd = {0};
+	char ext[DOCKERDNS_MAX_EXT * (ADDR_STRLEN + 1) + 1] = "";
+	size_t i, used = 0;
 	int rc = 0;
 
-	if (apply_family(c, AF_INET, resolver_uid) < 0)
+	if (uses_docker_dns(c) && dockerdns_read(c->resolv_conf, &dd) < 0)
+		log_warn("rules: reading Docker's ExtServers from %s", c->resolv_conf);
+	if (apply_family(c, &dd, AF_INET, resolver_uid) < 0)
 		rc = -1;
-	if (apply_family(c, AF_INET6, resolver_uid) < 0)
+	if (apply_family(c, &dd, AF_INET6, resolver_uid) < 0)
 		rc = -1;
-	if (rc == 0)
-		log_info("rules: installed chains %s, %s and %s (IPv4 and IPv6), queue %u",
-		         RULES_CHAIN, RULES_CHAIN_DNS, RULES_CHAIN_DNAT, (unsigned)c->queue);
-	return rc;
+	if (rc != 0)
+		return rc;
+	log_info("rules: installed chains %s, %s and %s (IPv4 and IPv6), queue %u",
+	         RULES_CHAIN, RULES_CHAIN_DNS, RULES_CHAIN_DNAT, (unsigned)c->queue);
+	if (!uses_docker_dns(c))
+		return 0;
+	for (i = 0; i < dd.next; i++) {
+		char ip[ADDR_STRLEN];
+
+		used += (size_t)snprintf(ext + used, sizeof(ext) - used, "%s%s", i ? " " : "",
+		                         addr_ntop(&dd.ext[i], ip, sizeof(ip)));
+	}
+	if (!dd.known)
+		log_warnx("rules: %s lists no \"# ExtServers:\" (Docker before 25): root may send "
+		          "DNS to any address outside this host, for Docker's embedded DNS",
+		          c->resolv_conf);
+	else
+		log_info("rules: Docker's embedded DNS forwards from here to [%s] (%zu more from "
+		         "the host's namespace): root may send DNS there only",
+		         ext, dd.nhost);
+	return 0;
 }
 
 static int

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "conf.h"
+#include "dockerdns.h"
 
 #define RULES_CHAIN "NAMEGATE"
 #define RULES_CHAIN_DNS "NAMEGATE-DNS"
@@ -23,9 +24,10 @@
 /* Writes the iptables-restore --noflush input for family (AF_INET or
  * AF_INET6) into buf, NUL-terminated: our three chains (declaring them flushes
  * them, so applying twice leaves one copy) and, when add_jump, the jump from
- * OUTPUT. Returns the length, or -1 if buf is too small. */
-int rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue, bool add_jump,
-               char *buf, size_t len);
+ * OUTPUT. dd is what resolv_conf says about Docker's embedded DNS (NULL:
+ * nothing). Returns the length, or -1 if buf is too small. */
+int rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t resolver_uid,
+               unsigned queue, bool add_jump, char *buf, size_t len);
 
 /* The uid and gid of the resolver user (conf->user). Returns 0, or -1 after
  * logging why (no such user). */

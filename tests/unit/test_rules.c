@@ -4,12 +4,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sys/socket.h>
 
 #include "conf.h"
+#include "dockerdns.h"
 #include "rules.h"
 
 static void
@@ -48,6 +51,7 @@ static const char expect_v4[] =
     "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp-admin-prohibited\n"
     DNS_DISPATCH
     DNAT_DISPATCH
+    "-A NAMEGATE -d 127.0.0.11 -j NAMEGATE-DNS\n"
     "-A NAMEGATE -o lo -j ACCEPT\n"
     "-A NAMEGATE -m set --match-set namegate4 dst,dst -j ACCEPT\n"
     "-A NAMEGATE -m set --match-set namegate-net4 dst,dst -j ACCEPT\n"
@@ -99,7 +103,7 @@ test_v4(void **state)
 	int n;
 
 	sample_conf(&c);
-	n = rules_text(&c, AF_INET, 999, c.queue, true, buf, sizeof(buf));
+	n = rules_text(&c, NULL, AF_INET, 999, c.queue, true, buf, sizeof(buf));
 	assert_int_equal(n, (int)strlen(expect_v4));
 	assert_string_equal(buf, expect_v4);
 }
@@ -112,7 +116,7 @@ test_v6_without_jump(void **state)
 	int n;
 
 	sample_conf(&c);
-	n = rules_text(&c, AF_INET6, 999, c.queue, false, buf, sizeof(buf));
+	n = rules_text(&c, NULL, AF_INET6, 999, c.queue, false, buf, sizeof(buf));
 	assert_int_equal(n, (int)strlen(expect_v6));
 	assert_string_equal(buf, expect_v6);
 }
@@ -125,9 +129,9 @@ test_jump_only_when_asked(void **state)
 	char buf[8192];
 
 	sample_conf(&c);
-	assert_true(rules_text(&c, AF_INET, 0, 0, false, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 0, 0, false, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "OUTPUT"));
-	assert_true(rules_text(&c, AF_INET6, 0, 0, true, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET6, 0, 0, true, buf, sizeof(buf)) > 0);
 	assert_non_null(strstr(buf, "-I OUTPUT 1 -j NAMEGATE\nCOMMIT\n"));
 }
 
@@ -139,9 +143,9 @@ test_no_bypass(void **state)
 	char buf[8192];
 
 	sample_conf(&c);
-	assert_true(rules_text(&c, AF_INET, 0, 0, true, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 0, 0, true, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "bypass"));
-	assert_true(rules_text(&c, AF_INET6, 0, 0, true, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET6, 0, 0, true, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "bypass"));
 }
 
@@ -155,9 +159,9 @@ test_root_dns_only_for_docker(void **state)
 
 	sample_conf(&c);
 	c.nupstream = 2; /* without 127.0.0.11 */
-	assert_true(rules_text(&c, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "--uid-owner 0 "));
-	assert_true(rules_text(&c, AF_INET6, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 0, true, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "--uid-owner 0 "));
 }
 
@@ -190,7 +194,7 @@ test_many_ports(void **state)
 		assert_int_equal(addr_parse(want, 53, &c.upstream[i]), 0);
 	}
 	c.nupstream = CONF_MAX_UPSTREAMS;
-	assert_true(rules_text(&c, AF_INET, 999, 0, false, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 0, false, buf, sizeof(buf)) > 0);
 	/* 2 + 8 + 8 = 18 ports: 15 and 3, for udp and tcp */
 	assert_int_equal(count(buf, "-m multiport --ports "), 4);
 	assert_non_null(strstr(buf, "-A NAMEGATE -p tcp -m multiport --ports 53,853,1000,1001,1002,"
@@ -203,6 +207,131 @@ test_many_ports(void **state)
 				    "NAMEGATE-DNS\n"));
 }
 
+/* Nobody but the resolver reaches Docker's 127.0.0.11, on any port: it
+ * listens on random ports besides the DNATed 53 and forwards whatever
+ * reaches it. It goes to NAMEGATE-DNS before the loopback accept, in every
+ * config (Docker may forward from the host's namespace, out of our reach),
+ * and so does every loopback upstream that is not one of our addresses. */
+static void
+test_local_forwarders(void **state)
+{
+	struct conf c;
+	char buf[8192];
+	const char *fwd, *lo;
+
+	sample_conf(&c);
+	c.nupstream = 2; /* without 127.0.0.11 */
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	fwd = strstr(buf, "-A NAMEGATE -d 127.0.0.11 -j NAMEGATE-DNS\n");
+	lo = strstr(buf, "-A NAMEGATE -o lo -j ACCEPT\n");
+	assert_non_null(fwd);
+	assert_non_null(lo);
+	assert_true(fwd < lo);
+
+	assert_int_equal(addr_parse("127.0.0.53", 53, &c.upstream[2]), 0);
+	assert_int_equal(addr_parse("[::1]:5300", 53, &c.upstream[3]), 0);
+	assert_int_equal(addr_parse("127.0.0.1:5300", 53, &c.upstream[4]), 0);
+	c.nupstream = 5;
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "-A NAMEGATE -d 127.0.0.11 -j NAMEGATE-DNS\n"
+	                            "-A NAMEGATE -d 127.0.0.53 -j NAMEGATE-DNS\n"
+	                            "-A NAMEGATE -o lo -j ACCEPT\n"));
+	/* 127.0.0.1 is ours (listen): only its DNS ports are DNS. */
+	assert_null(strstr(buf, "-d 127.0.0.1 "));
+	/* [::1]:5353 is ours too in the sample, so ::1 stays open but for its
+	 * DNS ports; without it, all of ::1 is the forwarder's. */
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "-d ::1 "));
+	c.nlisten = 1;
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "-A NAMEGATE -d ::1 -j NAMEGATE-DNS\n"
+	                            "-A NAMEGATE -o lo -j ACCEPT\n"));
+	assert_null(strstr(buf, "127.0.0.11"));
+}
+
+/* With Docker's ExtServers known, root may send DNS only to those of them
+ * that Docker forwards to from this namespace, on port 53. */
+static void
+test_root_dns_only_to_ext_servers(void **state)
+{
+	struct dockerdns dd;
+	struct conf c;
+	char buf[8192];
+
+	sample_conf(&c);
+	assert_true(dockerdns_parse_line(
+	    "# ExtServers: [198.51.100.7 host(127.0.0.53) 2001:db8::7 junk 1.2.3.4:53]\n", &dd));
+	assert_true(rules_text(&c, &dd, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "! -o lo -m owner --uid-owner 0 -j ACCEPT"));
+	assert_non_null(strstr(buf, "-A NAMEGATE-DNS -d 198.51.100.7 -p udp -m udp --dport 53 -m "
+	                            "owner --uid-owner 0 -j ACCEPT\n"
+	                            "-A NAMEGATE-DNS -d 198.51.100.7 -p tcp -m tcp --dport 53 -m "
+	                            "owner --uid-owner 0 -j ACCEPT\n"
+	                            "-A NAMEGATE-DNS -j MARK"));
+	assert_int_equal(count(buf, "--uid-owner 0 "), 2);
+	assert_true(rules_text(&c, &dd, AF_INET6, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_int_equal(count(buf, "--uid-owner 0 "), 2);
+	assert_non_null(strstr(buf, "-A NAMEGATE-DNS -d 2001:db8::7 -p tcp -m tcp --dport 53 -m "
+	                            "owner --uid-owner 0 -j ACCEPT\n"));
+
+	/* Only host(...) servers: Docker forwards from the host's namespace,
+	 * nothing of root's needs an exception here. */
+	assert_true(dockerdns_parse_line("# ExtServers: [host(127.0.0.53)]", &dd));
+	assert_true(rules_text(&c, &dd, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "--uid-owner 0 "));
+	/* Known, but we do not use 127.0.0.11: no exception at all. */
+	assert_true(dockerdns_parse_line("# ExtServers: [198.51.100.7]", &dd));
+	c.nupstream = 2;
+	assert_true(rules_text(&c, &dd, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "--uid-owner 0 "));
+}
+
+static void
+test_dockerdns_parse(void **state)
+{
+	struct dockerdns dd;
+	char ip[ADDR_STRLEN];
+
+	assert_false(dockerdns_parse_line("nameserver 127.0.0.11\n", &dd));
+	assert_false(dockerdns_parse_line("#ExtServers: [192.0.2.1]", &dd));
+	assert_false(dockerdns_parse_line("# ExtServers: [192.0.2.1", &dd));
+	assert_true(dockerdns_parse_line("# ExtServers: []\n", &dd));
+	assert_true(dd.known);
+	assert_int_equal(dd.next, 0);
+	assert_true(dockerdns_parse_line(
+	    "# ExtServers: [192.0.2.1 host(192.0.2.2) 192.0.2.1 fe80::1%eth0 host(x) [::1]:53]", &dd));
+	assert_int_equal(dd.next, 1);
+	assert_int_equal(dd.nhost, 1);
+	assert_string_equal(addr_ntop(&dd.ext[0], ip, sizeof(ip)), "192.0.2.1");
+	assert_int_equal(dd.ext[0].port, 53);
+}
+
+static void
+test_dockerdns_read(void **state)
+{
+	char path[] = "/tmp/test_rules_resolvXXXXXX";
+	struct dockerdns dd;
+	FILE *fp;
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fp = fdopen(fd, "w");
+	assert_non_null(fp);
+	fputs("nameserver 127.0.0.11\noptions ndots:0\n\n# Based on host file: "
+	      "'/etc/resolv.conf' (internal resolver)\n# ExtServers: [198.51.100.53]\n"
+	      "# ExtServers: [192.0.2.9]\n# Overrides: []\n",
+	      fp);
+	fclose(fp);
+	assert_int_equal(dockerdns_read(path, &dd), 0);
+	assert_true(dd.known);
+	assert_int_equal(dd.next, 1);
+	assert_int_equal(dd.ext[0].ip[3], 53);
+	unlink(path);
+	assert_int_equal(dockerdns_read(path, &dd), 0);
+	assert_false(dd.known);
+}
+
 static void
 test_too_small(void **state)
 {
@@ -210,8 +339,8 @@ test_too_small(void **state)
 	char buf[100];
 
 	sample_conf(&c);
-	assert_int_equal(rules_text(&c, AF_INET, 0, 0, true, buf, sizeof(buf)), -1);
-	assert_int_equal(rules_text(&c, AF_INET, 0, 0, true, buf, 0), -1);
+	assert_int_equal(rules_text(&c, NULL, AF_INET, 0, 0, true, buf, sizeof(buf)), -1);
+	assert_int_equal(rules_text(&c, NULL, AF_INET, 0, 0, true, buf, 0), -1);
 }
 
 int
@@ -224,6 +353,10 @@ main(void)
 	    cmocka_unit_test(test_no_bypass),
 	    cmocka_unit_test(test_root_dns_only_for_docker),
 	    cmocka_unit_test(test_many_ports),
+	    cmocka_unit_test(test_local_forwarders),
+	    cmocka_unit_test(test_root_dns_only_to_ext_servers),
+	    cmocka_unit_test(test_dockerdns_parse),
+	    cmocka_unit_test(test_dockerdns_read),
 	    cmocka_unit_test(test_too_small),
 	};
 
