@@ -79,6 +79,7 @@ struct conf {
 	enum on_deny on_deny;
 	uint16_t queue;
 	char socket[108]; /* default /run/namegate/gate.sock; fits sun_path */
+	struct portlist inbound; /* new inbound flows allowed to these; default none */
 
 	/* [log] */
 	char log_file[PATH_MAX]; /* default /var/log/namegate.log; "" = stderr only */

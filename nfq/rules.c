@@ -139,9 +139,60 @@ forwarders(const struct conf *c, int family, struct addr *out, size_t max)
 	return n;
 }
 
+/*
+ * Inbound: a listener the agent opens is an egress channel if anyone outside
+ * may connect to it and read (its replies are ESTABLISHED). New inbound flows
+ * are dropped, but on loopback, to the ports of [gate] inbound, and the ICMPv6
+ * that IPv6 needs (MLD 130-132 and 143, router and neighbour discovery
+ * 133-137). The rest is marked and queued so the gate logs it (flow.deny
+ * reason=inbound) and drops it, at most 100 a second (a flood from outside
+ * must not fill the queue the agent's own denials go through); past that it
+ * is dropped here, unlogged.
+ */
+static void
+inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
+{
+	static const char *const protos[] = {"udp", "tcp"};
+	static const unsigned icmp6_types[] = {130, 131, 132, 133, 134, 135, 136, 137, 143};
+	size_t i, k;
+
+	tb_printf(tb, "-A " RULES_CHAIN_IN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
+	tb_printf(tb, "-A " RULES_CHAIN_IN " -i lo -j ACCEPT\n");
+	for (i = 0; family == AF_INET6 && i < sizeof(icmp6_types) / sizeof(icmp6_types[0]); i++)
+		tb_printf(tb, "-A " RULES_CHAIN_IN " -p ipv6-icmp -m icmp6 --icmpv6-type %u -j ACCEPT\n",
+		          icmp6_types[i]);
+	for (k = 0; k < 2; k++) {
+		uint8_t proto = k == 0 ? IPPROTO_UDP : IPPROTO_TCP;
+		char list[MULTIPORT_MAX * 6 + 1];
+		size_t used = 0, inlist = 0;
+
+		for (i = 0; i < c->inbound.n; i++) {
+			if (c->inbound.v[i].proto != proto)
+				continue;
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u",
+			                         inlist ? "," : "", c->inbound.v[i].port);
+			if (++inlist == MULTIPORT_MAX) {
+				tb_printf(tb, "-A " RULES_CHAIN_IN " -p %s -m multiport --dports %s -j ACCEPT\n",
+				          protos[k], list);
+				used = inlist = 0;
+			}
+		}
+		if (inlist > 0)
+			tb_printf(tb, "-A " RULES_CHAIN_IN " -p %s -m multiport --dports %s -j ACCEPT\n",
+			          protos[k], list);
+	}
+	tb_printf(tb,
+	          "-A " RULES_CHAIN_IN " -m limit --limit 100/sec --limit-burst 100 -j MARK --set-mark "
+	          "0x%08" PRIx32 "\n",
+	          (uint32_t)VERDICT_MARK_INBOUND);
+	tb_printf(tb, "-A " RULES_CHAIN_IN " -m mark --mark 0x%08" PRIx32 " -j NFQUEUE --queue-num %u\n",
+	          (uint32_t)VERDICT_MARK_INBOUND, queue);
+	tb_printf(tb, "-A " RULES_CHAIN_IN " -j DROP\n");
+}
+
 int
 rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t resolver_uid,
-           unsigned queue, bool add_jump, char *buf, size_t len)
+           unsigned queue, unsigned jumps, char *buf, size_t len)
 {
 	struct addr fwd[1 + CONF_MAX_UPSTREAMS];
 	size_t nfwd = forwarders(c, family, fwd, sizeof(fwd) / sizeof(fwd[0]));
@@ -161,6 +212,7 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	tb_printf(&tb, ":" RULES_CHAIN " - [0:0]\n");
 	tb_printf(&tb, ":" RULES_CHAIN_DNS " - [0:0]\n");
 	tb_printf(&tb, ":" RULES_CHAIN_DNAT " - [0:0]\n");
+	tb_printf(&tb, ":" RULES_CHAIN_IN " - [0:0]\n");
 
 	/* Most packets belong to flows that are under way: they leave first.
 	 * A packet the gate marked for rejection is the first of a new flow
@@ -258,8 +310,12 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	          (uint32_t)VERDICT_MARK_DNS);
 	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j NFQUEUE --queue-num %u\n", queue);
 
-	if (add_jump)
+	inbound_text(&tb, c, family, queue);
+
+	if (jumps & RULES_JUMP_OUTPUT)
 		tb_printf(&tb, "-I OUTPUT 1 -j " RULES_CHAIN "\n");
+	if (jumps & RULES_JUMP_INPUT)
+		tb_printf(&tb, "-I INPUT 1 -j " RULES_CHAIN_IN "\n");
 	tb_printf(&tb, "COMMIT\n");
 	if (tb.overflow)
 		return -1;
@@ -406,6 +462,8 @@ static const struct {
      "REJECT target (CONFIG_IP_NF_TARGET_REJECT, CONFIG_IP6_NF_TARGET_REJECT)"},
     {"-j MARK", "`MARK'", "MARK target (CONFIG_NETFILTER_XT_MARK)"},
     {"-m mark", "`mark'", "mark match (CONFIG_NETFILTER_XT_MARK)"},
+    {"-m limit", "`limit'", "limit match (CONFIG_NETFILTER_XT_MATCH_LIMIT)"},
+    {"-m multiport", "`multiport'", "multiport match (CONFIG_NETFILTER_XT_MATCH_MULTIPORT)"},
     {"-m icmp6", "`icmp6'", "icmp6 match (CONFIG_IP6_NF_MATCH_IPV6HEADER)"},
 };
 
@@ -490,6 +548,8 @@ apply_family(const struct conf *c, const struct dockerdns *dd, int family, uid_t
 	const char *ipt = family == AF_INET6 ? "ip6tables" : "iptables";
 	const char *restore = family == AF_INET6 ? "ip6tables-restore" : "iptables-restore";
 	const char *const check[] = {ipt, "-w", "-C", "OUTPUT", "-j", RULES_CHAIN, NULL};
+	const char *const check_in[] = {ipt, "-w", "-C", "INPUT", "-j", RULES_CHAIN_IN, NULL};
+	unsigned jumps = 0;
 	const char *const apply[] = {restore, "-w", "--noflush", NULL};
 	char err[TOOL_ERR_MAX];
 	char *text;
@@ -508,7 +568,16 @@ apply_family(const struct conf *c, const struct dockerdns *dd, int family, uid_t
 		log_tool_failure(ipt, st, err, NULL);
 		goto out;
 	}
-	len = rules_text(c, dd, family, uid, c->queue, st != 0, text, RULES_BUF);
+	if (st != 0)
+		jumps |= RULES_JUMP_OUTPUT;
+	st = run_tool(check_in, NULL, 0, err, sizeof(err));
+	if (st < 0 || st == 127) {
+		log_tool_failure(ipt, st, err, NULL);
+		goto out;
+	}
+	if (st != 0)
+		jumps |= RULES_JUMP_INPUT;
+	len = rules_text(c, dd, family, uid, c->queue, jumps, text, RULES_BUF);
 	if (len < 0) {
 		log_warnx("rules: the %s rules do not fit in %d bytes", ipt, RULES_BUF);
 		goto out;
@@ -540,8 +609,8 @@ rules_apply(const struct conf *c, uid_t resolver_uid)
 		rc = -1;
 	if (rc != 0)
 		return rc;
-	log_info("rules: installed chains %s, %s and %s (IPv4 and IPv6), queue %u",
-	         RULES_CHAIN, RULES_CHAIN_DNS, RULES_CHAIN_DNAT, (unsigned)c->queue);
+	log_info("rules: installed chains %s, %s, %s and %s (IPv4 and IPv6), queue %u",
+	         RULES_CHAIN, RULES_CHAIN_DNS, RULES_CHAIN_DNAT, RULES_CHAIN_IN, (unsigned)c->queue);
 	if (!uses_docker_dns(c))
 		return 0;
 	for (i = 0; i < dd.next; i++) {
@@ -561,23 +630,11 @@ rules_apply(const struct conf *c, uid_t resolver_uid)
 	return 0;
 }
 
+/* Removes every copy of "-j target" from builtin. Returns 0 or -1. */
 static int
-remove_family(int family)
+remove_jumps(const char *ipt, const char *builtin, const char *target)
 {
-	const char *ipt = family == AF_INET6 ? "ip6tables" : "iptables";
-	const char *restore = family == AF_INET6 ? "ip6tables-restore" : "iptables-restore";
-	const char *const del[] = {ipt, "-w", "-D", "OUTPUT", "-j", RULES_CHAIN, NULL};
-	const char *const apply[] = {restore, "-w", "--noflush", NULL};
-	/* Declaring a chain creates or flushes it, so the deletes succeed
-	 * whether or not setup ever ran. */
-	static const char text[] = "*filter\n"
-	                           ":" RULES_CHAIN " - [0:0]\n"
-	                           ":" RULES_CHAIN_DNS " - [0:0]\n"
-	                           ":" RULES_CHAIN_DNAT " - [0:0]\n"
-	                           "-X " RULES_CHAIN "\n"
-	                           "-X " RULES_CHAIN_DNAT "\n"
-	                           "-X " RULES_CHAIN_DNS "\n"
-	                           "COMMIT\n";
+	const char *const del[] = {ipt, "-w", "-D", builtin, "-j", target, NULL};
 	char err[TOOL_ERR_MAX];
 	int i, st;
 
@@ -588,13 +645,37 @@ remove_family(int family)
 			return -1;
 		}
 		if (st != 0)
-			break;
+			return 0;
 	}
-	if (i == MAX_JUMP_COPIES) {
-		log_warnx("rules: %s: more than %d jumps to %s in OUTPUT", ipt, MAX_JUMP_COPIES,
-		          RULES_CHAIN);
+	log_warnx("rules: %s: more than %d jumps to %s in %s", ipt, MAX_JUMP_COPIES, target,
+	          builtin);
+	return -1;
+}
+
+static int
+remove_family(int family)
+{
+	const char *ipt = family == AF_INET6 ? "ip6tables" : "iptables";
+	const char *restore = family == AF_INET6 ? "ip6tables-restore" : "iptables-restore";
+	const char *const apply[] = {restore, "-w", "--noflush", NULL};
+	/* Declaring a chain creates or flushes it, so the deletes succeed
+	 * whether or not setup ever ran. */
+	static const char text[] = "*filter\n"
+	                           ":" RULES_CHAIN " - [0:0]\n"
+	                           ":" RULES_CHAIN_DNS " - [0:0]\n"
+	                           ":" RULES_CHAIN_DNAT " - [0:0]\n"
+	                           ":" RULES_CHAIN_IN " - [0:0]\n"
+	                           "-X " RULES_CHAIN "\n"
+	                           "-X " RULES_CHAIN_DNAT "\n"
+	                           "-X " RULES_CHAIN_DNS "\n"
+	                           "-X " RULES_CHAIN_IN "\n"
+	                           "COMMIT\n";
+	char err[TOOL_ERR_MAX];
+	int st;
+
+	if (remove_jumps(ipt, "OUTPUT", RULES_CHAIN) < 0 ||
+	    remove_jumps(ipt, "INPUT", RULES_CHAIN_IN) < 0)
 		return -1;
-	}
 	st = run_tool(apply, text, sizeof(text) - 1, err, sizeof(err));
 	if (st != 0) {
 		log_tool_failure(restore, st, err, text);

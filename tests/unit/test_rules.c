@@ -41,11 +41,31 @@ sample_conf(struct conf *c)
 	"-A NAMEGATE-DNAT -p tcp -m conntrack --ctorigdstport " p " -j NAMEGATE-DNS\n"
 #define DNAT_DISPATCH DNAT_PORT("53") DNAT_PORT("853") DNAT_PORT("5353")
 
+/* Inbound: under way, loopback, IPv6's own ICMPv6, [gate] inbound (none in
+ * the sample); the rest is logged (at most 100/s) and dropped. */
+#define INBOUND_HEAD                                                                               \
+	"-A NAMEGATE-IN -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"                     \
+	"-A NAMEGATE-IN -i lo -j ACCEPT\n"
+#define INBOUND_ICMP6_TYPE(t) "-A NAMEGATE-IN -p ipv6-icmp -m icmp6 --icmpv6-type " t " -j ACCEPT\n"
+#define INBOUND_ICMP6                                                                              \
+	INBOUND_ICMP6_TYPE("130")                                                                  \
+	INBOUND_ICMP6_TYPE("131")                                                                  \
+	INBOUND_ICMP6_TYPE("132")                                                                  \
+	INBOUND_ICMP6_TYPE("133")                                                                  \
+	INBOUND_ICMP6_TYPE("134")                                                                  \
+	INBOUND_ICMP6_TYPE("135")                                                                  \
+	INBOUND_ICMP6_TYPE("136") INBOUND_ICMP6_TYPE("137") INBOUND_ICMP6_TYPE("143")
+#define INBOUND_TAIL                                                                               \
+	"-A NAMEGATE-IN -m limit --limit 100/sec --limit-burst 100 -j MARK --set-mark 0x4e470003\n"  \
+	"-A NAMEGATE-IN -m mark --mark 0x4e470003 -j NFQUEUE --queue-num 7\n"                       \
+	"-A NAMEGATE-IN -j DROP\n"
+
 static const char expect_v4[] =
     "*filter\n"
     ":NAMEGATE - [0:0]\n"
     ":NAMEGATE-DNS - [0:0]\n"
     ":NAMEGATE-DNAT - [0:0]\n"
+    ":NAMEGATE-IN - [0:0]\n"
     "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp-admin-prohibited\n"
@@ -64,6 +84,8 @@ static const char expect_v4[] =
     "-A NAMEGATE-DNS ! -o lo -m owner --uid-owner 0 -j ACCEPT\n"
     "-A NAMEGATE-DNS -j MARK --set-mark 0x4e470001\n"
     "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n"
+    INBOUND_HEAD
+    INBOUND_TAIL
     "-I OUTPUT 1 -j NAMEGATE\n"
     "COMMIT\n";
 
@@ -72,6 +94,7 @@ static const char expect_v6[] =
     ":NAMEGATE - [0:0]\n"
     ":NAMEGATE-DNS - [0:0]\n"
     ":NAMEGATE-DNAT - [0:0]\n"
+    ":NAMEGATE-IN - [0:0]\n"
     "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp6-adm-prohibited\n"
@@ -93,6 +116,9 @@ static const char expect_v6[] =
     "-A NAMEGATE-DNS ! -o lo -m owner --uid-owner 0 -j ACCEPT\n"
     "-A NAMEGATE-DNS -j MARK --set-mark 0x4e470001\n"
     "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n"
+    INBOUND_HEAD
+    INBOUND_ICMP6
+    INBOUND_TAIL
     "COMMIT\n";
 
 static void
@@ -332,6 +358,46 @@ test_dockerdns_read(void **state)
 	assert_false(dd.known);
 }
 
+/* [gate] inbound opens exactly its ports, by protocol, 15 to a multiport
+ * match; the INPUT jump only when asked. */
+static void
+test_inbound_ports(void **state)
+{
+	static char buf[16384];
+	struct conf c;
+	struct port p;
+	char word[16];
+
+	sample_conf(&c);
+	assert_int_equal(port_parse("tcp/3000", &p), 0);
+	assert_int_equal(portlist_add(&c.inbound, p), 0);
+	assert_int_equal(port_parse("udp/5000", &p), 0);
+	assert_int_equal(portlist_add(&c.inbound, p), 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 0, RULES_JUMP_INPUT, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "-A NAMEGATE-IN -i lo -j ACCEPT\n"
+	                            "-A NAMEGATE-IN -p udp -m multiport --dports 5000 -j ACCEPT\n"
+	                            "-A NAMEGATE-IN -p tcp -m multiport --dports 3000 -j ACCEPT\n"
+	                            "-A NAMEGATE-IN -m limit "));
+	assert_non_null(strstr(buf, "-I INPUT 1 -j NAMEGATE-IN\nCOMMIT\n"));
+	assert_null(strstr(buf, "-I OUTPUT"));
+	assert_int_equal(count(buf, "icmp6"), 0);
+
+	memset(&c.inbound, 0, sizeof(c.inbound));
+	for (int i = 0; i < 20; i++) {
+		snprintf(word, sizeof(word), "tcp/%d", 4000 + i);
+		assert_int_equal(port_parse(word, &p), 0);
+		assert_int_equal(portlist_add(&c.inbound, p), 0);
+	}
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 0, 0, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "-A NAMEGATE-IN -p tcp -m multiport --dports "
+	                            "4000,4001,4002,4003,4004,4005,4006,4007,4008,4009,4010,4011,4012,"
+	                            "4013,4014 -j ACCEPT\n"
+	                            "-A NAMEGATE-IN -p tcp -m multiport --dports "
+	                            "4015,4016,4017,4018,4019 -j ACCEPT\n"));
+	assert_null(strstr(buf, "-p udp -m multiport --dports"));
+	assert_null(strstr(buf, "INPUT"));
+}
+
 static void
 test_too_small(void **state)
 {
@@ -357,6 +423,7 @@ main(void)
 	    cmocka_unit_test(test_root_dns_only_to_ext_servers),
 	    cmocka_unit_test(test_dockerdns_parse),
 	    cmocka_unit_test(test_dockerdns_read),
+	    cmocka_unit_test(test_inbound_ports),
 	    cmocka_unit_test(test_too_small),
 	};
 
