@@ -147,7 +147,7 @@ forwarders(const struct conf *c, int family, struct addr *out, size_t max)
  * 133-137). The rest is marked and queued so the gate logs it (flow.deny
  * reason=inbound) and drops it, at most 100 a second (a flood from outside
  * must not fill the queue the agent's own denials go through); past that it
- * is dropped here, unlogged.
+ * is dropped here, unlogged (let in, in audit mode).
  */
 static void
 inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
@@ -187,7 +187,8 @@ inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queu
 	          (uint32_t)VERDICT_MARK_INBOUND);
 	tb_printf(tb, "-A " RULES_CHAIN_IN " -m mark --mark 0x%08" PRIx32 " -j NFQUEUE --queue-num %u\n",
 	          (uint32_t)VERDICT_MARK_INBOUND, queue);
-	tb_printf(tb, "-A " RULES_CHAIN_IN " -j DROP\n");
+	/* Audit mode lets everything in, past the logging limit too. */
+	tb_printf(tb, "-A " RULES_CHAIN_IN " -j %s\n", c->mode == MODE_AUDIT ? "ACCEPT" : "DROP");
 }
 
 int

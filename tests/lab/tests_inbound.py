@@ -119,3 +119,16 @@ def t_inbound_ports(t):
           "tcp/%d still reachable from outside after it left [gate] inbound" % TCP_OPEN)
     want_not_in(SBX6, TCP_OPEN)
     want_not_in(SBX4, UDP_OPEN, "udp")
+
+
+@test("64.audit.inbound")
+def t_inbound_audit(t):
+    """mode = audit lets new inbound flows in, and says so (flow.audit
+    reason=inbound)."""
+    t.lab.fresh_sbx()
+    agent_listener(t)
+    ng = t.namegate(gate={"mode": "audit"}, fresh=False)
+    m = ng.mark()
+    for host in (SBX4, SBX6):
+        want_in(host, TCP_SHUT)
+        want_event(ng, m, "flow.audit", dst=host, dport=TCP_SHUT, reason="inbound")

@@ -396,6 +396,12 @@ test_inbound_ports(void **state)
 	                            "4015,4016,4017,4018,4019 -j ACCEPT\n"));
 	assert_null(strstr(buf, "-p udp -m multiport --dports"));
 	assert_null(strstr(buf, "INPUT"));
+	assert_non_null(strstr(buf, "-A NAMEGATE-IN -j DROP\n"));
+	/* audit mode lets in what it does not log, too */
+	c.mode = MODE_AUDIT;
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 0, 0, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "-A NAMEGATE-IN -j DROP\n"));
+	assert_non_null(strstr(buf, "-A NAMEGATE-IN -j ACCEPT\nCOMMIT\n"));
 }
 
 static void
