@@ -4,6 +4,7 @@ dropped (and logged as flow.deny reason=inbound) unless [gate] inbound lists
 their port; loopback, flows under way and IPv6's neighbour discovery keep
 working."""
 import os
+import time
 
 import lab
 from lab import AGENT_UID, run, wait_until
@@ -132,3 +133,49 @@ def t_inbound_audit(t):
     for host in (SBX4, SBX6):
         want_in(host, TCP_SHUT)
         want_event(ng, m, "flow.audit", dst=host, dport=TCP_SHUT, reason="inbound")
+
+
+FLOOD = r"""
+import socket, sys, time
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+end, n = time.monotonic() + float(sys.argv[3]), 0
+while time.monotonic() < end:
+    for sport in range(64):
+        try:
+            s.sendto(b"x" * 32, (sys.argv[1], int(sys.argv[2])))
+            n += 1
+        except OSError:
+            pass
+print(n)
+"""
+
+
+@test("62b.attack.inbound-flood")
+def t_inbound_flood(t):
+    """A flood of new inbound flows from outside costs the gate at most 100
+    queued packets a second: its log lines stay within that, the queue does
+    not overflow, and the agent's own denials are still answered at once."""
+    from tests_faults import nfqueue_dropped
+    from tests_lab import want_refused
+    t.lab.fresh_sbx()
+    ng = t.namegate(fresh=False)
+    m, d0 = ng.mark(), nfqueue_dropped()
+    flood = t.bg("inbound-flood-" + t.name, ["python3", "-c", FLOOD, SBX4, str(UDP_SHUT), "3"], ns=lab.NET)
+    time.sleep(0.5)
+    for _ in range(3):
+        want_refused("192.0.2.11", 443)  # v4only.lab.test, never resolved here
+        time.sleep(0.3)
+    check(wait_until(lambda: not flood.alive(), 10), "the flood did not end")
+    sent = int(flood.tail().split()[-1])
+    check(sent > 20000, "the flood was not much of a flood", sent)
+    time.sleep(1.2)  # the gate's once-a-second flow.suppressed summary
+    lines = ng.events(m, "flow.deny", reason="inbound")
+    queued = len(lines) + sum(int(e.get("count", 0)) for e in ng.events(m, "flow.suppressed"))
+    lab.log("    (inbound flood: %d datagrams in 3 s; %d reached the gate, %d logged; queue drops %s -> %s)" % (
+        sent, queued, len(lines), d0, nfqueue_dropped()))
+    check(lines, "the flood was not logged at all")
+    # the kernel's limit: a burst of 100, then 100 a second (plus the agent's own few)
+    check(queued <= 100 + 4 * 100 + 10, "more inbound packets reached the gate than the limit lets through", queued)
+    check(nfqueue_dropped() == d0, "the queue overflowed", d0, nfqueue_dropped())
+    want_event(ng, m, "flow.deny", dst="192.0.2.11", uid=AGENT_UID, reason="unresolved")
