@@ -41,6 +41,7 @@ enum conf_key {
 	K_QUEUE,
 	K_SOCKET,
 	K_MAX_PER_LINE,
+	K_INBOUND,
 	K_FILE,
 	K_FORMAT,
 	K_DOMAIN,
@@ -71,6 +72,7 @@ static const struct keydef keydefs[] = {
     {"gate", "queue", K_QUEUE, false},
     {"gate", "socket", K_SOCKET, false},
     {"gate", "max_per_line", K_MAX_PER_LINE, false},
+    {"gate", "inbound", K_INBOUND, false},
     {"log", "file", K_FILE, false},
     {"log", "format", K_FORMAT, false},
     {"allow", "domain", K_DOMAIN, true},
@@ -515,6 +517,16 @@ set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		}
 		memset(&c->ports, 0, sizeof(c->ports));
 		return parse_ports(pc, words, n, &c->ports);
+	case K_INBOUND:
+		/* Empty is valid: no inbound port open (the default). */
+		snprintf(buf, sizeof(buf), "%s", value);
+		n = split_words(buf, words, CONF_MAX_PORTS);
+		if (n > CONF_MAX_PORTS) {
+			conf_fail(pc, pc->line, "too many ports (at most %d)", CONF_MAX_PORTS);
+			return -1;
+		}
+		memset(&c->inbound, 0, sizeof(c->inbound));
+		return parse_ports(pc, words, n, &c->inbound);
 	case K_ON_DENY:
 		if (strcmp(value, "reject") == 0)
 			c->on_deny = ON_DENY_REJECT;
@@ -898,7 +910,9 @@ conf_print(FILE *f, const struct conf *c)
 	fprintf(f, "ports = %s\n", portlist_fmt(&c->ports, buf, sizeof(buf)));
 	fprintf(f, "on_deny = %s\n", c->on_deny == ON_DENY_DROP ? "drop" : "reject");
 	fprintf(f, "queue = %u\nsocket = %s\n", c->queue, c->socket);
-	fprintf(f, "max_per_line = %u\n\n", c->max_per_line);
+	fprintf(f, "max_per_line = %u\n", c->max_per_line);
+	portlist_fmt(&c->inbound, buf, sizeof(buf));
+	fprintf(f, "inbound =%s%s\n\n", buf[0] ? " " : "", buf);
 
 	/* "file =" alone (no trailing space) means stderr only. */
 	fprintf(f, "[log]\nfile =%s%s\nformat = %s\n\n", c->log_file[0] ? " " : "", c->log_file,

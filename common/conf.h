@@ -88,6 +88,7 @@ struct conf {
 	uint16_t queue;
 	char socket[108]; /* default /run/namegate/gate.sock; fits sun_path */
 	uint32_t max_per_line; /* set entries one domain line holds, at most */
+	struct portlist inbound; /* new inbound flows allowed to these; default none */
 
 	/* [log] */
 	char log_file[PATH_MAX]; /* default /var/log/namegate.log; "" = stderr only */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "dockerdns.h"
 #include "log.h"
 #include "rules.h"
 #include "verdict.h"
@@ -83,17 +84,119 @@ uses_docker_dns(const struct conf *c)
 	struct addr docker;
 	size_t i;
 
-	addr_parse("127.0.0.11", 53, &docker);
+	addr_parse(DOCKERDNS_ADDR, 53, &docker);
 	for (i = 0; i < c->nupstream; i++)
 		if (addr_ip_equal(&c->upstream[i], &docker))
 			return true;
 	return false;
 }
 
-int
-rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue, bool add_jump,
-           char *buf, size_t len)
+static bool
+is_loopback(const struct addr *a)
 {
+	static const uint8_t v6lo[16] = {[15] = 1};
+
+	if (a->family == AF_INET)
+		return a->ip[0] == 127;
+	return memcmp(a->ip, v6lo, sizeof(v6lo)) == 0;
+}
+
+static bool
+is_listen_ip(const struct conf *c, const struct addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisten; i++)
+		if (addr_ip_equal(&c->listen[i], a))
+			return true;
+	return false;
+}
+
+/* Local forwarders: Docker's embedded DNS at 127.0.0.11, whether or not we
+ * use it (it may forward from the host's namespace, out of our rules'
+ * reach), and every upstream on a loopback address that is not also ours
+ * (systemd-resolved's 127.0.0.53, ...). They listen on more ports than
+ * their DNS port (Docker: random ones, DNATed from 53), and whatever
+ * reaches them on any port is forwarded, so a new flow to such an address
+ * is DNS whatever its port. Returns how many went into out. */
+static size_t
+forwarders(const struct conf *c, int family, struct addr *out, size_t max)
+{
+	size_t n = 0, i, j;
+
+	if (family == AF_INET && max > 0)
+		addr_parse(DOCKERDNS_ADDR, 53, &out[n++]);
+	for (i = 0; i < c->nupstream && n < max; i++) {
+		const struct addr *u = &c->upstream[i];
+
+		if (u->family != family || !is_loopback(u) || is_listen_ip(c, u))
+			continue;
+		for (j = 0; j < n && !addr_ip_equal(&out[j], u); j++)
+			;
+		if (j == n)
+			out[n++] = *u;
+	}
+	return n;
+}
+
+/*
+ * Inbound: a listener the agent opens is an egress channel if anyone outside
+ * may connect to it and read (its replies are ESTABLISHED). New inbound flows
+ * are dropped, but on loopback, to the ports of [gate] inbound, and the ICMPv6
+ * that IPv6 needs (MLD 130-132 and 143, router and neighbour discovery
+ * 133-137). The rest is marked and queued so the gate logs it (flow.deny
+ * reason=inbound) and drops it, at most 100 a second (a flood from outside
+ * must not fill the queue the agent's own denials go through); past that it
+ * is dropped here, unlogged (let in, in audit mode).
+ */
+static void
+inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
+{
+	static const char *const protos[] = {"udp", "tcp"};
+	static const unsigned icmp6_types[] = {130, 131, 132, 133, 134, 135, 136, 137, 143};
+	size_t i, k;
+
+	tb_printf(tb, "-A " RULES_CHAIN_IN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
+	tb_printf(tb, "-A " RULES_CHAIN_IN " -i lo -j ACCEPT\n");
+	for (i = 0; family == AF_INET6 && i < sizeof(icmp6_types) / sizeof(icmp6_types[0]); i++)
+		tb_printf(tb, "-A " RULES_CHAIN_IN " -p ipv6-icmp -m icmp6 --icmpv6-type %u -j ACCEPT\n",
+		          icmp6_types[i]);
+	for (k = 0; k < 2; k++) {
+		uint8_t proto = k == 0 ? IPPROTO_UDP : IPPROTO_TCP;
+		char list[MULTIPORT_MAX * 6 + 1];
+		size_t used = 0, inlist = 0;
+
+		for (i = 0; i < c->inbound.n; i++) {
+			if (c->inbound.v[i].proto != proto)
+				continue;
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u",
+			                         inlist ? "," : "", c->inbound.v[i].port);
+			if (++inlist == MULTIPORT_MAX) {
+				tb_printf(tb, "-A " RULES_CHAIN_IN " -p %s -m multiport --dports %s -j ACCEPT\n",
+				          protos[k], list);
+				used = inlist = 0;
+			}
+		}
+		if (inlist > 0)
+			tb_printf(tb, "-A " RULES_CHAIN_IN " -p %s -m multiport --dports %s -j ACCEPT\n",
+			          protos[k], list);
+	}
+	tb_printf(tb,
+	          "-A " RULES_CHAIN_IN " -m limit --limit 100/sec --limit-burst 100 -j MARK --set-mark "
+	          "0x%08" PRIx32 "\n",
+	          (uint32_t)VERDICT_MARK_INBOUND);
+	tb_printf(tb, "-A " RULES_CHAIN_IN " -m mark --mark 0x%08" PRIx32 " -j NFQUEUE --queue-num %u\n",
+	          (uint32_t)VERDICT_MARK_INBOUND, queue);
+	/* Audit mode lets everything in, past the logging limit too. */
+	tb_printf(tb, "-A " RULES_CHAIN_IN " -j %s\n", c->mode == MODE_AUDIT ? "ACCEPT" : "DROP");
+}
+
+int
+rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t resolver_uid,
+           unsigned queue, unsigned jumps, char *buf, size_t len)
+{
+	struct addr fwd[1 + CONF_MAX_UPSTREAMS];
+	size_t nfwd = forwarders(c, family, fwd, sizeof(fwd) / sizeof(fwd[0]));
 	static const char *const protos[] = {"udp", "tcp"};
 	uint16_t ports[2 + CONF_MAX_LISTEN + CONF_MAX_UPSTREAMS];
 	size_t nports = dns_ports(c, ports, sizeof(ports) / sizeof(ports[0])), k;
@@ -110,6 +213,7 @@ rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue,
 	tb_printf(&tb, ":" RULES_CHAIN " - [0:0]\n");
 	tb_printf(&tb, ":" RULES_CHAIN_DNS " - [0:0]\n");
 	tb_printf(&tb, ":" RULES_CHAIN_DNAT " - [0:0]\n");
+	tb_printf(&tb, ":" RULES_CHAIN_IN " - [0:0]\n");
 
 	/* Most packets belong to flows that are under way: they leave first.
 	 * A packet the gate marked for rejection is the first of a new flow
@@ -152,6 +256,9 @@ rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue,
 			          "-A " RULES_CHAIN_DNAT " -p %s -m conntrack --ctorigdstport %u -j "
 			          RULES_CHAIN_DNS "\n",
 			          protos[k], ports[i]);
+	for (i = 0; i < nfwd; i++)
+		tb_printf(&tb, "-A " RULES_CHAIN " -d %s -j " RULES_CHAIN_DNS "\n",
+		          addr_ntop(&fwd[i], ip, sizeof(ip)));
 	tb_printf(&tb, "-A " RULES_CHAIN " -o lo -j ACCEPT\n");
 	/* Without neighbour discovery and MLD, IPv6 cannot reach anything. */
 	for (i = 0; v6 && i < sizeof(ndp_types) / sizeof(ndp_types[0]); i++)
@@ -183,16 +290,33 @@ rules_text(const struct conf *c, int family, uid_t resolver_uid, unsigned queue,
 		          c->upstream[i].port);
 	}
 	/* Docker's embedded DNS (127.0.0.11) answers by forwarding the query
-	 * itself, from inside this namespace, as root. Root holds the firewall
-	 * anyway, and the agent never runs as root. */
-	if (uses_docker_dns(c))
+	 * itself, as root, from inside this namespace to the servers its
+	 * ExtServers comment lists without host(): root may send DNS there,
+	 * on port 53, and nowhere else. Docker before 25 lists none; then
+	 * root may send DNS anywhere but to loopback, as it must for Docker
+	 * to work at all. Root holds the firewall anyway, and the agent never
+	 * runs as root; nobody else reaches 127.0.0.11 (above). */
+	if (uses_docker_dns(c) && (dd == NULL || !dd->known))
 		tb_printf(&tb, "-A " RULES_CHAIN_DNS " ! -o lo -m owner --uid-owner 0 -j ACCEPT\n");
+	for (i = 0; uses_docker_dns(c) && dd != NULL && dd->known && i < dd->next; i++) {
+		if (dd->ext[i].family != family)
+			continue;
+		for (k = 0; k < 2; k++)
+			tb_printf(&tb,
+			          "-A " RULES_CHAIN_DNS " -d %s -p %s -m %s --dport 53 -m owner "
+			          "--uid-owner 0 -j ACCEPT\n",
+			          addr_ntop(&dd->ext[i], ip, sizeof(ip)), protos[k], protos[k]);
+	}
 	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j MARK --set-mark 0x%08" PRIx32 "\n",
 	          (uint32_t)VERDICT_MARK_DNS);
 	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j NFQUEUE --queue-num %u\n", queue);
 
-	if (add_jump)
+	inbound_text(&tb, c, family, queue);
+
+	if (jumps & RULES_JUMP_OUTPUT)
 		tb_printf(&tb, "-I OUTPUT 1 -j " RULES_CHAIN "\n");
+	if (jumps & RULES_JUMP_INPUT)
+		tb_printf(&tb, "-I INPUT 1 -j " RULES_CHAIN_IN "\n");
 	tb_printf(&tb, "COMMIT\n");
 	if (tb.overflow)
 		return -1;
@@ -339,6 +463,8 @@ static const struct {
      "REJECT target (CONFIG_IP_NF_TARGET_REJECT, CONFIG_IP6_NF_TARGET_REJECT)"},
     {"-j MARK", "`MARK'", "MARK target (CONFIG_NETFILTER_XT_MARK)"},
     {"-m mark", "`mark'", "mark match (CONFIG_NETFILTER_XT_MARK)"},
+    {"-m limit", "`limit'", "limit match (CONFIG_NETFILTER_XT_MATCH_LIMIT)"},
+    {"-m multiport", "`multiport'", "multiport match (CONFIG_NETFILTER_XT_MATCH_MULTIPORT)"},
     {"-m icmp6", "`icmp6'", "icmp6 match (CONFIG_IP6_NF_MATCH_IPV6HEADER)"},
 };
 
@@ -418,11 +544,13 @@ log_tool_failure(const char *tool, int status, const char *err, const char *inpu
 }
 
 static int
-apply_family(const struct conf *c, int family, uid_t uid)
+apply_family(const struct conf *c, const struct dockerdns *dd, int family, uid_t uid)
 {
 	const char *ipt = family == AF_INET6 ? "ip6tables" : "iptables";
 	const char *restore = family == AF_INET6 ? "ip6tables-restore" : "iptables-restore";
 	const char *const check[] = {ipt, "-w", "-C", "OUTPUT", "-j", RULES_CHAIN, NULL};
+	const char *const check_in[] = {ipt, "-w", "-C", "INPUT", "-j", RULES_CHAIN_IN, NULL};
+	unsigned jumps = 0;
 	const char *const apply[] = {restore, "-w", "--noflush", NULL};
 	char err[TOOL_ERR_MAX];
 	char *text;
@@ -441,7 +569,16 @@ apply_family(const struct conf *c, int family, uid_t uid)
 		log_tool_failure(ipt, st, err, NULL);
 		goto out;
 	}
-	len = rules_text(c, family, uid, c->queue, st != 0, text, RULES_BUF);
+	if (st != 0)
+		jumps |= RULES_JUMP_OUTPUT;
+	st = run_tool(check_in, NULL, 0, err, sizeof(err));
+	if (st < 0 || st == 127) {
+		log_tool_failure(ipt, st, err, NULL);
+		goto out;
+	}
+	if (st != 0)
+		jumps |= RULES_JUMP_INPUT;
+	len = rules_text(c, dd, family, uid, c->queue, jumps, text, RULES_BUF);
 	if (len < 0) {
 		log_warnx("rules: the %s rules do not fit in %d bytes", ipt, RULES_BUF);
 		goto out;
@@ -460,35 +597,45 @@ out:
 int
 rules_apply(const struct conf *c, uid_t resolver_uid)
 {
+	struct dockerdns dd = {0};
+	char ext[DOCKERDNS_MAX_EXT * (ADDR_STRLEN + 1) + 1] = "";
+	size_t i, used = 0;
 	int rc = 0;
 
-	if (apply_family(c, AF_INET, resolver_uid) < 0)
+	if (uses_docker_dns(c) && dockerdns_read(c->resolv_conf, &dd) < 0)
+		log_warn("rules: reading Docker's ExtServers from %s", c->resolv_conf);
+	if (apply_family(c, &dd, AF_INET, resolver_uid) < 0)
 		rc = -1;
-	if (apply_family(c, AF_INET6, resolver_uid) < 0)
+	if (apply_family(c, &dd, AF_INET6, resolver_uid) < 0)
 		rc = -1;
-	if (rc == 0)
-		log_info("rules: installed chains %s, %s and %s (IPv4 and IPv6), queue %u",
-		         RULES_CHAIN, RULES_CHAIN_DNS, RULES_CHAIN_DNAT, (unsigned)c->queue);
-	return rc;
+	if (rc != 0)
+		return rc;
+	log_info("rules: installed chains %s, %s, %s and %s (IPv4 and IPv6), queue %u",
+	         RULES_CHAIN, RULES_CHAIN_DNS, RULES_CHAIN_DNAT, RULES_CHAIN_IN, (unsigned)c->queue);
+	if (!uses_docker_dns(c))
+		return 0;
+	for (i = 0; i < dd.next; i++) {
+		char ip[ADDR_STRLEN];
+
+		used += (size_t)snprintf(ext + used, sizeof(ext) - used, "%s%s", i ? " " : "",
+		                         addr_ntop(&dd.ext[i], ip, sizeof(ip)));
+	}
+	if (!dd.known)
+		log_warnx("rules: %s lists no \"# ExtServers:\" (Docker before 25): root may send "
+		          "DNS to any address outside this host, for Docker's embedded DNS",
+		          c->resolv_conf);
+	else
+		log_info("rules: Docker's embedded DNS forwards from here to [%s] (%zu more from "
+		         "the host's namespace): root may send DNS there only",
+		         ext, dd.nhost);
+	return 0;
 }
 
+/* Removes every copy of "-j target" from builtin. Returns 0 or -1. */
 static int
-remove_family(int family)
+remove_jumps(const char *ipt, const char *builtin, const char *target)
 {
-	const char *ipt = family == AF_INET6 ? "ip6tables" : "iptables";
-	const char *restore = family == AF_INET6 ? "ip6tables-restore" : "iptables-restore";
-	const char *const del[] = {ipt, "-w", "-D", "OUTPUT", "-j", RULES_CHAIN, NULL};
-	const char *const apply[] = {restore, "-w", "--noflush", NULL};
-	/* Declaring a chain creates or flushes it, so the deletes succeed
-	 * whether or not setup ever ran. */
-	static const char text[] = "*filter\n"
-	                           ":" RULES_CHAIN " - [0:0]\n"
-	                           ":" RULES_CHAIN_DNS " - [0:0]\n"
-	                           ":" RULES_CHAIN_DNAT " - [0:0]\n"
-	                           "-X " RULES_CHAIN "\n"
-	                           "-X " RULES_CHAIN_DNAT "\n"
-	                           "-X " RULES_CHAIN_DNS "\n"
-	                           "COMMIT\n";
+	const char *const del[] = {ipt, "-w", "-D", builtin, "-j", target, NULL};
 	char err[TOOL_ERR_MAX];
 	int i, st;
 
@@ -499,13 +646,37 @@ remove_family(int family)
 			return -1;
 		}
 		if (st != 0)
-			break;
+			return 0;
 	}
-	if (i == MAX_JUMP_COPIES) {
-		log_warnx("rules: %s: more than %d jumps to %s in OUTPUT", ipt, MAX_JUMP_COPIES,
-		          RULES_CHAIN);
+	log_warnx("rules: %s: more than %d jumps to %s in %s", ipt, MAX_JUMP_COPIES, target,
+	          builtin);
+	return -1;
+}
+
+static int
+remove_family(int family)
+{
+	const char *ipt = family == AF_INET6 ? "ip6tables" : "iptables";
+	const char *restore = family == AF_INET6 ? "ip6tables-restore" : "iptables-restore";
+	const char *const apply[] = {restore, "-w", "--noflush", NULL};
+	/* Declaring a chain creates or flushes it, so the deletes succeed
+	 * whether or not setup ever ran. */
+	static const char text[] = "*filter\n"
+	                           ":" RULES_CHAIN " - [0:0]\n"
+	                           ":" RULES_CHAIN_DNS " - [0:0]\n"
+	                           ":" RULES_CHAIN_DNAT " - [0:0]\n"
+	                           ":" RULES_CHAIN_IN " - [0:0]\n"
+	                           "-X " RULES_CHAIN "\n"
+	                           "-X " RULES_CHAIN_DNAT "\n"
+	                           "-X " RULES_CHAIN_DNS "\n"
+	                           "-X " RULES_CHAIN_IN "\n"
+	                           "COMMIT\n";
+	char err[TOOL_ERR_MAX];
+	int st;
+
+	if (remove_jumps(ipt, "OUTPUT", RULES_CHAIN) < 0 ||
+	    remove_jumps(ipt, "INPUT", RULES_CHAIN_IN) < 0)
 		return -1;
-	}
 	st = run_tool(apply, text, sizeof(text) - 1, err, sizeof(err));
 	if (st != 0) {
 		log_tool_failure(restore, st, err, text);

@@ -11,6 +11,8 @@ classify(const struct flow *f, uint32_t mark, const struct addrmap_entry *e, uin
 	*name = NULL;
 	if (f == NULL)
 		return REASON_MALFORMED;
+	if (mark == VERDICT_MARK_INBOUND)
+		return REASON_INBOUND;
 	/* NAMEGATE-DNS marks DNS that is not the resolver talking upstream or a
 	 * client talking to the resolver; whatever the address, it is DNS that
 	 * bypasses the allowlist. */
@@ -56,6 +58,13 @@ verdict_decide(const struct flow *f, uint32_t mark, const struct addrmap_entry *
 		out->audit = true;
 		return;
 	}
+	/* Inbound is dropped, never rejected: the reject rules live in the
+	 * output chain, a repeated inbound packet would come back here, and a
+	 * scanner learns nothing from silence. */
+	if (mark == VERDICT_MARK_INBOUND) {
+		out->action = VERDICT_DROP;
+		return;
+	}
 	out->action = on_deny == ON_DENY_DROP ? VERDICT_DROP : VERDICT_REJECT;
 }
 
@@ -75,6 +84,8 @@ verdict_reason_name(enum verdict_reason r)
 		return "proto";
 	case REASON_MALFORMED:
 		return "malformed";
+	case REASON_INBOUND:
+		return "inbound";
 	case REASON_NONE:
 		break;
 	}

@@ -17,6 +17,7 @@
 /* Packet marks shared with the rules (docs/internals.md). */
 #define VERDICT_MARK_DNS 0x4e470001u  /* set by NAMEGATE-DNS before queueing */
 #define VERDICT_MARK_DENY 0x4e470002u /* set by the gate: the rules reject it */
+#define VERDICT_MARK_INBOUND 0x4e470003u /* set by NAMEGATE-IN: a new inbound flow */
 
 enum verdict_action {
 	VERDICT_ACCEPT, /* audit mode only */
@@ -32,6 +33,7 @@ enum verdict_reason {
 	REASON_UNRESOLVED,
 	REASON_PROTO,
 	REASON_MALFORMED, /* the packet could not be parsed */
+	REASON_INBOUND,   /* a new inbound flow to a port [gate] inbound does not list */
 };
 
 struct verdict {

@@ -72,6 +72,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	mark = marks[ctl & 3];
+	if (ctl & 16)
+		mark = VERDICT_MARK_INBOUND;
 	mode = (ctl & 4) ? MODE_AUDIT : MODE_ENFORCE;
 	on_deny = (ctl & 8) ? ON_DENY_DROP : ON_DENY_REJECT;
 
@@ -105,6 +107,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!parsed)
 		FUZZ_CHECK(v.action != VERDICT_ACCEPT && v.reason == REASON_MALFORMED,
 		           "an unparseable packet accepted");
+	/* Inbound is dropped, never rejected: a repeat would come back through
+	 * INPUT, marked inbound again, and loop. */
+	if (mark == VERDICT_MARK_INBOUND) {
+		FUZZ_CHECK(v.action != VERDICT_REJECT, "an inbound packet rejected");
+		FUZZ_CHECK(v.action == VERDICT_ACCEPT || v.action == VERDICT_DROP, "inbound action");
+		return 0;
+	}
 	if (mode == MODE_ENFORCE)
 		FUZZ_CHECK(v.action == (on_deny == ON_DENY_DROP ? VERDICT_DROP : VERDICT_REJECT),
 		           "action does not follow on_deny");

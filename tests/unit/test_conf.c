@@ -721,6 +721,31 @@ test_narrowed(void **state)
 	}
 }
 
+/* [gate] inbound: empty by default and when set empty, ports otherwise;
+ * a bad port is file:line; it prints and loads back the same. */
+static void
+test_inbound(void **state)
+{
+	char path[PATH_MAX];
+	struct conf c;
+
+	load_ok(HEAD, &c);
+	assert_int_equal(c.inbound.n, 0);
+	conf_free(&c);
+	load_ok(HEAD "[gate]\ninbound =\n", &c);
+	assert_int_equal(c.inbound.n, 0);
+	conf_free(&c);
+	load_ok(HEAD "[gate]\ninbound = tcp/3000 udp/5000 tcp/3000\n", &c);
+	assert_string_equal(fmt_ports(&c.inbound), "tcp/3000 udp/5000");
+	conf_free(&c);
+	load_bad(HEAD "[gate]\ninbound = tcp/3000 3001\n", 4, "bad port \"3001\"");
+	load_bad(HEAD "[gate]\ninbound = tcp/0\n", 4, "bad port");
+	write_ini(HEAD "[gate]\ninbound = udp/5000 tcp/3000\n", path, sizeof(path));
+	roundtrip(path);
+	write_ini(HEAD, path, sizeof(path));
+	roundtrip(path);
+}
+
 int
 main(void)
 {
@@ -739,6 +764,7 @@ main(void)
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_ports),
 	    cmocka_unit_test(test_log_events),
+	    cmocka_unit_test(test_inbound),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

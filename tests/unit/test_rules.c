@@ -4,12 +4,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sys/socket.h>
 
 #include "conf.h"
+#include "dockerdns.h"
 #include "rules.h"
 
 static void
@@ -38,16 +41,37 @@ sample_conf(struct conf *c)
 	"-A NAMEGATE-DNAT -p tcp -m conntrack --ctorigdstport " p " -j NAMEGATE-DNS\n"
 #define DNAT_DISPATCH DNAT_PORT("53") DNAT_PORT("853") DNAT_PORT("5353")
 
+/* Inbound: under way, loopback, IPv6's own ICMPv6, [gate] inbound (none in
+ * the sample); the rest is logged (at most 100/s) and dropped. */
+#define INBOUND_HEAD                                                                               \
+	"-A NAMEGATE-IN -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"                     \
+	"-A NAMEGATE-IN -i lo -j ACCEPT\n"
+#define INBOUND_ICMP6_TYPE(t) "-A NAMEGATE-IN -p ipv6-icmp -m icmp6 --icmpv6-type " t " -j ACCEPT\n"
+#define INBOUND_ICMP6                                                                              \
+	INBOUND_ICMP6_TYPE("130")                                                                  \
+	INBOUND_ICMP6_TYPE("131")                                                                  \
+	INBOUND_ICMP6_TYPE("132")                                                                  \
+	INBOUND_ICMP6_TYPE("133")                                                                  \
+	INBOUND_ICMP6_TYPE("134")                                                                  \
+	INBOUND_ICMP6_TYPE("135")                                                                  \
+	INBOUND_ICMP6_TYPE("136") INBOUND_ICMP6_TYPE("137") INBOUND_ICMP6_TYPE("143")
+#define INBOUND_TAIL                                                                               \
+	"-A NAMEGATE-IN -m limit --limit 100/sec --limit-burst 100 -j MARK --set-mark 0x4e470003\n"  \
+	"-A NAMEGATE-IN -m mark --mark 0x4e470003 -j NFQUEUE --queue-num 7\n"                       \
+	"-A NAMEGATE-IN -j DROP\n"
+
 static const char expect_v4[] =
     "*filter\n"
     ":NAMEGATE - [0:0]\n"
     ":NAMEGATE-DNS - [0:0]\n"
     ":NAMEGATE-DNAT - [0:0]\n"
+    ":NAMEGATE-IN - [0:0]\n"
     "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp-admin-prohibited\n"
     DNS_DISPATCH
     DNAT_DISPATCH
+    "-A NAMEGATE -d 127.0.0.11 -j NAMEGATE-DNS\n"
     "-A NAMEGATE -o lo -j ACCEPT\n"
     "-A NAMEGATE -m set --match-set namegate4 dst,dst -j ACCEPT\n"
     "-A NAMEGATE -m set --match-set namegate-net4 dst,dst -j ACCEPT\n"
@@ -60,6 +84,8 @@ static const char expect_v4[] =
     "-A NAMEGATE-DNS ! -o lo -m owner --uid-owner 0 -j ACCEPT\n"
     "-A NAMEGATE-DNS -j MARK --set-mark 0x4e470001\n"
     "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n"
+    INBOUND_HEAD
+    INBOUND_TAIL
     "-I OUTPUT 1 -j NAMEGATE\n"
     "COMMIT\n";
 
@@ -68,6 +94,7 @@ static const char expect_v6[] =
     ":NAMEGATE - [0:0]\n"
     ":NAMEGATE-DNS - [0:0]\n"
     ":NAMEGATE-DNAT - [0:0]\n"
+    ":NAMEGATE-IN - [0:0]\n"
     "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp6-adm-prohibited\n"
@@ -89,6 +116,9 @@ static const char expect_v6[] =
     "-A NAMEGATE-DNS ! -o lo -m owner --uid-owner 0 -j ACCEPT\n"
     "-A NAMEGATE-DNS -j MARK --set-mark 0x4e470001\n"
     "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n"
+    INBOUND_HEAD
+    INBOUND_ICMP6
+    INBOUND_TAIL
     "COMMIT\n";
 
 static void
@@ -99,7 +129,7 @@ test_v4(void **state)
 	int n;
 
 	sample_conf(&c);
-	n = rules_text(&c, AF_INET, 999, c.queue, true, buf, sizeof(buf));
+	n = rules_text(&c, NULL, AF_INET, 999, c.queue, true, buf, sizeof(buf));
 	assert_int_equal(n, (int)strlen(expect_v4));
 	assert_string_equal(buf, expect_v4);
 }
@@ -112,7 +142,7 @@ test_v6_without_jump(void **state)
 	int n;
 
 	sample_conf(&c);
-	n = rules_text(&c, AF_INET6, 999, c.queue, false, buf, sizeof(buf));
+	n = rules_text(&c, NULL, AF_INET6, 999, c.queue, false, buf, sizeof(buf));
 	assert_int_equal(n, (int)strlen(expect_v6));
 	assert_string_equal(buf, expect_v6);
 }
@@ -125,9 +155,9 @@ test_jump_only_when_asked(void **state)
 	char buf[8192];
 
 	sample_conf(&c);
-	assert_true(rules_text(&c, AF_INET, 0, 0, false, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 0, 0, false, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "OUTPUT"));
-	assert_true(rules_text(&c, AF_INET6, 0, 0, true, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET6, 0, 0, true, buf, sizeof(buf)) > 0);
 	assert_non_null(strstr(buf, "-I OUTPUT 1 -j NAMEGATE\nCOMMIT\n"));
 }
 
@@ -139,9 +169,9 @@ test_no_bypass(void **state)
 	char buf[8192];
 
 	sample_conf(&c);
-	assert_true(rules_text(&c, AF_INET, 0, 0, true, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 0, 0, true, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "bypass"));
-	assert_true(rules_text(&c, AF_INET6, 0, 0, true, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET6, 0, 0, true, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "bypass"));
 }
 
@@ -155,9 +185,9 @@ test_root_dns_only_for_docker(void **state)
 
 	sample_conf(&c);
 	c.nupstream = 2; /* without 127.0.0.11 */
-	assert_true(rules_text(&c, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "--uid-owner 0 "));
-	assert_true(rules_text(&c, AF_INET6, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 0, true, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "--uid-owner 0 "));
 }
 
@@ -190,7 +220,7 @@ test_many_ports(void **state)
 		assert_int_equal(addr_parse(want, 53, &c.upstream[i]), 0);
 	}
 	c.nupstream = CONF_MAX_UPSTREAMS;
-	assert_true(rules_text(&c, AF_INET, 999, 0, false, buf, sizeof(buf)) > 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 0, false, buf, sizeof(buf)) > 0);
 	/* 2 + 8 + 8 = 18 ports: 15 and 3, for udp and tcp */
 	assert_int_equal(count(buf, "-m multiport --ports "), 4);
 	assert_non_null(strstr(buf, "-A NAMEGATE -p tcp -m multiport --ports 53,853,1000,1001,1002,"
@@ -203,6 +233,177 @@ test_many_ports(void **state)
 				    "NAMEGATE-DNS\n"));
 }
 
+/* Nobody but the resolver reaches Docker's 127.0.0.11, on any port: it
+ * listens on random ports besides the DNATed 53 and forwards whatever
+ * reaches it. It goes to NAMEGATE-DNS before the loopback accept, in every
+ * config (Docker may forward from the host's namespace, out of our reach),
+ * and so does every loopback upstream that is not one of our addresses. */
+static void
+test_local_forwarders(void **state)
+{
+	struct conf c;
+	char buf[8192];
+	const char *fwd, *lo;
+
+	sample_conf(&c);
+	c.nupstream = 2; /* without 127.0.0.11 */
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	fwd = strstr(buf, "-A NAMEGATE -d 127.0.0.11 -j NAMEGATE-DNS\n");
+	lo = strstr(buf, "-A NAMEGATE -o lo -j ACCEPT\n");
+	assert_non_null(fwd);
+	assert_non_null(lo);
+	assert_true(fwd < lo);
+
+	assert_int_equal(addr_parse("127.0.0.53", 53, &c.upstream[2]), 0);
+	assert_int_equal(addr_parse("[::1]:5300", 53, &c.upstream[3]), 0);
+	assert_int_equal(addr_parse("127.0.0.1:5300", 53, &c.upstream[4]), 0);
+	c.nupstream = 5;
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "-A NAMEGATE -d 127.0.0.11 -j NAMEGATE-DNS\n"
+	                            "-A NAMEGATE -d 127.0.0.53 -j NAMEGATE-DNS\n"
+	                            "-A NAMEGATE -o lo -j ACCEPT\n"));
+	/* 127.0.0.1 is ours (listen): only its DNS ports are DNS. */
+	assert_null(strstr(buf, "-d 127.0.0.1 "));
+	/* [::1]:5353 is ours too in the sample, so ::1 stays open but for its
+	 * DNS ports; without it, all of ::1 is the forwarder's. */
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "-d ::1 "));
+	c.nlisten = 1;
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "-A NAMEGATE -d ::1 -j NAMEGATE-DNS\n"
+	                            "-A NAMEGATE -o lo -j ACCEPT\n"));
+	assert_null(strstr(buf, "127.0.0.11"));
+}
+
+/* With Docker's ExtServers known, root may send DNS only to those of them
+ * that Docker forwards to from this namespace, on port 53. */
+static void
+test_root_dns_only_to_ext_servers(void **state)
+{
+	struct dockerdns dd;
+	struct conf c;
+	char buf[8192];
+
+	sample_conf(&c);
+	assert_true(dockerdns_parse_line(
+	    "# ExtServers: [198.51.100.7 host(127.0.0.53) 2001:db8::7 junk 1.2.3.4:53]\n", &dd));
+	assert_true(rules_text(&c, &dd, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "! -o lo -m owner --uid-owner 0 -j ACCEPT"));
+	assert_non_null(strstr(buf, "-A NAMEGATE-DNS -d 198.51.100.7 -p udp -m udp --dport 53 -m "
+	                            "owner --uid-owner 0 -j ACCEPT\n"
+	                            "-A NAMEGATE-DNS -d 198.51.100.7 -p tcp -m tcp --dport 53 -m "
+	                            "owner --uid-owner 0 -j ACCEPT\n"
+	                            "-A NAMEGATE-DNS -j MARK"));
+	assert_int_equal(count(buf, "--uid-owner 0 "), 2);
+	assert_true(rules_text(&c, &dd, AF_INET6, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_int_equal(count(buf, "--uid-owner 0 "), 2);
+	assert_non_null(strstr(buf, "-A NAMEGATE-DNS -d 2001:db8::7 -p tcp -m tcp --dport 53 -m "
+	                            "owner --uid-owner 0 -j ACCEPT\n"));
+
+	/* Only host(...) servers: Docker forwards from the host's namespace,
+	 * nothing of root's needs an exception here. */
+	assert_true(dockerdns_parse_line("# ExtServers: [host(127.0.0.53)]", &dd));
+	assert_true(rules_text(&c, &dd, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "--uid-owner 0 "));
+	/* Known, but we do not use 127.0.0.11: no exception at all. */
+	assert_true(dockerdns_parse_line("# ExtServers: [198.51.100.7]", &dd));
+	c.nupstream = 2;
+	assert_true(rules_text(&c, &dd, AF_INET, 999, 0, true, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "--uid-owner 0 "));
+}
+
+static void
+test_dockerdns_parse(void **state)
+{
+	struct dockerdns dd;
+	char ip[ADDR_STRLEN];
+
+	assert_false(dockerdns_parse_line("nameserver 127.0.0.11\n", &dd));
+	assert_false(dockerdns_parse_line("#ExtServers: [192.0.2.1]", &dd));
+	assert_false(dockerdns_parse_line("# ExtServers: [192.0.2.1", &dd));
+	assert_true(dockerdns_parse_line("# ExtServers: []\n", &dd));
+	assert_true(dd.known);
+	assert_int_equal(dd.next, 0);
+	assert_true(dockerdns_parse_line(
+	    "# ExtServers: [192.0.2.1 host(192.0.2.2) 192.0.2.1 fe80::1%eth0 host(x) [::1]:53]", &dd));
+	assert_int_equal(dd.next, 1);
+	assert_int_equal(dd.nhost, 1);
+	assert_string_equal(addr_ntop(&dd.ext[0], ip, sizeof(ip)), "192.0.2.1");
+	assert_int_equal(dd.ext[0].port, 53);
+}
+
+static void
+test_dockerdns_read(void **state)
+{
+	char path[] = "/tmp/test_rules_resolvXXXXXX";
+	struct dockerdns dd;
+	FILE *fp;
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fp = fdopen(fd, "w");
+	assert_non_null(fp);
+	fputs("nameserver 127.0.0.11\noptions ndots:0\n\n# Based on host file: "
+	      "'/etc/resolv.conf' (internal resolver)\n# ExtServers: [198.51.100.53]\n"
+	      "# ExtServers: [192.0.2.9]\n# Overrides: []\n",
+	      fp);
+	fclose(fp);
+	assert_int_equal(dockerdns_read(path, &dd), 0);
+	assert_true(dd.known);
+	assert_int_equal(dd.next, 1);
+	assert_int_equal(dd.ext[0].ip[3], 53);
+	unlink(path);
+	assert_int_equal(dockerdns_read(path, &dd), 0);
+	assert_false(dd.known);
+}
+
+/* [gate] inbound opens exactly its ports, by protocol, 15 to a multiport
+ * match; the INPUT jump only when asked. */
+static void
+test_inbound_ports(void **state)
+{
+	static char buf[16384];
+	struct conf c;
+	struct port p;
+	char word[16];
+
+	sample_conf(&c);
+	assert_int_equal(port_parse("tcp/3000", &p), 0);
+	assert_int_equal(portlist_add(&c.inbound, p), 0);
+	assert_int_equal(port_parse("udp/5000", &p), 0);
+	assert_int_equal(portlist_add(&c.inbound, p), 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 0, RULES_JUMP_INPUT, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "-A NAMEGATE-IN -i lo -j ACCEPT\n"
+	                            "-A NAMEGATE-IN -p udp -m multiport --dports 5000 -j ACCEPT\n"
+	                            "-A NAMEGATE-IN -p tcp -m multiport --dports 3000 -j ACCEPT\n"
+	                            "-A NAMEGATE-IN -m limit "));
+	assert_non_null(strstr(buf, "-I INPUT 1 -j NAMEGATE-IN\nCOMMIT\n"));
+	assert_null(strstr(buf, "-I OUTPUT"));
+	assert_int_equal(count(buf, "icmp6"), 0);
+
+	memset(&c.inbound, 0, sizeof(c.inbound));
+	for (int i = 0; i < 20; i++) {
+		snprintf(word, sizeof(word), "tcp/%d", 4000 + i);
+		assert_int_equal(port_parse(word, &p), 0);
+		assert_int_equal(portlist_add(&c.inbound, p), 0);
+	}
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 0, 0, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "-A NAMEGATE-IN -p tcp -m multiport --dports "
+	                            "4000,4001,4002,4003,4004,4005,4006,4007,4008,4009,4010,4011,4012,"
+	                            "4013,4014 -j ACCEPT\n"
+	                            "-A NAMEGATE-IN -p tcp -m multiport --dports "
+	                            "4015,4016,4017,4018,4019 -j ACCEPT\n"));
+	assert_null(strstr(buf, "-p udp -m multiport --dports"));
+	assert_null(strstr(buf, "INPUT"));
+	assert_non_null(strstr(buf, "-A NAMEGATE-IN -j DROP\n"));
+	/* audit mode lets in what it does not log, too */
+	c.mode = MODE_AUDIT;
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 0, 0, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "-A NAMEGATE-IN -j DROP\n"));
+	assert_non_null(strstr(buf, "-A NAMEGATE-IN -j ACCEPT\nCOMMIT\n"));
+}
+
 static void
 test_too_small(void **state)
 {
@@ -210,8 +411,8 @@ test_too_small(void **state)
 	char buf[100];
 
 	sample_conf(&c);
-	assert_int_equal(rules_text(&c, AF_INET, 0, 0, true, buf, sizeof(buf)), -1);
-	assert_int_equal(rules_text(&c, AF_INET, 0, 0, true, buf, 0), -1);
+	assert_int_equal(rules_text(&c, NULL, AF_INET, 0, 0, true, buf, sizeof(buf)), -1);
+	assert_int_equal(rules_text(&c, NULL, AF_INET, 0, 0, true, buf, 0), -1);
 }
 
 int
@@ -224,6 +425,11 @@ main(void)
 	    cmocka_unit_test(test_no_bypass),
 	    cmocka_unit_test(test_root_dns_only_for_docker),
 	    cmocka_unit_test(test_many_ports),
+	    cmocka_unit_test(test_local_forwarders),
+	    cmocka_unit_test(test_root_dns_only_to_ext_servers),
+	    cmocka_unit_test(test_dockerdns_parse),
+	    cmocka_unit_test(test_dockerdns_read),
+	    cmocka_unit_test(test_inbound_ports),
 	    cmocka_unit_test(test_too_small),
 	};
 

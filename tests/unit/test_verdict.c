@@ -269,6 +269,37 @@ test_addrmap_refresh_and_evict(void **state)
 	addrmap_free(m);
 }
 
+/* A new inbound flow (NAMEGATE-IN's mark) is dropped, never rejected (a
+ * repeat would come back through INPUT), even to an address the resolver
+ * handed out; audit mode lets it in and logs it; unparseable, it is
+ * dropped in every mode. */
+static void
+test_inbound(void **state)
+{
+	struct addrmap *m = sample_map();
+	struct flow f = tcp_flow(ip_a, 443);
+	struct verdict v;
+
+	decide(&f, VERDICT_MARK_INBOUND, m, MODE_ENFORCE, ON_DENY_REJECT, 5000, &v);
+	assert_int_equal(v.action, VERDICT_DROP);
+	assert_int_equal(v.reason, REASON_INBOUND);
+	assert_string_equal(verdict_reason_name(v.reason), "inbound");
+	assert_true(v.log);
+	assert_false(v.audit);
+	decide(&f, VERDICT_MARK_INBOUND, m, MODE_ENFORCE, ON_DENY_DROP, 5000, &v);
+	assert_int_equal(v.action, VERDICT_DROP);
+	decide(&f, VERDICT_MARK_INBOUND, m, MODE_AUDIT, ON_DENY_REJECT, 5000, &v);
+	assert_int_equal(v.action, VERDICT_ACCEPT);
+	assert_true(v.audit);
+	assert_int_equal(v.reason, REASON_INBOUND);
+	decide(NULL, VERDICT_MARK_INBOUND, m, MODE_AUDIT, ON_DENY_REJECT, 5000, &v);
+	assert_int_equal(v.action, VERDICT_DROP);
+	assert_int_equal(v.reason, REASON_MALFORMED);
+	decide(NULL, VERDICT_MARK_INBOUND, m, MODE_ENFORCE, ON_DENY_REJECT, 5000, &v);
+	assert_int_equal(v.action, VERDICT_DROP);
+	addrmap_free(m);
+}
+
 int
 main(void)
 {
@@ -282,6 +313,7 @@ main(void)
 	    cmocka_unit_test(test_enforce_never_accepts),
 	    cmocka_unit_test(test_already_marked),
 	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_inbound),
 	    cmocka_unit_test(test_addrmap_refresh_and_evict),
 	};
 
