@@ -21,6 +21,7 @@ COPY meson.build meson_options.txt ./
 COPY common/ common/
 COPY resolver/ resolver/
 COPY nfq/ nfq/
+COPY confine/ confine/
 RUN meson setup /build -Dtests=false --prefix=/usr \
  && ninja -C /build \
  && DESTDIR=/out meson install -C /build --strip
@@ -54,7 +55,8 @@ RUN set -eu; \
     useradd --system --gid namegate --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin namegate
 
-COPY --from=build /out/usr/bin/namegate-nfq /out/usr/bin/namegate-resolver /usr/sbin/
+COPY --from=build /out/usr/bin/namegate-nfq /out/usr/bin/namegate-resolver \
+     /out/usr/bin/namegate-confine /usr/sbin/
 COPY docker/namegate-up docker/namegate-supervise docker/namegate-entrypoint \
      docker/namegate-as-agent docker/namegate-lib.sh /usr/local/sbin/
 COPY sandbox.ini /etc/namegate/sandbox.ini
