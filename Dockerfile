@@ -29,14 +29,15 @@ RUN meson setup /build -Dtests=false --prefix=/usr \
 # ---------------------------------------------------------------- runtime
 # What namegate needs at run time: the daemons' libraries; iptables/ipset for
 # the rules (and `ipset list` to look at them); tini as the agent's init; drill
-# (ldnsutils) for the start-up checks; curl and ca-certificates because
+# (ldnsutils) for the start-up checks; ss (iproute2) and conntrack to cut
+# what was open before namegate-up; curl and ca-certificates because
 # every agent needs them. Copy this stage into your own image if you would
 # rather not start FROM the finished one (docs/image.md).
 FROM debian:bookworm-slim AS runtime-deps
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libldns3 libnetfilter-queue1 libmnl0 libinih1 \
-        iptables ipset tini ldnsutils curl ca-certificates \
+        iptables ipset tini ldnsutils curl ca-certificates iproute2 conntrack \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 
 FROM runtime-deps
@@ -58,7 +59,7 @@ RUN set -eu; \
 COPY --from=build /out/usr/bin/namegate-nfq /out/usr/bin/namegate-resolver \
      /out/usr/bin/namegate-confine /usr/sbin/
 COPY docker/namegate-up docker/namegate-supervise docker/namegate-entrypoint \
-     docker/namegate-as-agent docker/namegate-lib.sh /usr/local/sbin/
+     docker/namegate-as-agent docker/namegate-lib.sh docker/namegate-cutflows.sh /usr/local/sbin/
 COPY sandbox.ini /etc/namegate/sandbox.ini
 
 # - config: root's, read-only to everyone else (the agent can read, not edit);
@@ -71,7 +72,8 @@ RUN set -eu; \
     chown -R root:root /etc/namegate /usr/local/sbin/namegate-*; \
     chmod 0755 /etc/namegate /usr/local/sbin/namegate-up /usr/local/sbin/namegate-supervise \
         /usr/local/sbin/namegate-as-agent /usr/local/sbin/namegate-entrypoint; \
-    chmod 0644 /etc/namegate/sandbox.ini /usr/local/sbin/namegate-lib.sh; \
+    chmod 0644 /etc/namegate/sandbox.ini /usr/local/sbin/namegate-lib.sh \
+        /usr/local/sbin/namegate-cutflows.sh; \
     install -d -o root -g namegate -m 2750 /run/namegate; \
     install -o root -g namegate -m 0664 /dev/null /var/log/namegate.log; \
     find / -xdev -type f -perm /6000 -exec chmod ug-s {} +
