@@ -22,11 +22,15 @@ main(int argc, char **argv)
 	}
 	if (sockfilter_enter() != 0) {
 		if (errno == ENOSYS)
-			fprintf(stderr, "namegate-confine: no socket filter for this architecture;"
-			                " not running %s\n", argv[1]);
+			fprintf(stderr,
+			        "namegate-confine: no socket filter for this architecture;"
+			        " not running %s\n",
+			        argv[1]);
 		else
-			fprintf(stderr, "namegate-confine: installing the socket filter: %s;"
-			                " not running %s\n", strerror(errno), argv[1]);
+			fprintf(stderr,
+			        "namegate-confine: installing the socket filter: %s;"
+			        " not running %s\n",
+			        strerror(errno), argv[1]);
 		return 1;
 	}
 	execvp(argv[1], argv + 1);

@@ -50,7 +50,7 @@
 
 #define ALLOW SECCOMP_RET_ALLOW
 #define KILL SECCOMP_RET_KILL_PROCESS
-#define FAIL(e) (SECCOMP_RET_ERRNO | ((uint32_t)(e) & SECCOMP_RET_DATA))
+#define FAIL(e) (SECCOMP_RET_ERRNO | ((uint32_t)(e)&SECCOMP_RET_DATA))
 
 struct prog {
 	struct sock_filter v[SOCKFILTER_MAX_INSNS];
@@ -107,8 +107,8 @@ socket_block(struct prog *p)
 	 * the network needs CAP_NET_ADMIN, which the agent does not hold. The
 	 * other protocols (netfilter, xfrm, audit, rdma, ...) are refused
 	 * anyway: surface no build needs. */
-	static const uint32_t netlink[] = {NETLINK_ROUTE, NETLINK_SOCK_DIAG,
-	                                   NETLINK_KOBJECT_UEVENT, NETLINK_GENERIC};
+	static const uint32_t netlink[] = {NETLINK_ROUTE, NETLINK_SOCK_DIAG, NETLINK_KOBJECT_UEVENT,
+	                                   NETLINK_GENERIC};
 	struct prog inet = {0}, nl = {0};
 
 	LOAD(p, ARG_LO(0));

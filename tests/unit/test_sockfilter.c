@@ -137,12 +137,12 @@ test_families_refused(void **state)
 	assert_int_equal(sock(-1, SOCK_STREAM, 0), EAFNOSUPPORT);
 	assert_int_equal(sock(0x7fffffff, SOCK_STREAM, 0), EAFNOSUPPORT);
 	/* junk in the upper half of the argument does not hide the family */
-	assert_int_equal(run((struct req){CALL_SOCKET_RAW64, (long)(0x100000000LL | AF_VSOCK),
-	                                  SOCK_STREAM, 0}),
-	                 EAFNOSUPPORT);
-	assert_int_equal(run((struct req){CALL_SOCKET_RAW64, (long)(0x100000000LL | AF_INET),
-	                                  SOCK_STREAM, 0}),
-	                 0);
+	assert_int_equal(
+	    run((struct req){CALL_SOCKET_RAW64, (long)(0x100000000LL | AF_VSOCK), SOCK_STREAM, 0}),
+	    EAFNOSUPPORT);
+	assert_int_equal(
+	    run((struct req){CALL_SOCKET_RAW64, (long)(0x100000000LL | AF_INET), SOCK_STREAM, 0}),
+	    0);
 }
 
 static void
@@ -158,7 +158,8 @@ test_packet_spellings_refused(void **state)
 	assert_int_equal(sock(AF_NETLINK, SOCK_RAW, 1000), EPROTONOSUPPORT);
 	/* socketpair: AF_UNIX only */
 	assert_int_equal(run((struct req){CALL_SOCKETPAIR, AF_INET, SOCK_STREAM, 0}), EAFNOSUPPORT);
-	assert_int_equal(run((struct req){CALL_SOCKETPAIR, AF_VSOCK, SOCK_STREAM, 0}), EAFNOSUPPORT);
+	assert_int_equal(run((struct req){CALL_SOCKETPAIR, AF_VSOCK, SOCK_STREAM, 0}),
+	                 EAFNOSUPPORT);
 	assert_int_equal(run((struct req){CALL_SOCKETPAIR, AF_TIPC, SOCK_DGRAM, 0}), EAFNOSUPPORT);
 }
 
