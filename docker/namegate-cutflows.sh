@@ -5,7 +5,10 @@
 # keep sending. Right after `namegate-nfq --setup`, ng_cut_flows therefore
 #   1. closes every TCP socket (any state but LISTEN and TIME-WAIT) and every
 #      connected UDP socket of this namespace whose flow the rules would not
-#      let start now (ss -K: the peer gets a reset, the program an error);
+#      let start now (ss -K: the peer gets a reset, the program an error),
+#      and aborts every unconnected UDP socket of the agent's not bound to
+#      loopback: one the kernel bound on its first sendto loses its port,
+#      so its next datagram is a new flow from a new port;
 #   2. deletes every conntrack entry that this container originated (from
 #      one of its own non-loopback addresses), so that the next packet of
 #      any old flow, an unconnected UDP socket's included, is a new flow and
@@ -76,10 +79,17 @@ ng_flow_allowed() {
 }
 
 # Lines "proto state local peer uid inode" of the TCP sockets and connected
-# UDP sockets that may carry data.
+# UDP sockets that may carry data, and (peer "*") the unconnected UDP
+# sockets not bound to loopback.
 ng_open_sockets() {
 	ss -H -n -e -a -t -u 2>/dev/null | awk '
-		$2 == "LISTEN" || $2 == "TIME-WAIT" || $2 == "UNCONN" || $6 ~ /:\*$/ { next }
+		$2 == "LISTEN" || $2 == "TIME-WAIT" { next }
+		$1 == "udp" && $2 == "UNCONN" {
+			if ($5 ~ /^(127\.|\[::1\]:)/) next
+			$6 = "*"
+		}
+		$1 == "tcp" && $2 == "UNCONN" { next }
+		$6 ~ /.:\*$/ { next }
 		{
 			uid = 0; ino = 0
 			for (i = 7; i <= NF; i++) {
@@ -96,6 +106,11 @@ ng_denied_sockets() {
 	local proto state local peer uid ino lip lport pip pport
 	while read -r proto state local peer uid ino; do
 		read -r lip lport < <(ng_split_addr "$local")
+		if [[ $peer == "*" ]]; then
+			# unconnected: root's and the resolver's are ours
+			[[ $uid == 0 || $uid == "$NG_CUT_RUID" ]] || echo "$proto $local $peer $uid $ino"
+			continue
+		fi
 		read -r pip pport < <(ng_split_addr "$peer")
 		ng_flow_allowed "$proto" "$pip" "$pport" "$lip" "$lport" "$uid" ||
 			echo "$proto $local $peer $uid $ino"
@@ -150,8 +165,14 @@ ng_cut_flows() {
 	denied=$(ng_denied_sockets)
 	while read -r proto local peer uid ino; do
 		[[ -n $proto ]] || continue
-		ss -K -H -n "--$proto" "src $local and dst $peer" >/dev/null 2>&1
 		read -r lip lport < <(ng_split_addr "$local")
+		if [[ $peer == "*" ]]; then
+			ss -K -a -H -n --udp "src $local" >/dev/null 2>&1
+			ng_log warn flow.cut proto=udp "src=$lip" "sport=$lport" "uid=$uid" \
+				"msg=unconnected UDP socket from before namegate-up: aborted"
+			continue
+		fi
+		ss -K -H -n "--$proto" "src $local and dst $peer" >/dev/null 2>&1
 		read -r pip pport < <(ng_split_addr "$peer")
 		ng_log warn flow.cut "proto=$proto" "src=$lip" "sport=$lport" "dst=$pip" "dport=$pport" \
 			"uid=$uid" "msg=opened before namegate-up, not allowed: closed"
@@ -165,10 +186,11 @@ ng_cut_flows() {
 		fi
 	done
 
-	# Whatever is still open of those could not be closed.
+	# Whatever is still open of those could not be closed. (An unconnected
+	# UDP socket that was bound explicitly stays bound: not a flow.)
 	left=
 	while read -r proto state local peer uid ino; do
-		[[ $ino != 0 && $'\n'$denied$'\n' == *" $ino"$'\n'* ]] && left+="$proto $local $peer uid $uid; "
+		[[ $peer != "*" && $ino != 0 && $'\n'$denied$'\n' == *" $ino"$'\n'* ]] && left+="$proto $local $peer uid $uid; "
 	done < <(ng_open_sockets)
 	[[ -z $left ]] ||
 		ng_die "cannot close connections opened before namegate-up (kernel without CONFIG_INET_DIAG_DESTROY?): $left"
