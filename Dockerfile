@@ -24,6 +24,7 @@ COPY meson.build meson_options.txt sandbox.ini README.md ./
 COPY common/ common/
 COPY resolver/ resolver/
 COPY nfq/ nfq/
+COPY confine/ confine/
 COPY docker/ docker/
 COPY man/ man/
 COPY debian/ debian/
@@ -35,14 +36,15 @@ RUN dpkg-buildpackage -us -uc -b \
 # ---------------------------------------------------------------- runtime
 # What namegate needs at run time: the daemons' libraries; iptables/ipset for
 # the rules (and `ipset list` to look at them); tini as the agent's init; drill
-# (ldnsutils) for the start-up checks; curl and ca-certificates because
+# (ldnsutils) for the start-up checks; ss (iproute2) and conntrack to cut
+# what was open before namegate-up; curl and ca-certificates because
 # every agent needs them. Copy this stage into your own image if you would
 # rather not start FROM the finished one (docs/image.md).
 FROM debian:bookworm-slim AS runtime-deps
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libldns3 libnetfilter-queue1 libmnl0 libinih1 \
-        iptables ipset iproute2 tini ldnsutils adduser curl ca-certificates \
+        iptables ipset iproute2 tini ldnsutils adduser conntrack curl ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 
 FROM runtime-deps
