@@ -20,6 +20,7 @@
 #define CONF_MAX_UPSTREAMS 8
 #define CONF_MAX_ADDRS 256 /* upper bound for max_addrs */
 #define CONF_ERR_LEN 512
+#define CONF_MAX_SEARCH 32 /* search domains taken from resolv_conf, at most */
 
 struct port {
 	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
@@ -67,6 +68,10 @@ struct conf {
 	struct addr upstream[CONF_MAX_UPSTREAMS]; /* effective list, port defaults to 53 */
 	size_t nupstream;
 	char resolv_conf[PATH_MAX]; /* default /etc/resolv.conf */
+	/* The search list of resolv_conf (its search and domain lines),
+	 * read at every load whatever upstream says, each as ".domain". */
+	struct pattern search[CONF_MAX_SEARCH];
+	size_t nsearch;
 	uint32_t upstream_timeout_ms; /* per attempt; default 2000 */
 	enum deny_rcode deny;
 	uint32_t min_ttl, max_ttl; /* seconds; defaults 60 and 86400 */
@@ -114,5 +119,10 @@ bool conf_allow_narrowed(const struct conf *old, const struct conf *nc);
 /* Does name (normalized) match the allowlist? If so, and ports is not NULL,
  * *ports is the union of the ports of every matching line. */
 bool conf_lookup(const struct conf *c, const char *name, size_t len, struct portlist *ports);
+
+/* Is name (normalized) one of the search domains or under one, by whole
+ * labels? A client walking its search list goes on after NXDOMAIN but
+ * stops at REFUSED, so such a name is denied with NXDOMAIN. */
+bool conf_in_search(const struct conf *c, const char *name, size_t len);
 
 #endif
