@@ -116,7 +116,8 @@ check_ede(const struct dnsmsg_query *q, const uint8_t *w, size_t len, uint16_t c
 		return;
 	}
 	opts = ldns_pkt_edns_get_option_list(p);
-	FUZZ_CHECK(opts != NULL && ldns_edns_option_list_get_count(opts) == 1, "not one EDNS option");
+	FUZZ_CHECK(opts != NULL && ldns_edns_option_list_get_count(opts) == 1,
+	           "not one EDNS option");
 	o = ldns_edns_option_list_get_option(opts, 0);
 	d = ldns_edns_get_data(o);
 	n = ldns_edns_get_size(o);
