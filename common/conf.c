@@ -695,7 +695,7 @@ set_defaults(struct conf *c)
 	c->upstream_auto = true;
 	strcpy(c->resolv_conf, "/etc/resolv.conf");
 	c->upstream_timeout_ms = 2000;
-	c->deny = DENY_REFUSED;
+	c->deny = DENY_NXDOMAIN;
 	c->min_ttl = 60;
 	c->max_ttl = 86400;
 	c->max_addrs = 64;
@@ -785,6 +785,61 @@ read_resolv_conf(struct parse_ctx *pc)
 	return 0;
 }
 
+/*
+ * The search list of resolv_conf: every word of its search and domain lines
+ * (glibc takes the last such line; taking them all only answers NXDOMAIN
+ * for more denied names). Best effort, whatever upstream says: a file we
+ * cannot read has no search list, a word that is not a host name is
+ * skipped.
+ */
+static void
+read_search(struct conf *c)
+{
+	char *line = NULL, *save, *w;
+	char name[NAME_MAX_LEN + 1];
+	const char *err;
+	size_t cap = 0, i;
+	FILE *fp;
+
+	c->nsearch = 0;
+	fp = fopen(c->resolv_conf, "re");
+	if (fp == NULL)
+		return;
+	while (getline(&line, &cap, fp) != -1) {
+		save = NULL;
+		w = strtok_r(line, " \t\r\n", &save);
+		if (w == NULL || (strcmp(w, "search") != 0 && strcmp(w, "domain") != 0))
+			continue;
+		while ((w = strtok_r(NULL, " \t\r\n", &save)) != NULL && w[0] != '#' &&
+		       w[0] != ';' && c->nsearch < CONF_MAX_SEARCH) {
+			if (name_normalize(w, name, &err) != 0)
+				continue;
+			for (i = 0; i < c->nsearch; i++) {
+				if (strcmp(c->search[i].name, name) == 0)
+					break;
+			}
+			if (i < c->nsearch)
+				continue;
+			c->search[i].kind = PATTERN_APEX_AND_SUBDOMAINS;
+			c->search[i].len = strlen(name);
+			memcpy(c->search[i].name, name, c->search[i].len + 1);
+			c->nsearch++;
+		}
+	}
+	free(line);
+	fclose(fp);
+}
+
+bool
+conf_in_search(const struct conf *c, const char *name, size_t len)
+{
+	for (size_t i = 0; i < c->nsearch; i++) {
+		if (pattern_match(&c->search[i], name, len))
+			return true;
+	}
+	return false;
+}
+
 /* Checks and defaults that need the whole file. */
 static int
 finish(struct parse_ctx *pc)
@@ -807,6 +862,7 @@ finish(struct parse_ctx *pc)
 		if (c->networks[i].ports.n == 0)
 			c->networks[i].ports = c->ports;
 	}
+	read_search(c);
 	if (c->upstream_auto)
 		return read_resolv_conf(pc);
 	for (i = 0; i < c->nupstream; i++) {
@@ -900,6 +956,12 @@ conf_print(FILE *f, const struct conf *c)
 	if (c->upstream_auto)
 		fprintf(f, " ; from upstream = auto (nameservers of %s)", c->resolv_conf);
 	fprintf(f, "\nresolv_conf = %s\n", c->resolv_conf);
+	if (c->nsearch > 0) {
+		fprintf(f, "; its search list (denied names under it get NXDOMAIN):");
+		for (i = 0; i < c->nsearch; i++)
+			fprintf(f, " %s", c->search[i].name);
+		fprintf(f, "\n");
+	}
 	fprintf(f, "upstream_timeout = %u\n", c->upstream_timeout_ms);
 	fprintf(f, "deny = %s\n", c->deny == DENY_NXDOMAIN ? "nxdomain" : "refused");
 	fprintf(f, "min_ttl = %u\nmax_ttl = %u\nmax_addrs = %u\n", c->min_ttl, c->max_ttl,

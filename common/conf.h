@@ -25,6 +25,7 @@
  * 128 lines at their bound fill a set. */
 #define CONF_SET_MAXELEM 1048576
 #define CONF_DEFAULT_MAX_PER_LINE 8192
+#define CONF_MAX_SEARCH 32 /* search domains taken from resolv_conf, at most */
 
 struct port {
 	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
@@ -75,6 +76,10 @@ struct conf {
 	struct addr upstream[CONF_MAX_UPSTREAMS]; /* effective list, port defaults to 53 */
 	size_t nupstream;
 	char resolv_conf[PATH_MAX]; /* default /etc/resolv.conf */
+	/* The search list of resolv_conf (its search and domain lines),
+	 * read at every load whatever upstream says, each as ".domain". */
+	struct pattern search[CONF_MAX_SEARCH];
+	size_t nsearch;
 	uint32_t upstream_timeout_ms; /* per attempt; default 2000 */
 	enum deny_rcode deny;
 	uint32_t min_ttl, max_ttl; /* seconds; defaults 60 and 86400 */
@@ -132,5 +137,10 @@ bool conf_lookup(const struct conf *c, const char *name, size_t len, struct port
  * hold inward addresses, and on which ports (*ports, unless NULL). */
 bool conf_lookup_inward(const struct conf *c, const char *name, size_t len,
                         struct portlist *ports);
+
+/* Is name (normalized) one of the search domains or under one, by whole
+ * labels? A client walking its search list goes on after NXDOMAIN but
+ * stops at REFUSED, so such a name is denied with NXDOMAIN. */
+bool conf_in_search(const struct conf *c, const char *name, size_t len);
 
 #endif

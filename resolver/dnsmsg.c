@@ -234,7 +234,9 @@ reply_new(const struct dnsmsg_query *q, uint16_t rcode)
 	ldns_pkt_set_qr(p, true);
 	ldns_pkt_set_opcode(p, (ldns_pkt_opcode)q->opcode);
 	ldns_pkt_set_rd(p, q->rd);
-	ldns_pkt_set_ra(p, true);
+	/* Recursion is available for queries; an opcode we do not implement
+	 * gets none of it, and saying RA there is wrong (RFC 1035 4.1.1). */
+	ldns_pkt_set_ra(p, q->opcode == OPCODE_QUERY);
 	ldns_pkt_set_rcode(p, (uint8_t)(rcode & 0x0f));
 	if (q->qname != NULL) {
 		rr = ldns_rr_new();
@@ -280,15 +282,89 @@ dnsmsg_build_error(const struct dnsmsg_query *q, uint8_t **out, size_t *len)
 }
 
 uint16_t
-dnsmsg_deny_rcode(const struct conf *c)
+dnsmsg_deny_rcode(const struct dnsmsg_query *q, const struct conf *c)
 {
-	return c->deny == DENY_NXDOMAIN ? RCODE_NXDOMAIN : RCODE_REFUSED;
+	/* A client walking its search list stops at REFUSED, so a name
+	 * under a search domain gets NXDOMAIN whatever deny says. */
+	if (c->deny == DENY_NXDOMAIN ||
+	    (q->host && conf_in_search(c, q->name, strlen(q->name))))
+		return RCODE_NXDOMAIN;
+	return RCODE_REFUSED;
+}
+
+/* Header, the longest question, the OPT record, the EDE option's header
+ * and INFO-CODE, and the longest text: within the smallest UDP limit a
+ * client with EDNS can have, so the reply fits every client. */
+_Static_assert(DNSMSG_HDR_LEN + LDNS_MAX_DOMAINLEN + 4 + 11 + 6 + DNSMSG_EDE_TEXT_MAX <= 512,
+	       "a denial with its EDE must fit 512 bytes");
+
+/*
+ * A local denial: rcode, and for a client that sent EDNS an Extended DNS
+ * Error (RFC 8914) saying why. The text is cut at DNSMSG_EDE_TEXT_MAX
+ * bytes, and every byte of it outside printable ASCII becomes '?', so it
+ * is always valid UTF-8 (a config path may hold any bytes).
+ */
+static int
+build_denial(const struct dnsmsg_query *q, uint16_t rcode, uint16_t ede, const char *why,
+	     const struct conf *c, uint8_t **out, size_t *len)
+{
+	char text[2 + DNSMSG_EDE_TEXT_MAX + 1];
+	ldns_edns_option_list *opts;
+	ldns_edns_option *opt;
+	ldns_pkt *p = reply_new(q, rcode);
+	size_t n;
+	int r;
+
+	if (p == NULL)
+		return -1;
+	if (q->edns) {
+		text[0] = (char)(ede >> 8);
+		text[1] = (char)ede;
+		n = (size_t)snprintf(text + 2, DNSMSG_EDE_TEXT_MAX + 1, "%s (config: %s)", why,
+				     c->path);
+		if (n > DNSMSG_EDE_TEXT_MAX)
+			n = DNSMSG_EDE_TEXT_MAX;
+		for (size_t i = 2; i < n + 2; i++) {
+			if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] > 0x7e)
+				text[i] = '?';
+		}
+		opts = ldns_edns_option_list_new();
+		opt = ldns_edns_new_from_data(LDNS_EDNS_EDE, n + 2, text);
+		if (opts == NULL || opt == NULL || !ldns_edns_option_list_push(opts, opt)) {
+			ldns_edns_deep_free(opt);
+			ldns_edns_option_list_deep_free(opts);
+			ldns_pkt_free(p);
+			return -1;
+		}
+		ldns_pkt_set_edns_option_list(p, opts);
+	}
+	r = pkt_wire(p, out, len);
+	ldns_pkt_free(p);
+	return r;
 }
 
 int
 dnsmsg_build_deny(const struct dnsmsg_query *q, const struct conf *c, uint8_t **out, size_t *len)
 {
-	return dnsmsg_build_rcode(q, dnsmsg_deny_rcode(c), out, len);
+	uint16_t rcode = dnsmsg_deny_rcode(q, c);
+	const char *why = "blocked by namegate policy: not on the allowlist";
+
+	if (!q->host)
+		why = "blocked by namegate policy: not a plain host name, never forwarded";
+	else if (q->qclass != LDNS_RR_CLASS_IN)
+		why = "blocked by namegate policy: a class other than IN, never forwarded";
+	return build_denial(q, rcode,
+			    rcode == RCODE_REFUSED ? LDNS_EDE_PROHIBITED : LDNS_EDE_BLOCKED, why, c,
+			    out, len);
+}
+
+int
+dnsmsg_build_notimp(const struct dnsmsg_query *q, const struct conf *c, uint8_t **out,
+		    size_t *len)
+{
+	return build_denial(q, RCODE_NOTIMP, LDNS_EDE_NOT_SUPPORTED,
+			    "not supported by namegate policy: a query type never forwarded", c,
+			    out, len);
 }
 
 /* Same question in lower case; our own ID, RD and EDNS, only the DO bit is

@@ -96,9 +96,20 @@ bool dnsmsg_qtype_refused(uint16_t qtype);
 /* Replies made without asking upstream. */
 int dnsmsg_build_error(const struct dnsmsg_query *q, uint8_t **out, size_t *len);
 int dnsmsg_build_rcode(const struct dnsmsg_query *q, uint16_t rcode, uint8_t **out, size_t *len);
+/* The answer to a name off the list (DNSMSG_DENY): dnsmsg_deny_rcode, and
+ * for a client with EDNS an Extended DNS Error (RFC 8914): 15 Blocked on
+ * NXDOMAIN, 18 Prohibited on REFUSED, with a text that says it is
+ * namegate's policy and names the config file. */
 int dnsmsg_build_deny(const struct dnsmsg_query *q, const struct conf *c, uint8_t **out,
 		      size_t *len);
-uint16_t dnsmsg_deny_rcode(const struct conf *c);
+/* NXDOMAIN with deny = nxdomain or for a name under a search domain of
+ * the config; REFUSED otherwise. */
+uint16_t dnsmsg_deny_rcode(const struct dnsmsg_query *q, const struct conf *c);
+/* The answer to a query type no client needs (DNSMSG_NOTIMP): NOTIMP, with
+ * EDE 21 Not Supported for a client with EDNS. */
+int dnsmsg_build_notimp(const struct dnsmsg_query *q, const struct conf *c, uint8_t **out,
+			size_t *len);
+#define DNSMSG_EDE_TEXT_MAX 200 /* bytes of EXTRA-TEXT, at most */
 
 /* Upstream side. The upstream query asks the client's question with the
  * name in lower case. */

@@ -532,15 +532,18 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 		query_fail(qr, "internal");
 }
 
-/* Answers a query locally with rcode, and logs it as dns.deny. */
+/* Answers a query locally (NOTIMP for a type no client needs, else the
+ * answer to a name off the list), and logs it as dns.deny. */
 static void
-deny(const struct dnsmsg_query *q, const struct frontend_client *cl, uint16_t rcode)
+deny(const struct dnsmsg_query *q, const struct frontend_client *cl, bool notimp)
 {
 	struct log_line *l;
 	uint8_t *w = NULL;
 	size_t wlen;
+	int r = notimp ? dnsmsg_build_notimp(q, rs.conf, &w, &wlen)
+		       : dnsmsg_build_deny(q, rs.conf, &w, &wlen);
 
-	if (dnsmsg_build_rcode(q, rcode, &w, &wlen) != 0) {
+	if (r != 0) {
 		log_warnx("cannot build a reply for %s", q->logname);
 		return;
 	}
@@ -574,10 +577,10 @@ on_query(const uint8_t *buf, size_t len, const struct frontend_client *cl, void 
 	case DNSMSG_NOTIMP:
 		/* A query type no client needs: a denial too, so an agent
 		 * probing with them is seen. */
-		deny(&q, cl, LDNS_RCODE_NOTIMPL);
+		deny(&q, cl, true);
 		break;
 	case DNSMSG_DENY:
-		deny(&q, cl, dnsmsg_deny_rcode(rs.conf));
+		deny(&q, cl, false);
 		break;
 	case DNSMSG_FORWARD:
 		if (answer_prepared(&q, cl))

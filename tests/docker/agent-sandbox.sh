@@ -146,7 +146,7 @@ EOF
 			test -f /tmp/pip/namegate_demo-1.0-py3-none-any.whl && echo M-PIP
 		git clone -q http://github.com/namegate/demo.git /tmp/demo 2>/tmp/git.log &&
 			grep -q "fake github" /tmp/demo/README && echo M-GIT
-		! getent hosts registry.evil.test >/dev/null && drill @127.0.0.1 registry.evil.test A | grep -q "rcode: REFUSED" && echo M-OFFLIST-DNS
+		! getent hosts registry.evil.test >/dev/null && drill @127.0.0.1 registry.evil.test A | grep -q "rcode: NXDOMAIN" && echo M-OFFLIST-DNS
 		timeout 10 npm view namegate-demo version --registry=http://registry.evil.test/ >/dev/null 2>&1 || echo M-OFFLIST-NPM
 		t0=$(date +%s%N)
 		timeout 3 bash -c "exec 3<>/dev/tcp/$0/443" 2>/dev/null || echo M-DIRECT-$((($(date +%s%N) - t0) / 1000000))

@@ -6,7 +6,9 @@
  * allowlist (checked against our own decoding of the wire name, so a label
  * holding a '.' or an escape can never pass for two labels); audit mode
  * forwards only host names in class IN; every reply echoes the ID and
- * carries no records; the upstream query asks the client's question with
+ * carries no records (and RA only for a standard query); a denial carries
+ * an EDE naming namegate exactly when the query had EDNS, within the
+ * client's UDP limit; the upstream query asks the client's question with
  * the name in lower case (so no case pattern of the agent's reaches the
  * upstream), and never for type 0, 128-254 but ANY, or 65280-65535.
  */
@@ -78,6 +80,7 @@ check_local_reply(const struct dnsmsg_query *q, const uint8_t *w, size_t len, ui
 
 	FUZZ_CHECK(ldns_pkt_id(p) == q->id, "reply id %u != %u", ldns_pkt_id(p), q->id);
 	FUZZ_CHECK(ldns_pkt_qr(p), "reply without QR");
+	FUZZ_CHECK(ldns_pkt_ra(p) == (q->opcode == 0), "RA on a reply to opcode %u", q->opcode);
 	FUZZ_CHECK(ldns_pkt_get_rcode(p) == (rcode & 0x0f), "rcode %d != %u", ldns_pkt_get_rcode(p),
 	           rcode);
 	FUZZ_CHECK(ldns_pkt_ancount(p) == 0 && ldns_pkt_nscount(p) == 0,
@@ -89,6 +92,41 @@ check_local_reply(const struct dnsmsg_query *q, const uint8_t *w, size_t len, ui
 		FUZZ_CHECK(ldns_dname_compare(ldns_rr_owner(qrr), q->qname) == 0,
 		           "question changed");
 	}
+	ldns_pkt_free(p);
+}
+
+/* A denial: within the client's UDP limit; for a client with EDNS one
+ * option, an EDE with the expected INFO-CODE and a printable ASCII text
+ * naming namegate; for one without, no OPT record at all. */
+static void
+check_ede(const struct dnsmsg_query *q, const uint8_t *w, size_t len, uint16_t code)
+{
+	ldns_pkt *p = parse_back(w, len);
+	ldns_edns_option_list *opts;
+	ldns_edns_option *o;
+	const uint8_t *d;
+	size_t n;
+
+	FUZZ_CHECK(len <= dnsmsg_reply_limit(q, true), "a denial of %zu bytes over the limit", len);
+	/* ldns takes the OPT record out of the parsed additional section */
+	FUZZ_CHECK(((w[10] << 8) | w[11]) == (q->edns ? 1 : 0), "additional records in a denial");
+	if (!q->edns) {
+		FUZZ_CHECK(!ldns_pkt_edns(p), "an OPT record for a client without EDNS");
+		ldns_pkt_free(p);
+		return;
+	}
+	opts = ldns_pkt_edns_get_option_list(p);
+	FUZZ_CHECK(opts != NULL && ldns_edns_option_list_get_count(opts) == 1,
+	           "not one EDNS option");
+	o = ldns_edns_option_list_get_option(opts, 0);
+	d = ldns_edns_get_data(o);
+	n = ldns_edns_get_size(o);
+	FUZZ_CHECK(ldns_edns_get_code(o) == LDNS_EDNS_EDE && n > 2, "not an EDE with a text");
+	FUZZ_CHECK(((d[0] << 8) | d[1]) == code, "EDE %u, want %u", (d[0] << 8) | d[1], code);
+	for (size_t i = 2; i < n; i++)
+		FUZZ_CHECK(d[i] >= 0x20 && d[i] <= 0x7e, "EDE text byte 0x%02x", d[i]);
+	FUZZ_CHECK(n - 2 >= 8 && memmem(d + 2, n - 2, "namegate", 8) != NULL,
+	           "the EDE text does not name namegate");
 	ldns_pkt_free(p);
 }
 
@@ -132,13 +170,17 @@ one(const uint8_t *data, size_t size, const struct conf *c)
 	switch (dnsmsg_decide(&q, c)) {
 	case DNSMSG_NOTIMP:
 		FUZZ_CHECK(dnsmsg_qtype_refused(q.qtype), "NOTIMP for type %u", q.qtype);
-		FUZZ_CHECK(dnsmsg_build_rcode(&q, LDNS_RCODE_NOTIMPL, &w, &len) == 0, "notimp");
+		FUZZ_CHECK(dnsmsg_build_notimp(&q, c, &w, &len) == 0, "notimp");
 		check_local_reply(&q, w, len, LDNS_RCODE_NOTIMPL);
+		check_ede(&q, w, len, LDNS_EDE_NOT_SUPPORTED);
 		break;
 	case DNSMSG_DENY:
 		FUZZ_CHECK(!q.listed, "a listed name denied");
 		FUZZ_CHECK(dnsmsg_build_deny(&q, c, &w, &len) == 0, "cannot build a deny");
-		check_local_reply(&q, w, len, dnsmsg_deny_rcode(c));
+		check_local_reply(&q, w, len, dnsmsg_deny_rcode(&q, c));
+		check_ede(&q, w, len,
+		          dnsmsg_deny_rcode(&q, c) == LDNS_RCODE_REFUSED ? LDNS_EDE_PROHIBITED
+		                                                         : LDNS_EDE_BLOCKED);
 		break;
 	case DNSMSG_AUDIT:
 		FUZZ_CHECK(c->mode == MODE_AUDIT && q.host && q.qclass == LDNS_RR_CLASS_IN,

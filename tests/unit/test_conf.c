@@ -17,6 +17,7 @@
 static char tmpdir[] = "/tmp/namegate-test-conf-XXXXXX";
 static char resolv[PATH_MAX]; /* TESTDATA/resolv.conf */
 static char resolv_self[PATH_MAX];
+static char resolv_search[PATH_MAX];
 static char full_ini[PATH_MAX];
 static int nfiles;
 
@@ -31,6 +32,7 @@ setup(void **state)
 	}
 	snprintf(resolv, sizeof(resolv), "%s/resolv.conf", data);
 	snprintf(resolv_self, sizeof(resolv_self), "%s/resolv-self.conf", data);
+	snprintf(resolv_search, sizeof(resolv_search), "%s/resolv-search.conf", data);
 	snprintf(full_ini, sizeof(full_ini), "%s/full.ini", data);
 	if (mkdtemp(tmpdir) == NULL) {
 		perror("mkdtemp");
@@ -140,7 +142,7 @@ test_defaults(void **state)
 	assert_string_equal(fmt_addr(&c.upstream[3]), "[::ffff:192.0.2.54]:53");
 	assert_string_equal(c.resolv_conf, resolv);
 	assert_int_equal(c.upstream_timeout_ms, 2000);
-	assert_int_equal(c.deny, DENY_REFUSED);
+	assert_int_equal(c.deny, DENY_NXDOMAIN);
 	assert_int_equal(c.min_ttl, 60);
 	assert_int_equal(c.max_ttl, 86400);
 	assert_int_equal(c.max_addrs, 64);
@@ -413,6 +415,58 @@ test_roundtrip(void **state)
 	         resolv);
 	write_ini(text, path, sizeof(path));
 	roundtrip(path);
+}
+
+/* The search list of resolv_conf, read whatever upstream says. */
+static void
+test_search(void **state)
+{
+	char text[PATH_MAX + 64], *out = NULL;
+	size_t outlen = 0;
+	struct conf c;
+	FILE *f;
+
+	snprintf(text, sizeof(text), HEAD "resolv_conf = %s\n", resolv_search);
+	load_ok(text, &c);
+	/* domain and search lines, normalized, each once, in order; a word
+	 * that is not a name skipped; '#' and ';' end a line's list */
+	assert_int_equal(c.nsearch, 4);
+	assert_string_equal(c.search[0].name, "corp.test");
+	assert_string_equal(c.search[1].name, "svc.cluster.local");
+	assert_string_equal(c.search[2].name, "lab.test");
+	assert_string_equal(c.search[3].name, "x_y.test");
+	assert_true(conf_in_search(&c, "corp.test", 9));
+	assert_true(conf_in_search(&c, "www.corp.test", 13));
+	assert_true(conf_in_search(&c, "a.b.svc.cluster.local", 21));
+	/* whole labels only */
+	assert_false(conf_in_search(&c, "xcorp.test", 10));
+	assert_false(conf_in_search(&c, "corp.test.evil", 14));
+	assert_false(conf_in_search(&c, "cluster.local", 13));
+	assert_false(conf_in_search(&c, "not-a-domain.test", 17));
+	assert_false(conf_in_search(&c, "also.a.comment", 14));
+	assert_false(conf_in_search(&c, "not.a.keyword", 13));
+	/* --check-config shows it as a comment, so the output loads again */
+	f = open_memstream(&out, &outlen);
+	assert_non_null(f);
+	conf_print(f, &c);
+	fclose(f);
+	assert_non_null(strstr(out, "\n; its search list (denied names under it get NXDOMAIN): "
+				    "corp.test svc.cluster.local lab.test x_y.test\n"));
+	free(out);
+	conf_free(&c);
+
+	/* upstream = auto reads the same file for both */
+	snprintf(text, sizeof(text), "[resolver]\nresolv_conf = %s\n", resolv);
+	load_ok(text, &c);
+	assert_int_equal(c.nsearch, 1);
+	assert_true(conf_in_search(&c, "www.lab.test", 12));
+	conf_free(&c);
+
+	/* no file: no search list, and no error when upstream is given */
+	load_ok(HEAD "resolv_conf = /nonexistent/resolv.conf\n", &c);
+	assert_int_equal(c.nsearch, 0);
+	assert_false(conf_in_search(&c, "www.lab.test", 12));
+	conf_free(&c);
 }
 
 static void
@@ -756,6 +810,7 @@ main(void)
 	    cmocka_unit_test(test_narrowed),
 	    cmocka_unit_test(test_inward),
 	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_search),
 	    cmocka_unit_test(test_comments_and_spacing),
 	    cmocka_unit_test(test_long_line),
 	    cmocka_unit_test(test_errors),
