@@ -6,6 +6,12 @@
  * bind-mounted into a container and edited on the host. Either source only
  * (re)arms a short settle timer, so a burst of events (write, rename,
  * chmod) yields one reload of the finished file.
+ *
+ * A Kubernetes ConfigMap volume holds the file as a symlink into a
+ * directory the kubelet swaps atomically: sandbox.ini -> ..data/sandbox.ini,
+ * ..data -> ..2026_12_01_10_00_00.123, and an update renames a new ..data
+ * over the old one. The file's own name then sees no event, so an event on
+ * the first component of a relative symlink target counts as well.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -108,15 +114,39 @@ poll_cb(struct loop_timer *t, void *arg)
 	loop_timer_set(w->lp, &w->poll, CONFWATCH_POLL_MS);
 }
 
+/* The first component of the file's symlink target when that is a relative
+ * path with a directory in it (..data for ..data/sandbox.ini), else "". */
+static void
+link_head(const char *path, char *head, size_t len)
+{
+	char target[PATH_MAX];
+	ssize_t n;
+	char *slash;
+
+	head[0] = '\0';
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return;
+	target[n] = '\0';
+	slash = strchr(target, '/');
+	if (target[0] == '/' || slash == NULL || (size_t)(slash - target) >= len)
+		return;
+	memcpy(head, target, (size_t)(slash - target));
+	head[slash - target] = '\0';
+}
+
 static void
 inotify_cb(int fd, uint32_t events, void *arg)
 {
 	struct confwatch *w = arg;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ev;
+	char head[NAME_MAX + 1];
 	bool hit = false;
 	ssize_t n;
 	size_t off;
+
+	link_head(w->path, head, sizeof(head));
 
 	for (;;) {
 		n = read(fd, buf, sizeof(buf));
@@ -137,7 +167,8 @@ inotify_cb(int fd, uint32_t events, void *arg)
 			if (ev->mask & IN_Q_OVERFLOW)
 				hit = true;
 			if (ev->len > 0 && memchr(ev->name, '\0', ev->len) != NULL &&
-			    strcmp(ev->name, w->base) == 0)
+			    (strcmp(ev->name, w->base) == 0 ||
+			     (head[0] != '\0' && strcmp(ev->name, head) == 0)))
 				hit = true;
 		}
 	}

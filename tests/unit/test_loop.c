@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 
 #include "confwatch.h"
 #include "loop.h"
@@ -325,13 +326,78 @@ test_confwatch(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* The kubelet's atomic writer, as it updates a ConfigMap volume: the new
+ * files go into a fresh timestamped directory, a ..data_tmp symlink to it
+ * is renamed over ..data, and the old directory is removed. The file the
+ * daemon reads, sandbox.ini -> ..data/sandbox.ini, sees no event itself. */
+static void
+kubelet_swap_cb(struct loop_timer *t, void *arg)
+{
+	struct watchtest *w = arg;
+	char d[160], f[200], lnk[160], data[160], cmd[256];
+
+	snprintf(d, sizeof(d), "%s/..2026_12_01_10_00_01.2", w->dir);
+	assert_int_equal(mkdir(d, 0755), 0);
+	snprintf(f, sizeof(f), "%s/sandbox.ini", d);
+	write_file(f, "[gate]\nmode = audit\n");
+	snprintf(lnk, sizeof(lnk), "%s/..data_tmp", w->dir);
+	assert_int_equal(symlink("..2026_12_01_10_00_01.2", lnk), 0);
+	snprintf(data, sizeof(data), "%s/..data", w->dir);
+	assert_int_equal(rename(lnk, data), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/..2026_12_01_10_00_00.1'", w->dir);
+	assert_int_equal(system(cmd), 0);
+	w->edits++;
+}
+
+static void
+test_confwatch_configmap(void **state)
+{
+	struct watchtest w;
+	struct confwatch *cw;
+	struct loop_timer stop;
+	char d[160], f[200], link[160], cmd[128];
+
+	memset(&w, 0, sizeof(w));
+	snprintf(w.dir, sizeof(w.dir), "/tmp/namegate-test-watch-XXXXXX");
+	assert_non_null(mkdtemp(w.dir));
+	snprintf(d, sizeof(d), "%s/..2026_12_01_10_00_00.1", w.dir);
+	assert_int_equal(mkdir(d, 0755), 0);
+	snprintf(f, sizeof(f), "%s/sandbox.ini", d);
+	write_file(f, "[gate]\n");
+	snprintf(link, sizeof(link), "%s/..data", w.dir);
+	assert_int_equal(symlink("..2026_12_01_10_00_00.1", link), 0);
+	snprintf(w.path, sizeof(w.path), "%s/sandbox.ini", w.dir);
+	assert_int_equal(symlink("..data/sandbox.ini", w.path), 0);
+
+	w.lp = loop_new();
+	assert_non_null(w.lp);
+	cw = confwatch_new(w.lp, w.path, reload_cb, &w);
+	assert_non_null(cw);
+	loop_timer_init(&w.edit, kubelet_swap_cb, &w);
+	loop_timer_set(w.lp, &w.edit, 50);
+	loop_timer_init(&w.done, stop_cb, w.lp);
+	/* Well before the 2 s poll: the reload must come from inotify. */
+	loop_timer_init(&stop, stop_cb, w.lp);
+	loop_timer_set(w.lp, &stop, 1500);
+	assert_int_equal(loop_run(w.lp), 0);
+	assert_int_equal(w.edits, 1);
+	assert_int_equal(w.reloads, 1);
+
+	loop_timer_cancel(w.lp, &stop);
+	loop_timer_cancel(w.lp, &w.done);
+	confwatch_free(cw);
+	loop_free(w.lp);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w.dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_timer_order),    cmocka_unit_test(test_timer_rearm),
 	    cmocka_unit_test(test_fd_self_delete), cmocka_unit_test(test_signals),
-	    cmocka_unit_test(test_confwatch),
+	    cmocka_unit_test(test_confwatch),      cmocka_unit_test(test_confwatch_configmap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
