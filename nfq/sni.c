@@ -54,7 +54,7 @@ set_name(struct sni_claim *out, const uint8_t *s, size_t n)
 
 	if (n > 0 && s[n - 1] == '.')
 		n--;
-	if (n == 0 || n > NAME_MAX_LEN)
+	if (n == 0 || n > NAME_MAX_LEN || s[n - 1] == '.')
 		return false;
 	for (i = 0; i < n; i++) {
 		uint8_t ch = s[i];
@@ -257,13 +257,13 @@ sni_parse_http(const uint8_t *buf, size_t len, struct sni_claim *out)
 	/* Every line ends in CRLF: a bare LF or CR is a line end to some
 	 * servers and not to others, and a server that ends the headers where
 	 * we do not would answer a request we let through as incomplete. */
-	for (i = 0; i < len; i++) {
+	for (i = 0; i < len && end == 0; i++) {
 		if (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r'))
 			return SNI_NOT_HTTP;
 		if (buf[i] == '\r' && i + 1 < len && buf[i + 1] != '\n')
 			return SNI_NOT_HTTP;
-		if (end == 0 && i >= 3 && memcmp(buf + i - 3, "\r\n\r\n", 4) == 0)
-			end = i + 1;
+		if (i >= 3 && memcmp(buf + i - 3, "\r\n\r\n", 4) == 0)
+			end = i + 1; /* what follows is the body: any bytes */
 	}
 	r = request_line(buf, len, &pos);
 	if (r != SNI_OK)
