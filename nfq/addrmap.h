@@ -39,11 +39,11 @@ struct addrmap_bound {
 struct addrmap_entry {
 	int family;
 	uint8_t ip[16];
-	uint64_t expires_ms;      /* of the last put */
-	struct addrmap_name *nm;  /* the name of the last put */
+	uint64_t expires_ms;                       /* of the last put */
+	struct addrmap_name *nm;                   /* the name of the last put */
 	struct addrmap_bound names[ADDRMAP_NAMES]; /* every name, by name */
-	struct addrmap_entry *hnext;         /* hash chain */
-	struct addrmap_entry *older, *newer; /* refresh order */
+	struct addrmap_entry *hnext;               /* hash chain */
+	struct addrmap_entry *older, *newer;       /* refresh order */
 };
 
 struct addrmap;
@@ -63,8 +63,8 @@ int addrmap_put(struct addrmap *m, int family, const uint8_t *ip, struct addrmap
 const struct addrmap_entry *addrmap_get(const struct addrmap *m, int family, const uint8_t *ip);
 /* Was the address of e handed out for name (lower-case, no trailing dot),
  * with proto/port among that name's ports, valid at now_ms? */
-bool addrmap_bound_to(const struct addrmap_entry *e, const char *name, uint8_t proto,
-                      uint16_t port, uint64_t now_ms);
+bool addrmap_bound_to(const struct addrmap_entry *e, const char *name, uint8_t proto, uint16_t port,
+                      uint64_t now_ms);
 /* The names of e still valid at now_ms, space-separated, into buf. */
 const char *addrmap_names_fmt(const struct addrmap_entry *e, uint64_t now_ms, char *buf,
                               size_t len);

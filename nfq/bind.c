@@ -60,9 +60,8 @@ bindtab_count(const struct bindtab *t)
 static bool
 same_flow(const struct held *h, const struct flow *f)
 {
-	return h->used && h->family == f->family && h->sport == f->sport &&
-	       h->dport == f->dport && memcmp(h->src, f->src, 16) == 0 &&
-	       memcmp(h->dst, f->dst, 16) == 0;
+	return h->used && h->family == f->family && h->sport == f->sport && h->dport == f->dport &&
+	       memcmp(h->src, f->src, 16) == 0 && memcmp(h->dst, f->dst, 16) == 0;
 }
 
 static struct held *
@@ -175,8 +174,7 @@ classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen
 		off = f->seq - h->start;
 		/* A retransmission of bytes already let through, unchanged:
 		 * nothing new reaches the server. */
-		if (off < h->len && plen <= h->len - off &&
-		    memcmp(h->buf + off, pl, plen) == 0)
+		if (off < h->len && plen <= h->len - off && memcmp(h->buf + off, pl, plen) == 0)
 			return VERDICT_PASS;
 		if (off == h->len) {
 			if (plen > SNI_MAX_BYTES - h->len) {
@@ -230,8 +228,8 @@ classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen
 }
 
 void
-bind_decide(struct bindtab *t, const struct flow *f, const uint8_t *pkt, size_t len,
-            uint32_t mark, const struct addrmap_entry *e, const struct conf *c, uint64_t now_ms,
+bind_decide(struct bindtab *t, const struct flow *f, const uint8_t *pkt, size_t len, uint32_t mark,
+            const struct addrmap_entry *e, const struct conf *c, uint64_t now_ms,
             struct verdict *out)
 {
 	bool http;
@@ -242,7 +240,8 @@ bind_decide(struct bindtab *t, const struct flow *f, const uint8_t *pkt, size_t 
 	out->name = e != NULL ? e->nm->name : NULL;
 	/* Only TCP with a whole header reaches here by the rules; anything
 	 * else is denied as what it claims to be. */
-	if (f == NULL || !f->has_tcp || f->payload_off > len || len - f->payload_off < f->payload_len) {
+	if (f == NULL || !f->has_tcp || f->payload_off > len ||
+	    len - f->payload_off < f->payload_len) {
 		out->reason = REASON_MALFORMED;
 		out->log = true;
 		out->action = VERDICT_REJECT;

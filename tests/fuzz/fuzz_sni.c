@@ -77,8 +77,9 @@ decide(const uint8_t *d, size_t n, size_t cut, bool http, uint64_t now, struct v
 		f.seq = 7000 + (uint32_t)parts[i][0];
 		f.payload_off = parts[i][0];
 		f.payload_len = parts[i][1];
-		bind_decide(tab, &f, d, n, i == 0 ? VERDICT_MARK_BIND_FIRST : VERDICT_MARK_BIND_MORE, e,
-		            &conf, now, v);
+		bind_decide(tab, &f, d, n,
+		            i == 0 ? VERDICT_MARK_BIND_FIRST : VERDICT_MARK_BIND_MORE, e, &conf,
+		            now, v);
 		if (v->action != VERDICT_BIND_PART)
 			return v->action;
 	}
@@ -107,7 +108,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_name(&whole);
 	rp = http ? sni_parse_http(data, cut, &part) : sni_parse_tls(data, cut, &part);
 	if (rp != SNI_MORE && size <= SNI_MAX_BYTES) {
-		FUZZ_CHECK(rp == rw, "prefix of %zu says %d, the whole %zu says %d", cut, rp, size, rw);
+		FUZZ_CHECK(rp == rw, "prefix of %zu says %d, the whole %zu says %d", cut, rp, size,
+		           rw);
 		if (rp == SNI_OK)
 			FUZZ_CHECK(strcmp(part.name, whole.name) == 0, "names differ");
 	}
@@ -116,13 +118,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(bindtab_count(tab) == (a1 == VERDICT_BIND_PART ? 1u : 0u), "held %zu",
 	           bindtab_count(tab));
 	if (a1 == VERDICT_BIND_OK)
-		FUZZ_CHECK(strcmp(whole.name, "good.lab.test") == 0 && rw == SNI_OK, "let through %s",
-		           whole.name);
+		FUZZ_CHECK(strcmp(whole.name, "good.lab.test") == 0 && rw == SNI_OK,
+		           "let through %s", whole.name);
 	/* A flight left pending runs out; the next input starts clean. */
 	a2 = decide(data, size, cut, http, 100 + 2 * BIND_HOLD_MS, &v2);
 	if (a1 != VERDICT_BIND_PART && a2 != VERDICT_BIND_PART && size <= SNI_MAX_BYTES)
-		FUZZ_CHECK(a1 == a2 && v1.reason == v2.reason, "one segment: %d/%d, two at %zu: %d/%d",
-		           a1, v1.reason, cut, a2, v2.reason);
+		FUZZ_CHECK(a1 == a2 && v1.reason == v2.reason,
+		           "one segment: %d/%d, two at %zu: %d/%d", a1, v1.reason, cut, a2,
+		           v2.reason);
 	bindtab_free(tab);
 	tab = bindtab_new();
 	return 0;

@@ -55,15 +55,15 @@ test_addrmap_names(void **state)
 	assert_string_equal(e->nm->name, "b.lab.test");
 	assert_true(addrmap_bound_to(e, "a.lab.test", IPPROTO_TCP, 443, 999));
 	assert_false(addrmap_bound_to(e, "a.lab.test", IPPROTO_TCP, 443, 1000)); /* ran out */
-	assert_false(addrmap_bound_to(e, "a.lab.test", IPPROTO_TCP, 80, 10));     /* not its port */
+	assert_false(addrmap_bound_to(e, "a.lab.test", IPPROTO_TCP, 80, 10));    /* not its port */
 	assert_true(addrmap_bound_to(e, "b.lab.test", IPPROTO_TCP, 80, 10));
 	assert_false(addrmap_bound_to(e, "c.lab.test", IPPROTO_TCP, 443, 10));
 	assert_string_equal(addrmap_names_fmt(e, 10, buf, sizeof(buf)), "a.lab.test,b.lab.test");
 	assert_string_equal(addrmap_names_fmt(e, 2000, buf, sizeof(buf)), "b.lab.test");
 	/* A shorter answer for the same name never shortens it. */
 	put(m, "b.lab.test", tcp_ports(80, 0), 3000);
-	assert_true(addrmap_bound_to(addrmap_get(m, AF_INET, cdn), "b.lab.test", IPPROTO_TCP, 80,
-	                             4000));
+	assert_true(
+	    addrmap_bound_to(addrmap_get(m, AF_INET, cdn), "b.lab.test", IPPROTO_TCP, 80, 4000));
 	/* Bounded: a flood of names sharing the address pushes out the one
 	 * that runs out first, never more than ADDRMAP_NAMES kept. */
 	for (i = 0; i < 40; i++) {
@@ -203,14 +203,15 @@ test_http(void **state)
 {
 	struct sni_claim cl;
 
-	assert_int_equal(http("GET / HTTP/1.1\r\nHost: Good.lab.test:80\r\nAccept: */*\r\n\r\n", &cl),
-	                 SNI_OK);
+	assert_int_equal(
+	    http("GET / HTTP/1.1\r\nHost: Good.lab.test:80\r\nAccept: */*\r\n\r\n", &cl), SNI_OK);
 	assert_string_equal(cl.name, "good.lab.test");
 	assert_int_equal(http("GET / HTTP/1.1\r\nHost: good.lab.test\r\n", &cl), SNI_MORE);
 	assert_int_equal(http("GE", &cl), SNI_MORE);
 	assert_int_equal(http("GET / HTTP/1.1\r\n\r\n", &cl), SNI_NO_HOST);
 	assert_int_equal(http("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &cl), SNI_NO_HOST);
-	assert_int_equal(http("GET http://evil/ HTTP/1.1\r\nHost: good\r\n\r\n", &cl), SNI_NOT_HTTP);
+	assert_int_equal(http("GET http://evil/ HTTP/1.1\r\nHost: good\r\n\r\n", &cl),
+	                 SNI_NOT_HTTP);
 	assert_int_equal(http("GET / HTTP/1.1\nHost: evil\n\n", &cl), SNI_NOT_HTTP);
 	assert_int_equal(http("GET / HTTP/1.1\r\nX: y\r\n Host: evil\r\n\r\n", &cl), SNI_NOT_HTTP);
 	assert_int_equal(http("GET / HTTP/1.1\r\nHost : evil\r\n\r\n", &cl), SNI_NOT_HTTP);
