@@ -156,7 +156,8 @@ classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen
 	struct held *h = find(t, f);
 	struct sni_claim cl;
 	enum sni_result r;
-	uint32_t off;
+	/* A SYN's data (TCP Fast Open) starts one after its sequence number. */
+	uint32_t seq = f->syn ? f->seq + 1 : f->seq, off;
 
 	/* No payload (an ACK, a FIN the kernel rules did not take): it says
 	 * nothing and carries nothing to the server. */
@@ -171,7 +172,7 @@ classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen
 		}
 	}
 	if (h != NULL) {
-		off = f->seq - h->start;
+		off = seq - h->start;
 		/* A retransmission of bytes already let through, unchanged:
 		 * nothing new reaches the server. */
 		if (off < h->len && plen <= h->len - off && memcmp(h->buf + off, pl, plen) == 0)
@@ -220,7 +221,7 @@ classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen
 	memcpy(h->dst, f->dst, 16);
 	h->sport = f->sport;
 	h->dport = f->dport;
-	h->start = f->seq;
+	h->start = seq;
 	h->since_ms = now_ms;
 	memcpy(h->buf, pl, plen);
 	h->len = plen;

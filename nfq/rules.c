@@ -221,19 +221,24 @@ bind_ports(const struct conf *c, char *list, size_t len)
  * a length bound alone would let small segments through unread, and an
  * HTTP request can be sent a few bytes a segment. The common shapes (no IP
  * options; a TCP header of 20 or 32 bytes, with timestamps) are matched
- * here; any other payload-free packet goes to the gate, which passes it.
+ * here, and a SYN's (40: MSS, SACK, timestamps, window scale); any other
+ * payload-free packet goes to the gate, which passes it.
  */
 static void
 bind_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
 {
-	static const unsigned doffs[] = {20, 32};
+	static const unsigned doffs[] = {20, 32, 40}; /* 40: a SYN's options */
 	size_t i;
 
 	tb_printf(tb, "-A " RULES_CHAIN_PEND " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
 	          (uint32_t)VERDICT_CT_PENDING);
-	tb_printf(tb, "-A " RULES_CHAIN_PEND " -j ACCEPT\n");
-	if (c->bind == BIND_OFF || c->tls_ports.n + c->http_ports.n == 0)
+	if (c->bind == BIND_OFF || c->tls_ports.n + c->http_ports.n == 0) {
+		tb_printf(tb, "-A " RULES_CHAIN_PEND " -j ACCEPT\n");
 		return;
+	}
+	/* The SYN goes the way of every pending packet: a SYN that carries
+	 * data (TCP Fast Open) would hand the server a ClientHello unread. */
+	tb_printf(tb, "-A " RULES_CHAIN_PEND " -j " RULES_CHAIN_BIND "\n");
 	tb_printf(tb,
 	          "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
 	          " -p tcp -j REJECT --reject-with tcp-reset\n",

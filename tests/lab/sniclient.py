@@ -34,7 +34,7 @@ def send_split(s, data, n):
         s.sendall(p)
 
 
-def tls(a, s, res):
+def tls(a, s, res, dest=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -49,7 +49,10 @@ def tls(a, s, res):
             done = False
         out = outg.read()
         if out:
-            if first:
+            if first and dest is not None:
+                s.sendto(out, socket.MSG_FASTOPEN, dest)  # the hello in the SYN
+                first = False
+            elif first:
                 send_split(s, out, a.split)
                 first = False
             else:
@@ -115,6 +118,8 @@ def main():
     p.add_argument("--bytes", type=int, default=0)
     p.add_argument("--wait-file")
     p.add_argument("--timeout", type=float, default=3)
+    p.add_argument("--fastopen", action="store_true",
+                   help="TCP Fast Open: one connection to get the cookie, then the hello in the SYN")
     a = p.parse_args()
     res = {"outcome": "connected"}
     t0 = time.monotonic()
@@ -123,11 +128,23 @@ def main():
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     s.settimeout(a.timeout)
     try:
+        if a.fastopen:
+            prime = socket.socket(fam, socket.SOCK_STREAM)
+            prime.settimeout(a.timeout)
+            try:
+                tls(a, prime, {}, (a.host, a.port))
+            except (OSError, ssl.SSLError):
+                pass
+            prime.close()
+            tls(a, s, res, (a.host, a.port))
+            raise StopIteration
         s.connect((a.host, a.port))
         if a.wait_file:
             while not os.path.exists(a.wait_file):
                 time.sleep(0.02)
         (tls if a.mode == "tls" else raw)(a, s, res)
+    except StopIteration:
+        pass
     except socket.timeout:
         res["outcome"] = "timeout"
     except ConnectionRefusedError:

@@ -34,6 +34,7 @@ def listeners(port):
         if fam == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         s.bind((addr, port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 64)  # for 109.sni.fastopen
         s.listen(128)
         out.append(s)
     return out

@@ -44,7 +44,7 @@ def server(t):
 def sni(*args, timeout=3, **opts):
     extra = []
     for k, v in opts.items():
-        extra += ["--" + k.replace("_", "-"), str(v)]
+        extra += ["--" + k.replace("_", "-")] + ([] if v is True else [str(v)])
     p = run(["python3", os.path.join(HERE, "sniclient.py")] + [str(a) for a in args] + extra +
             ["--timeout", str(timeout)], ns=lab.SBX, uid=AGENT_UID, check=False, timeout=timeout + 10)
     try:
@@ -196,3 +196,28 @@ def t_network(t):
     """A static network line needs no name: its rule comes first."""
     up(t, allow=ALLOW + ["network = %s/32 tcp/%d" % (V4, TLS_PORT)])
     want_tls(V4, EVIL)
+
+
+def tfo_passive():
+    p = run(["nstat", "-az", "TcpExtTCPFastOpenPassive"], ns=lab.NET, check=False)
+    for ln in p.stdout.splitlines():
+        if ln.startswith("TcpExtTCPFastOpenPassive"):
+            return int(ln.split()[1])
+    return 0
+
+
+@test("109.sni.fastopen")
+def t_fastopen(t):
+    """TCP Fast Open puts the ClientHello in the SYN: the SYN is judged like
+    any first flight, never let through on the pending mark alone."""
+    run(["sysctl", "-qw", "net.ipv4.tcp_fastopen=3"], ns=lab.NET)
+    ng = up(t)
+    run(["sysctl", "-qw", "net.ipv4.tcp_fastopen=1"], ns=lab.SBX)
+    n0 = tfo_passive()
+    r = sni("tls", V4, TLS_PORT, GOOD, fastopen=True)
+    check(r["outcome"] == "connected" and r.get("name") == GOOD, "the allowed name over Fast Open", r)
+    check(tfo_passive() > n0, "the server took no data from a SYN: Fast Open was not used")
+    m = ng.mark()
+    r = sni("tls", V4, TLS_PORT, EVIL, fastopen=True)
+    check(r["outcome"] != "connected" and r.get("name") is None, "the off-list SNI in a SYN got through", r)
+    want_event(ng, m, "flow.deny", dst=V4, reason="sni", sni=EVIL)

@@ -443,6 +443,10 @@ test_bind(void **state)
 	assert_true(rules_text(&c, NULL, AF_INET6, 999, 7, 0, buf, sizeof(buf)) > 0);
 	assert_non_null(strstr(buf, "-A NAMEGATE-BIND -p tcp -m length --length 72 -m u32 --u32 "
 	                            "\"4&0xFF00=0x600&&52>>26&0x3C=32\" -j ACCEPT\n"));
+	/* the SYN too: Fast Open data is a first flight */
+	assert_non_null(strstr(buf, "-A NAMEGATE-PEND -j CONNMARK --set-mark 0x4e470010\n"
+	                            "-A NAMEGATE-PEND -j NAMEGATE-BIND\n"));
+	assert_non_null(strstr(buf, "--length 80 -m u32 --u32 \"4&0xFF00=0x600&&52>>26&0x3C=40\""));
 	c.bind = BIND_OFF;
 	assert_true(rules_text(&c, NULL, AF_INET, 999, 7, 0, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "-j NAMEGATE-BIND"));
