@@ -50,7 +50,12 @@ def tls(a, s, res, dest=None):
         out = outg.read()
         if out:
             if first and dest is not None:
-                s.sendto(out, socket.MSG_FASTOPEN, dest)  # the hello in the SYN
+                # the hello in the SYN (blocking: without a cookie yet the
+                # kernel connects first and sends it after)
+                t = s.gettimeout()
+                s.settimeout(None)
+                s.sendto(out, socket.MSG_FASTOPEN, dest)
+                s.settimeout(t)
                 first = False
             elif first:
                 send_split(s, out, a.split)

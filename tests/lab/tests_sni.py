@@ -218,6 +218,8 @@ def t_fastopen(t):
     check(r["outcome"] == "connected" and r.get("name") == GOOD, "the allowed name over Fast Open", r)
     check(tfo_passive() > n0, "the server took no data from a SYN: Fast Open was not used")
     m = ng.mark()
+    n1 = tfo_passive()
     r = sni("tls", V4, TLS_PORT, EVIL, fastopen=True)
     check(r["outcome"] != "connected" and r.get("name") is None, "the off-list SNI in a SYN got through", r)
+    check(tfo_passive() == n1, "the server took the off-list hello from a SYN (%d times)" % (tfo_passive() - n1))
     want_event(ng, m, "flow.deny", dst=V4, reason="sni", sni=EVIL)
