@@ -42,6 +42,9 @@ enum conf_key {
 	K_SOCKET,
 	K_MAX_PER_LINE,
 	K_INBOUND,
+	K_BIND,
+	K_TLS_PORTS,
+	K_HTTP_PORTS,
 	K_FILE,
 	K_FORMAT,
 	K_DOMAIN,
@@ -73,6 +76,9 @@ static const struct keydef keydefs[] = {
     {"gate", "socket", K_SOCKET, false},
     {"gate", "max_per_line", K_MAX_PER_LINE, false},
     {"gate", "inbound", K_INBOUND, false},
+    {"gate", "bind", K_BIND, false},
+    {"gate", "tls_ports", K_TLS_PORTS, false},
+    {"gate", "http_ports", K_HTTP_PORTS, false},
     {"log", "file", K_FILE, false},
     {"log", "format", K_FORMAT, false},
     {"allow", "domain", K_DOMAIN, true},
@@ -527,6 +533,43 @@ set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		}
 		memset(&c->inbound, 0, sizeof(c->inbound));
 		return parse_ports(pc, words, n, &c->inbound);
+	case K_TLS_PORTS:
+	case K_HTTP_PORTS: {
+		struct portlist *pl = key == K_TLS_PORTS ? &c->tls_ports : &c->http_ports;
+		size_t i;
+
+		/* Empty is valid: no port of that kind is checked. */
+		snprintf(buf, sizeof(buf), "%s", value);
+		n = split_words(buf, words, CONF_MAX_PORTS);
+		if (n > CONF_MAX_PORTS) {
+			conf_fail(pc, pc->line, "too many ports (at most %d)", CONF_MAX_PORTS);
+			return -1;
+		}
+		memset(pl, 0, sizeof(*pl));
+		if (parse_ports(pc, words, n, pl) < 0)
+			return -1;
+		/* Only a TCP stream carries a ClientHello or a request we can
+		 * read; QUIC's SNI is in an encrypted Initial. */
+		for (i = 0; i < pl->n; i++) {
+			if (pl->v[i].proto != IPPROTO_TCP) {
+				conf_fail(pc, pc->line, "%s: only tcp ports can be checked, not udp/%u",
+				          key == K_TLS_PORTS ? "tls_ports" : "http_ports",
+				          pl->v[i].port);
+				return -1;
+			}
+		}
+		return 0;
+	}
+	case K_BIND:
+		if (strcmp(value, "enforce") == 0)
+			c->bind = BIND_ENFORCE;
+		else if (strcmp(value, "audit") == 0)
+			c->bind = BIND_AUDIT;
+		else if (strcmp(value, "off") == 0)
+			c->bind = BIND_OFF;
+		else
+			break;
+		return 0;
 	case K_ON_DENY:
 		if (strcmp(value, "reject") == 0)
 			c->on_deny = ON_DENY_REJECT;
@@ -707,6 +750,9 @@ set_defaults(struct conf *c)
 	c->queue = 0;
 	strcpy(c->socket, "/run/namegate/gate.sock");
 	c->max_per_line = CONF_DEFAULT_MAX_PER_LINE;
+	c->bind = BIND_ENFORCE;
+	portlist_add(&c->tls_ports, (struct port){IPPROTO_TCP, 443});
+	portlist_add(&c->http_ports, (struct port){IPPROTO_TCP, 80});
 	strcpy(c->log_file, "/var/log/namegate.log");
 	c->log_format = LOG_FORMAT_TEXT;
 }
@@ -974,7 +1020,13 @@ conf_print(FILE *f, const struct conf *c)
 	fprintf(f, "queue = %u\nsocket = %s\n", c->queue, c->socket);
 	fprintf(f, "max_per_line = %u\n", c->max_per_line);
 	portlist_fmt(&c->inbound, buf, sizeof(buf));
-	fprintf(f, "inbound =%s%s\n\n", buf[0] ? " " : "", buf);
+	fprintf(f, "inbound =%s%s\n", buf[0] ? " " : "", buf);
+	fprintf(f, "bind = %s\n",
+	        c->bind == BIND_OFF ? "off" : c->bind == BIND_AUDIT ? "audit" : "enforce");
+	portlist_fmt(&c->tls_ports, buf, sizeof(buf));
+	fprintf(f, "tls_ports =%s%s\n", buf[0] ? " " : "", buf);
+	portlist_fmt(&c->http_ports, buf, sizeof(buf));
+	fprintf(f, "http_ports =%s%s\n\n", buf[0] ? " " : "", buf);
 
 	/* "file =" alone (no trailing space) means stderr only. */
 	fprintf(f, "[log]\nfile =%s%s\nformat = %s\n\n", c->log_file[0] ? " " : "", c->log_file,

@@ -65,6 +65,9 @@ struct conf_network {
 enum deny_rcode { DENY_REFUSED, DENY_NXDOMAIN };
 enum gate_mode { MODE_ENFORCE, MODE_AUDIT };
 enum on_deny { ON_DENY_REJECT, ON_DENY_DROP };
+/* [gate] bind: is the TLS SNI / HTTP Host of a flow checked against the
+ * names its address was handed out for (nfq/bind.h)? */
+enum bind_mode { BIND_ENFORCE, BIND_AUDIT, BIND_OFF };
 
 struct conf {
 	char path[PATH_MAX];
@@ -94,6 +97,9 @@ struct conf {
 	char socket[108]; /* default /run/namegate/gate.sock; fits sun_path */
 	uint32_t max_per_line; /* set entries one domain line holds, at most */
 	struct portlist inbound; /* new inbound flows allowed to these; default none */
+	enum bind_mode bind;        /* default enforce */
+	struct portlist tls_ports;  /* SNI checked; default tcp/443, tcp only */
+	struct portlist http_ports; /* Host checked; default tcp/80, tcp only */
 
 	/* [log] */
 	char log_file[PATH_MAX]; /* default /var/log/namegate.log; "" = stderr only */

@@ -108,8 +108,43 @@ remove_entry(struct addrmap *m, struct addrmap_entry *e)
 		*pp = e->hnext;
 	list_unlink(m, e);
 	addrmap_name_unref(e->nm);
+	for (size_t i = 0; i < ADDRMAP_NAMES; i++)
+		addrmap_name_unref(e->names[i].nm);
 	free(e);
 	m->count--;
+}
+
+/* Records nm in e's names: its own slot when the name is there already
+ * (ports and expiry follow the latest answer, as the set's entries do),
+ * else a free one, else the one that runs out first. */
+static void
+bind_name(struct addrmap_entry *e, struct addrmap_name *nm, uint64_t expires_ms)
+{
+	struct addrmap_bound *slot = NULL, *b;
+	size_t i;
+
+	for (i = 0; i < ADDRMAP_NAMES; i++) {
+		b = &e->names[i];
+		if (b->nm != NULL && strcmp(b->nm->name, nm->name) == 0) {
+			slot = b;
+			break;
+		}
+		if (b->nm == NULL) {
+			if (slot == NULL || slot->nm != NULL)
+				slot = b;
+		} else if (slot == NULL || (slot->nm != NULL && b->expires_ms < slot->expires_ms)) {
+			slot = b;
+		}
+	}
+	/* An answer never shortens what an earlier one of the same name
+	 * granted: the kernel entry keeps the longer timeout too
+	 * (nfq/entrymap.h). */
+	if (slot->nm == NULL || strcmp(slot->nm->name, nm->name) != 0 ||
+	    expires_ms > slot->expires_ms)
+		slot->expires_ms = expires_ms;
+	nm->refs++;
+	addrmap_name_unref(slot->nm);
+	slot->nm = nm;
 }
 
 int
@@ -128,6 +163,7 @@ addrmap_put(struct addrmap *m, int family, const uint8_t *ip, struct addrmap_nam
 		addrmap_name_unref(e->nm);
 		e->nm = nm;
 		e->expires_ms = expires_ms;
+		bind_name(e, nm, expires_ms);
 		list_unlink(m, e);
 		list_append(m, e);
 		return 0;
@@ -145,6 +181,7 @@ addrmap_put(struct addrmap *m, int family, const uint8_t *ip, struct addrmap_nam
 	e->expires_ms = expires_ms;
 	e->nm = nm;
 	nm->refs++;
+	bind_name(e, nm, expires_ms);
 	e->hnext = m->buckets[b];
 	m->buckets[b] = e;
 	list_append(m, e);
@@ -164,6 +201,48 @@ addrmap_get(const struct addrmap *m, int family, const uint8_t *ip)
 			return e;
 	}
 	return NULL;
+}
+
+bool
+addrmap_bound_to(const struct addrmap_entry *e, const char *name, uint8_t proto, uint16_t port,
+                 uint64_t now_ms)
+{
+	size_t i;
+
+	if (e == NULL)
+		return false;
+	for (i = 0; i < ADDRMAP_NAMES; i++) {
+		const struct addrmap_bound *b = &e->names[i];
+
+		if (b->nm != NULL && now_ms < b->expires_ms && strcmp(b->nm->name, name) == 0 &&
+		    portlist_has(&b->nm->ports, proto, port))
+			return true;
+	}
+	return false;
+}
+
+const char *
+addrmap_names_fmt(const struct addrmap_entry *e, uint64_t now_ms, char *buf, size_t len)
+{
+	size_t i, used = 0;
+	int n;
+
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	for (i = 0; e != NULL && i < ADDRMAP_NAMES; i++) {
+		const struct addrmap_bound *b = &e->names[i];
+
+		if (b->nm == NULL || now_ms >= b->expires_ms)
+			continue;
+		n = snprintf(buf + used, len - used, "%s%s", used ? "," : "", b->nm->name);
+		if (n < 0 || (size_t)n >= len - used) {
+			buf[used] = '\0';
+			break;
+		}
+		used += (size_t)n;
+	}
+	return buf;
 }
 
 void

@@ -1,8 +1,10 @@
 /*
- * The address → name map: which allowlisted name an address was last handed
- * out for, with that name's ports and when the entry runs out. It only makes
- * the deny log readable ("port" vs "expired" vs "unresolved", and the name);
- * the kernel set decides what is accepted.
+ * The address → names map: every allowlisted name an address was handed out
+ * for (at most ADDRMAP_NAMES per address), each with its ports and when that
+ * answer runs out, and which name was handed out last. The last name makes
+ * the deny log readable ("port" vs "expired" vs "unresolved"); the set of
+ * names decides the SNI / Host binding (nfq/bind.h): a connection to an
+ * address may name only what that address was handed out for.
  *
  * Bounded: when full, the entry refreshed longest ago is evicted. Pure data
  * structure, no I/O; times are CLOCK_MONOTONIC milliseconds from the caller.
@@ -10,12 +12,17 @@
 #ifndef NAMEGATE_ADDRMAP_H
 #define NAMEGATE_ADDRMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "conf.h"
 
 #define ADDRMAP_DEFAULT_MAX 262144
+/* Names one address keeps, at most. A shared CDN address may be handed out
+ * for many; past this the one that runs out first makes room, so a flood
+ * of names sharing an address can only make connections to it fail. */
+#define ADDRMAP_NAMES 16
 
 /* One allowed name, shared (reference-counted) by all its addresses. */
 struct addrmap_name {
@@ -24,13 +31,19 @@ struct addrmap_name {
 	char name[]; /* as long as it needs: there is one per ALLOW */
 };
 
+struct addrmap_bound {
+	struct addrmap_name *nm; /* NULL: slot unused */
+	uint64_t expires_ms;
+};
+
 struct addrmap_entry {
 	int family;
 	uint8_t ip[16];
-	uint64_t expires_ms;
-	struct addrmap_name *nm;
-	struct addrmap_entry *hnext;         /* hash chain */
-	struct addrmap_entry *older, *newer; /* refresh order */
+	uint64_t expires_ms;                       /* of the last put */
+	struct addrmap_name *nm;                   /* the name of the last put */
+	struct addrmap_bound names[ADDRMAP_NAMES]; /* every name, by name */
+	struct addrmap_entry *hnext;               /* hash chain */
+	struct addrmap_entry *older, *newer;       /* refresh order */
 };
 
 struct addrmap;
@@ -48,6 +61,13 @@ void addrmap_name_unref(struct addrmap_name *nm);
 int addrmap_put(struct addrmap *m, int family, const uint8_t *ip, struct addrmap_name *nm,
                 uint64_t expires_ms);
 const struct addrmap_entry *addrmap_get(const struct addrmap *m, int family, const uint8_t *ip);
+/* Was the address of e handed out for name (lower-case, no trailing dot),
+ * with proto/port among that name's ports, valid at now_ms? */
+bool addrmap_bound_to(const struct addrmap_entry *e, const char *name, uint8_t proto, uint16_t port,
+                      uint64_t now_ms);
+/* The names of e still valid at now_ms, space-separated, into buf. */
+const char *addrmap_names_fmt(const struct addrmap_entry *e, uint64_t now_ms, char *buf,
+                              size_t len);
 /* Forget entries that ran out before cutoff_ms. */
 void addrmap_prune(struct addrmap *m, uint64_t cutoff_ms);
 size_t addrmap_count(const struct addrmap *m);

@@ -492,6 +492,26 @@ struct seed {
 	size_t taken, left;
 };
 
+/* The address map learns the entry's name too, so that the SNI / Host
+ * binding (bind.h) of a connection to an address handed out before the
+ * restart still finds the name. Its ports are the name's: the set entry
+ * the flow matched holds the port. */
+static void
+seed_name(struct seed *sd, const struct ipset_entry *e, uint32_t timeout, const char *comment)
+{
+	struct portlist ports;
+	struct addrmap_name *nm;
+
+	if (!conf_lookup(sd->g->conf, comment, strlen(comment), &ports))
+		return;
+	nm = addrmap_name_new(comment, &ports);
+	if (nm == NULL)
+		return;
+	if (addrmap_put(sd->g->map, e->family, e->ip, nm, sd->now + (uint64_t)timeout * 1000) < 0)
+		log_warnx("nfq: out of memory for the name of an entry in the sets");
+	addrmap_name_unref(nm);
+}
+
 static void
 seed_entry(void *arg, const struct ipset_entry *e, uint32_t timeout, const char *comment)
 {
@@ -504,6 +524,7 @@ seed_entry(void *arg, const struct ipset_entry *e, uint32_t timeout, const char 
 		sd->left++;
 		return;
 	}
+	seed_name(sd, e, timeout, comment);
 	nl = allowplan_lines(sd->g->conf, comment, sd->lines);
 	k = allowplan_entry_lines(sd->g->conf, sd->lines, nl, e, sd->elines);
 	if (k == 0 || entrymap_add(sd->g->emap, e, timeout, sd->elines, k, sd->now, 0) == 0) {

@@ -30,6 +30,17 @@ parse_l4(const uint8_t *buf, size_t len, size_t off, bool first_fragment, struct
 	out->sport = get16(buf + off);
 	out->dport = get16(buf + off + 2);
 	out->has_ports = true;
+	if (out->proto == IPPROTO_TCP && len - off >= 20) {
+		size_t doff = (size_t)(buf[off + 12] >> 4) * 4;
+
+		if (doff < 20 || doff > len - off)
+			return -1;
+		out->has_tcp = true;
+		out->syn = (buf[off + 13] & 0x02) != 0;
+		out->seq = (uint32_t)get16(buf + off + 4) << 16 | get16(buf + off + 6);
+		out->payload_off = off + doff;
+		out->payload_len = len - off - doff;
+	}
 	return 0;
 }
 

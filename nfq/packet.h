@@ -17,6 +17,13 @@ struct flow {
 	uint8_t dst[16];
 	bool has_ports;        /* TCP/UDP header present (not a later fragment) */
 	uint16_t sport, dport; /* host byte order; 0 unless has_ports */
+	/* TCP only, when the whole header is there: the sequence number and
+	 * where the payload starts in the buffer and how long it is (what the
+	 * buffer holds of it, up to the IP length). */
+	bool has_tcp;
+	bool syn; /* its first data byte is seq + 1 (TCP Fast Open) */
+	uint32_t seq;
+	size_t payload_off, payload_len;
 };
 
 /* buf holds the packet from its IP header on, possibly cut short by the

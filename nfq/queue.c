@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "bind.h"
 #include "log.h"
 #include "packet.h"
 #include "queue.h"
@@ -37,6 +38,7 @@ struct queue {
 	uint16_t num;
 	const struct conf *conf;
 	const struct addrmap *map;
+	struct bindtab *bind; /* first flights under way (bind.h) */
 	struct ratelimit rl;
 	char *buf;
 	char sbuf[QUEUE_SEND_BUF];
@@ -78,13 +80,13 @@ config_exchange(struct queue *q, struct nlmsghdr *nlh, const char *what)
 }
 
 static void
-send_verdict(struct queue *q, uint32_t id, int verdict, bool set_mark)
+send_verdict(struct queue *q, uint32_t id, int verdict, uint32_t set_mark)
 {
 	struct nlmsghdr *nlh = nfq_nlmsg_put(q->sbuf, NFQNL_MSG_VERDICT, q->num);
 
 	nfq_nlmsg_verdict_put(nlh, (int)id, verdict);
-	if (set_mark)
-		nfq_nlmsg_verdict_put_mark(nlh, VERDICT_MARK_DENY);
+	if (set_mark != 0)
+		nfq_nlmsg_verdict_put_mark(nlh, set_mark);
 	/* A verdict that cannot be sent leaves the packet queued until the
 	 * queue overflows, and overflow drops: still closed. */
 	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0)
@@ -143,6 +145,10 @@ log_flow(struct queue *q, const struct flow *f, bool parsed, const uint32_t *uid
 	logline_str(l, "reason", verdict_reason_name(v->reason));
 	if (v->name != NULL)
 		logline_str(l, "name", v->name);
+	if (v->bind) {
+		logline_str(l, v->http ? "host" : "sni", v->claim[0] ? v->claim : "-");
+		logline_str(l, "names", v->names[0] ? v->names : "-");
+	}
 	log_end(l);
 }
 
@@ -184,13 +190,22 @@ packet_cb(const struct nlmsghdr *nlh, void *arg)
 		parsed = true;
 		e = addrmap_get(q->map, f.family, f.dst);
 	}
-	verdict_decide(parsed ? &f : NULL, mark, e, q->conf->mode, q->conf->on_deny, loop_now_ms(),
-	               &v);
+	if (mark == VERDICT_MARK_BIND_FIRST || mark == VERDICT_MARK_BIND_MORE)
+		bind_decide(q->bind, parsed ? &f : NULL,
+		            parsed ? mnl_attr_get_payload(attr[NFQA_PAYLOAD]) : NULL,
+		            parsed ? mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]) : 0, mark, e,
+		            q->conf, loop_now_ms(), &v);
+	else
+		verdict_decide(parsed ? &f : NULL, mark, e, q->conf->mode, q->conf->on_deny,
+		               loop_now_ms(), &v);
 	switch (v.action) {
 	case VERDICT_ACCEPT:
+	case VERDICT_PASS:
 		nfv = NF_ACCEPT;
 		break;
 	case VERDICT_REJECT:
+	case VERDICT_BIND_OK:
+	case VERDICT_BIND_PART:
 		nfv = NF_REPEAT;
 		break;
 	case VERDICT_DROP:
@@ -198,7 +213,11 @@ packet_cb(const struct nlmsghdr *nlh, void *arg)
 		nfv = NF_DROP;
 		break;
 	}
-	send_verdict(q, id, nfv, v.action == VERDICT_REJECT);
+	send_verdict(q, id, nfv,
+	             v.action == VERDICT_REJECT      ? VERDICT_MARK_DENY
+	             : v.action == VERDICT_BIND_OK   ? VERDICT_MARK_BIND_OK
+	             : v.action == VERDICT_BIND_PART ? VERDICT_MARK_BIND_PART
+	                                             : 0);
 	if (v.log)
 		log_flow(q, &f, parsed, have_uid ? &uid : NULL, &v);
 	return MNL_CB_OK;
@@ -253,7 +272,8 @@ queue_new(struct loop *lp, uint16_t num, const struct conf *c, const struct addr
 	ratelimit_track(&q->rl, sizeof(struct flow_key));
 	ratelimit_attach(&q->rl, q->lp, "flow.suppressed", NULL);
 	q->buf = malloc(QUEUE_RECV_BUF);
-	if (q->buf == NULL) {
+	q->bind = bindtab_new();
+	if (q->buf == NULL || q->bind == NULL) {
 		log_warn("queue %u: allocating the receive buffer", num);
 		goto free_queue;
 	}
@@ -305,6 +325,7 @@ queue_new(struct loop *lp, uint16_t num, const struct conf *c, const struct addr
 close_socket:
 	mnl_socket_close(q->nl);
 free_queue:
+	bindtab_free(q->bind);
 	free(q->buf);
 	free(q);
 	return NULL;
@@ -338,6 +359,7 @@ queue_free(struct queue *q)
 	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0)
 		log_warn("queue %u: unbinding", q->num);
 	mnl_socket_close(q->nl);
+	bindtab_free(q->bind);
 	free(q->buf);
 	free(q);
 }

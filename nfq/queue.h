@@ -13,7 +13,9 @@
 #include "conf.h"
 #include "loop.h"
 
-#define QUEUE_COPY_RANGE 256 /* bytes of each packet: headers are enough */
+/* Bytes of each packet: all of it, for the first flights bind.h reads (the
+ * rules queue few packets, and most are small). */
+#define QUEUE_COPY_RANGE 65535
 #define QUEUE_MAXLEN 8192    /* packets waiting for a verdict; beyond: dropped */
 #define QUEUE_LOG_PER_SECOND 100
 

@@ -191,6 +191,97 @@ inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queu
 	tb_printf(tb, "-A " RULES_CHAIN_IN " -j %s\n", c->mode == MODE_AUDIT ? "ACCEPT" : "DROP");
 }
 
+/* The ports whose first flight is judged (bind.h), as a multiport list;
+ * empty when the check is off. */
+static size_t
+bind_ports(const struct conf *c, char *list, size_t len)
+{
+	const struct portlist *pls[] = {&c->tls_ports, &c->http_ports};
+	size_t used = 0, n = 0, i, k;
+
+	list[0] = '\0';
+	if (c->bind == BIND_OFF)
+		return 0;
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < pls[k]->n && n < MULTIPORT_MAX; i++, n++)
+			used += (size_t)snprintf(list + used, len - used, "%s%u", n ? "," : "",
+			                         pls[k]->v[i].port);
+	}
+	return n;
+}
+
+/*
+ * The binding (nfq/bind.h). A new TCP flow the sets admit to a checked port
+ * goes through NAMEGATE-PEND: its connection is marked pending and its SYN
+ * accepted. Every later packet of a pending connection comes to
+ * NAMEGATE-BIND before the ESTABLISHED accept: the gate's verdicts (marks
+ * with NF_REPEAT) become connection marks here, packets without payload
+ * pass, the rest is queued. A pure ACK is recognised exactly, by its IP
+ * length equal to the headers' (u32 reads IHL and the TCP data offset):
+ * a length bound alone would let small segments through unread, and an
+ * HTTP request can be sent a few bytes a segment. The common shapes (no IP
+ * options; a TCP header of 20 or 32 bytes, with timestamps) are matched
+ * here, and a SYN's (40: MSS, SACK, timestamps, window scale); any other
+ * payload-free packet goes to the gate, which passes it.
+ */
+static void
+bind_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
+{
+	static const unsigned doffs[] = {20, 32, 40}; /* 40: a SYN's options */
+	size_t i;
+
+	tb_printf(tb, "-A " RULES_CHAIN_PEND " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
+	          (uint32_t)VERDICT_CT_PENDING);
+	if (c->bind == BIND_OFF || c->tls_ports.n + c->http_ports.n == 0) {
+		tb_printf(tb, "-A " RULES_CHAIN_PEND " -j ACCEPT\n");
+		return;
+	}
+	/* The SYN goes the way of every pending packet: a SYN that carries
+	 * data (TCP Fast Open) would hand the server a ClientHello unread. */
+	tb_printf(tb, "-A " RULES_CHAIN_PEND " -j " RULES_CHAIN_BIND "\n");
+	tb_printf(tb,
+	          "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
+	          " -p tcp -j REJECT --reject-with tcp-reset\n",
+	          (uint32_t)VERDICT_MARK_DENY);
+	tb_printf(tb, "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j DROP\n",
+	          (uint32_t)VERDICT_MARK_DENY);
+	tb_printf(tb,
+	          "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
+	          " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
+	          (uint32_t)VERDICT_MARK_BIND_OK, (uint32_t)VERDICT_CT_CHECKED);
+	tb_printf(tb, "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j ACCEPT\n",
+	          (uint32_t)VERDICT_MARK_BIND_OK);
+	tb_printf(tb,
+	          "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
+	          " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
+	          (uint32_t)VERDICT_MARK_BIND_PART, (uint32_t)VERDICT_CT_PARTIAL);
+	tb_printf(tb, "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j ACCEPT\n",
+	          (uint32_t)VERDICT_MARK_BIND_PART);
+	for (i = 0; i < sizeof(doffs) / sizeof(doffs[0]); i++) {
+		if (family == AF_INET)
+			tb_printf(tb,
+			          "-A " RULES_CHAIN_BIND " -p tcp -m length --length %u -m u32 --u32 "
+			          "\"0>>24=0x45&&32>>26&0x3C=%u\" -j ACCEPT\n",
+			          20 + doffs[i], doffs[i]);
+		else
+			tb_printf(tb,
+			          "-A " RULES_CHAIN_BIND " -p tcp -m length --length %u -m u32 --u32 "
+			          "\"4&0xFF00=0x600&&52>>26&0x3C=%u\" -j ACCEPT\n",
+			          40 + doffs[i], doffs[i]);
+	}
+	tb_printf(tb,
+	          "-A " RULES_CHAIN_BIND " -m connmark --mark 0x%08" PRIx32
+	          " -j MARK --set-mark 0x%08" PRIx32 "\n",
+	          (uint32_t)VERDICT_CT_PENDING, (uint32_t)VERDICT_MARK_BIND_FIRST);
+	tb_printf(tb,
+	          "-A " RULES_CHAIN_BIND " -m connmark --mark 0x%08" PRIx32
+	          " -j MARK --set-mark 0x%08" PRIx32 "\n",
+	          (uint32_t)VERDICT_CT_PARTIAL, (uint32_t)VERDICT_MARK_BIND_MORE);
+	/* No --queue-bypass: with the gate gone, a pending flow's payload is
+	 * dropped, never let through unread. */
+	tb_printf(tb, "-A " RULES_CHAIN_BIND " -j NFQUEUE --queue-num %u\n", queue);
+}
+
 int
 rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t resolver_uid,
            unsigned queue, unsigned jumps, char *buf, size_t len)
@@ -203,7 +294,8 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	static const unsigned ndp_types[] = {133, 134, 135, 136, 137, 143};
 	struct textbuf tb = {.p = buf, .cap = len};
 	bool v6 = family == AF_INET6;
-	char ip[ADDR_STRLEN];
+	char ip[ADDR_STRLEN], blist[MULTIPORT_MAX * 6 + 1];
+	size_t nbind = bind_ports(c, blist, sizeof(blist));
 	size_t i, j;
 
 	if (len == 0)
@@ -214,7 +306,16 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	tb_printf(&tb, ":" RULES_CHAIN_DNS " - [0:0]\n");
 	tb_printf(&tb, ":" RULES_CHAIN_DNAT " - [0:0]\n");
 	tb_printf(&tb, ":" RULES_CHAIN_IN " - [0:0]\n");
+	tb_printf(&tb, ":" RULES_CHAIN_BIND " - [0:0]\n");
+	tb_printf(&tb, ":" RULES_CHAIN_PEND " - [0:0]\n");
 
+	/* A connection whose first flight is still to be judged is not let
+	 * out by the ESTABLISHED accept (one connmark match for both marks). */
+	if (nbind > 0)
+		tb_printf(&tb,
+		          "-A " RULES_CHAIN " -m connmark --mark 0x%08" PRIx32 "/0x%08" PRIx32
+		          " -j " RULES_CHAIN_BIND "\n",
+		          (uint32_t)VERDICT_CT_PENDING, (uint32_t)VERDICT_CT_MASK);
 	/* Most packets belong to flows that are under way: they leave first.
 	 * A packet the gate marked for rejection is the first of a new flow
 	 * (NF_REPEAT keeps its conntrack state), so it never matches this. */
@@ -265,10 +366,16 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 		tb_printf(&tb,
 		          "-A " RULES_CHAIN " -p ipv6-icmp -m icmp6 --icmpv6-type %u -j ACCEPT\n",
 		          ndp_types[i]);
-	tb_printf(&tb, "-A " RULES_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
-	          v6 ? RULES_SET6 : RULES_SET4);
+	/* A static network line needs no name: it comes before the binding. */
 	tb_printf(&tb, "-A " RULES_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
 	          v6 ? RULES_NETSET6 : RULES_NETSET4);
+	if (nbind > 0)
+		tb_printf(&tb,
+		          "-A " RULES_CHAIN " -p tcp -m multiport --dports %s -m set --match-set %s "
+		          "dst,dst -j " RULES_CHAIN_PEND "\n",
+		          blist, v6 ? RULES_SET6 : RULES_SET4);
+	tb_printf(&tb, "-A " RULES_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
+	          v6 ? RULES_SET6 : RULES_SET4);
 	/* No --queue-bypass: with the gate gone, new flows are dropped. */
 	tb_printf(&tb, "-A " RULES_CHAIN " -j NFQUEUE --queue-num %u\n", queue);
 
@@ -311,6 +418,7 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	          (uint32_t)VERDICT_MARK_DNS);
 	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j NFQUEUE --queue-num %u\n", queue);
 
+	bind_text(&tb, c, family, queue);
 	inbound_text(&tb, c, family, queue);
 
 	if (jumps & RULES_JUMP_OUTPUT)
@@ -466,6 +574,10 @@ static const struct {
     {"-m limit", "`limit'", "limit match (CONFIG_NETFILTER_XT_MATCH_LIMIT)"},
     {"-m multiport", "`multiport'", "multiport match (CONFIG_NETFILTER_XT_MATCH_MULTIPORT)"},
     {"-m icmp6", "`icmp6'", "icmp6 match (CONFIG_IP6_NF_MATCH_IPV6HEADER)"},
+    {"-j CONNMARK", "`CONNMARK'", "CONNMARK target (CONFIG_NETFILTER_XT_CONNMARK)"},
+    {"-m connmark", "`connmark'", "connmark match (CONFIG_NETFILTER_XT_CONNMARK)"},
+    {"-m u32", "`u32'", "u32 match (CONFIG_NETFILTER_XT_MATCH_U32)"},
+    {"-m length", "`length'", "length match (CONFIG_NETFILTER_XT_MATCH_LENGTH)"},
 };
 
 static const char *
@@ -666,10 +778,14 @@ remove_family(int family)
 	                           ":" RULES_CHAIN_DNS " - [0:0]\n"
 	                           ":" RULES_CHAIN_DNAT " - [0:0]\n"
 	                           ":" RULES_CHAIN_IN " - [0:0]\n"
+	                           ":" RULES_CHAIN_BIND " - [0:0]\n"
+	                           ":" RULES_CHAIN_PEND " - [0:0]\n"
 	                           "-X " RULES_CHAIN "\n"
 	                           "-X " RULES_CHAIN_DNAT "\n"
 	                           "-X " RULES_CHAIN_DNS "\n"
 	                           "-X " RULES_CHAIN_IN "\n"
+	                           "-X " RULES_CHAIN_BIND "\n"
+	                           "-X " RULES_CHAIN_PEND "\n"
 	                           "COMMIT\n";
 	char err[TOOL_ERR_MAX];
 	int st;

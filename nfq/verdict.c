@@ -86,6 +86,18 @@ verdict_reason_name(enum verdict_reason r)
 		return "malformed";
 	case REASON_INBOUND:
 		return "inbound";
+	case REASON_SNI:
+		return "sni";
+	case REASON_NO_SNI:
+		return "no-sni";
+	case REASON_NOT_TLS:
+		return "not-tls";
+	case REASON_HOST:
+		return "host";
+	case REASON_ECH:
+		return "ech";
+	case REASON_NOT_HTTP:
+		return "not-http";
 	case REASON_NONE:
 		break;
 	}

@@ -18,11 +18,26 @@
 #define VERDICT_MARK_DNS 0x4e470001u  /* set by NAMEGATE-DNS before queueing */
 #define VERDICT_MARK_DENY 0x4e470002u /* set by the gate: the rules reject it */
 #define VERDICT_MARK_INBOUND 0x4e470003u /* set by NAMEGATE-IN: a new inbound flow */
+/* The SNI / Host binding (nfq/bind.h). Connection marks: */
+#define VERDICT_CT_PENDING 0x4e470010u /* no client payload judged yet */
+#define VERDICT_CT_PARTIAL 0x4e470011u /* a first flight under way, its bytes in the gate */
+#define VERDICT_CT_MASK 0xfffffffeu    /* matches both */
+#define VERDICT_CT_CHECKED 0x4e470012u /* judged: the kernel accepts the rest */
+/* Packet marks: NAMEGATE-BIND sets these before queueing ... */
+#define VERDICT_MARK_BIND_FIRST 0x4e470020u /* of a PENDING connection */
+#define VERDICT_MARK_BIND_MORE 0x4e470021u  /* of a PARTIAL connection */
+/* ... and the gate these with NF_REPEAT, which the rules turn into the
+ * connection marks above. */
+#define VERDICT_MARK_BIND_OK 0x4e470022u
+#define VERDICT_MARK_BIND_PART 0x4e470023u
 
 enum verdict_action {
 	VERDICT_ACCEPT, /* audit mode only */
 	VERDICT_DROP,
 	VERDICT_REJECT, /* NF_REPEAT with VERDICT_MARK_DENY */
+	VERDICT_BIND_OK,   /* NF_REPEAT with VERDICT_MARK_BIND_OK: checked */
+	VERDICT_BIND_PART, /* NF_REPEAT with VERDICT_MARK_BIND_PART: more to come */
+	VERDICT_PASS,      /* NF_ACCEPT, nothing changes (no payload, a retransmission) */
 };
 
 enum verdict_reason {
@@ -34,6 +49,12 @@ enum verdict_reason {
 	REASON_PROTO,
 	REASON_MALFORMED, /* the packet could not be parsed */
 	REASON_INBOUND,   /* a new inbound flow to a port [gate] inbound does not list */
+	REASON_SNI,       /* TLS server_name not handed out for this address and port */
+	REASON_NO_SNI,    /* a ClientHello without server_name */
+	REASON_NOT_TLS,   /* no well-formed ClientHello in time on a TLS port */
+	REASON_HOST,      /* HTTP Host not handed out for this address and port, or none */
+	REASON_ECH,       /* as REASON_SNI, the hello carrying encrypted_client_hello */
+	REASON_NOT_HTTP,  /* no well-formed HTTP/1 request in time on an HTTP port */
 };
 
 struct verdict {
@@ -42,6 +63,12 @@ struct verdict {
 	bool log;         /* write a flow.deny / flow.audit line */
 	bool audit;       /* the line is flow.audit */
 	const char *name; /* the name the address was handed out for, or NULL */
+	/* The binding's reasons: the claimed name ("" if none) and whether it
+	 * came from a Host header, and the names the address was handed out
+	 * for. */
+	bool bind, http;
+	char claim[NAME_MAX_LEN + 2];
+	char names[512];
 };
 
 /* f is NULL when the packet could not be parsed. e is the address map's

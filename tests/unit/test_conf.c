@@ -121,6 +121,31 @@ fmt_ports2(const struct portlist *pl)
 	return portlist_fmt(pl, buf, sizeof(buf));
 }
 
+/* [gate] bind, tls_ports, http_ports: enforce on tcp/443 and tcp/80 by
+ * default, tcp only, and every bad line is file:line. */
+static void
+test_bind_keys(void **state)
+{
+	struct conf c;
+
+	load_ok(HEAD, &c);
+	assert_int_equal(c.bind, BIND_ENFORCE);
+	assert_string_equal(fmt_ports(&c.tls_ports), "tcp/443");
+	assert_string_equal(fmt_ports2(&c.http_ports), "tcp/80");
+	conf_free(&c);
+	load_ok(HEAD "[gate]\nbind = audit\ntls_ports = tcp/443 tcp/8443\nhttp_ports =\n", &c);
+	assert_int_equal(c.bind, BIND_AUDIT);
+	assert_string_equal(fmt_ports(&c.tls_ports), "tcp/443 tcp/8443");
+	assert_int_equal(c.http_ports.n, 0);
+	conf_free(&c);
+	load_ok(HEAD "[gate]\nbind = off\n", &c);
+	assert_int_equal(c.bind, BIND_OFF);
+	conf_free(&c);
+	load_bad(HEAD "[gate]\nbind = maybe\n", 4, "bad value");
+	load_bad(HEAD "[gate]\ntls_ports = udp/443\n", 4, "only tcp ports");
+	load_bad(HEAD "[gate]\nhttp_ports = tcp/99999\n", 4, "");
+}
+
 static void
 test_defaults(void **state)
 {
@@ -805,6 +830,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_bind_keys),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_lookup),
 	    cmocka_unit_test(test_narrowed),

@@ -60,12 +60,18 @@ sample_conf(struct conf *c)
 	"-A NAMEGATE-IN -m mark --mark 0x4e470003 -j NFQUEUE --queue-num 7\n"                       \
 	"-A NAMEGATE-IN -j DROP\n"
 
+#define PEND                                                                                       \
+	"-A NAMEGATE-PEND -j CONNMARK --set-mark 0x4e470010\n"                                      \
+	"-A NAMEGATE-PEND -j ACCEPT\n"
+
 static const char expect_v4[] =
     "*filter\n"
     ":NAMEGATE - [0:0]\n"
     ":NAMEGATE-DNS - [0:0]\n"
     ":NAMEGATE-DNAT - [0:0]\n"
     ":NAMEGATE-IN - [0:0]\n"
+    ":NAMEGATE-BIND - [0:0]\n"
+    ":NAMEGATE-PEND - [0:0]\n"
     "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp-admin-prohibited\n"
@@ -73,8 +79,8 @@ static const char expect_v4[] =
     DNAT_DISPATCH
     "-A NAMEGATE -d 127.0.0.11 -j NAMEGATE-DNS\n"
     "-A NAMEGATE -o lo -j ACCEPT\n"
-    "-A NAMEGATE -m set --match-set namegate4 dst,dst -j ACCEPT\n"
     "-A NAMEGATE -m set --match-set namegate-net4 dst,dst -j ACCEPT\n"
+    "-A NAMEGATE -m set --match-set namegate4 dst,dst -j ACCEPT\n"
     "-A NAMEGATE -j NFQUEUE --queue-num 7\n"
     "-A NAMEGATE-DNS -o lo -m conntrack --ctorigdst 127.0.0.1 --ctorigdstport 53 -j ACCEPT\n"
     "-A NAMEGATE-DNS -m owner --uid-owner 999 -m conntrack --ctorigdst 198.51.100.53 "
@@ -84,6 +90,7 @@ static const char expect_v4[] =
     "-A NAMEGATE-DNS ! -o lo -m owner --uid-owner 0 -j ACCEPT\n"
     "-A NAMEGATE-DNS -j MARK --set-mark 0x4e470001\n"
     "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n"
+    PEND
     INBOUND_HEAD
     INBOUND_TAIL
     "-I OUTPUT 1 -j NAMEGATE\n"
@@ -95,6 +102,8 @@ static const char expect_v6[] =
     ":NAMEGATE-DNS - [0:0]\n"
     ":NAMEGATE-DNAT - [0:0]\n"
     ":NAMEGATE-IN - [0:0]\n"
+    ":NAMEGATE-BIND - [0:0]\n"
+    ":NAMEGATE-PEND - [0:0]\n"
     "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp6-adm-prohibited\n"
@@ -107,8 +116,8 @@ static const char expect_v6[] =
     "-A NAMEGATE -p ipv6-icmp -m icmp6 --icmpv6-type 136 -j ACCEPT\n"
     "-A NAMEGATE -p ipv6-icmp -m icmp6 --icmpv6-type 137 -j ACCEPT\n"
     "-A NAMEGATE -p ipv6-icmp -m icmp6 --icmpv6-type 143 -j ACCEPT\n"
-    "-A NAMEGATE -m set --match-set namegate6 dst,dst -j ACCEPT\n"
     "-A NAMEGATE -m set --match-set namegate-net6 dst,dst -j ACCEPT\n"
+    "-A NAMEGATE -m set --match-set namegate6 dst,dst -j ACCEPT\n"
     "-A NAMEGATE -j NFQUEUE --queue-num 7\n"
     "-A NAMEGATE-DNS -o lo -m conntrack --ctorigdst ::1 --ctorigdstport 5353 -j ACCEPT\n"
     "-A NAMEGATE-DNS -m owner --uid-owner 999 -m conntrack --ctorigdst 2001:db8:53::53 "
@@ -116,6 +125,7 @@ static const char expect_v6[] =
     "-A NAMEGATE-DNS ! -o lo -m owner --uid-owner 0 -j ACCEPT\n"
     "-A NAMEGATE-DNS -j MARK --set-mark 0x4e470001\n"
     "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n"
+    PEND
     INBOUND_HEAD
     INBOUND_ICMP6
     INBOUND_TAIL
@@ -404,6 +414,45 @@ test_inbound_ports(void **state)
 	assert_non_null(strstr(buf, "-A NAMEGATE-IN -j ACCEPT\nCOMMIT\n"));
 }
 
+/* The binding: pending connections before the ESTABLISHED accept, the
+ * static networks before the pending mark, exact pure-ACK matches. */
+static void
+test_bind(void **state)
+{
+	struct conf c;
+	struct port p;
+	char buf[16384];
+
+	sample_conf(&c);
+	assert_int_equal(port_parse("tcp/443", &p), 0);
+	assert_int_equal(portlist_add(&c.tls_ports, p), 0);
+	assert_int_equal(port_parse("tcp/80", &p), 0);
+	assert_int_equal(portlist_add(&c.http_ports, p), 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 7, 0, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, ":NAMEGATE-PEND - [0:0]\n"
+	                            "-A NAMEGATE -m connmark --mark 0x4e470010/0xfffffffe -j "
+	                            "NAMEGATE-BIND\n"
+	                            "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"));
+	assert_non_null(strstr(buf, "-A NAMEGATE -m set --match-set namegate-net4 dst,dst -j ACCEPT\n"
+	                            "-A NAMEGATE -p tcp -m multiport --dports 443,80 -m set "
+	                            "--match-set namegate4 dst,dst -j NAMEGATE-PEND\n"
+	                            "-A NAMEGATE -m set --match-set namegate4 dst,dst -j ACCEPT\n"));
+	assert_non_null(strstr(buf, "-A NAMEGATE-BIND -p tcp -m length --length 52 -m u32 --u32 "
+	                            "\"0>>24=0x45&&32>>26&0x3C=32\" -j ACCEPT\n"));
+	assert_non_null(strstr(buf, "-A NAMEGATE-BIND -j NFQUEUE --queue-num 7\n"));
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 7, 0, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "-A NAMEGATE-BIND -p tcp -m length --length 72 -m u32 --u32 "
+	                            "\"4&0xFF00=0x600&&52>>26&0x3C=32\" -j ACCEPT\n"));
+	/* the SYN too: Fast Open data is a first flight */
+	assert_non_null(strstr(buf, "-A NAMEGATE-PEND -j CONNMARK --set-mark 0x4e470010\n"
+	                            "-A NAMEGATE-PEND -j NAMEGATE-BIND\n"));
+	assert_non_null(strstr(buf, "--length 80 -m u32 --u32 \"4&0xFF00=0x600&&52>>26&0x3C=40\""));
+	c.bind = BIND_OFF;
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 7, 0, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "-j NAMEGATE-BIND"));
+	assert_null(strstr(buf, "-j NAMEGATE-PEND"));
+}
+
 static void
 test_too_small(void **state)
 {
@@ -430,6 +479,7 @@ main(void)
 	    cmocka_unit_test(test_dockerdns_parse),
 	    cmocka_unit_test(test_dockerdns_read),
 	    cmocka_unit_test(test_inbound_ports),
+	    cmocka_unit_test(test_bind),
 	    cmocka_unit_test(test_too_small),
 	};
 
