@@ -539,10 +539,21 @@ print_procs(FILE *f, const struct lname *v, size_t n)
 	fprintf(f, "\n");
 }
 
+static int
+cmp_port(const void *a, const void *b)
+{
+	const struct port *x = a, *y = b;
+
+	if (x->proto != y->proto)
+		return x->proto == IPPROTO_TCP ? -1 : 1;
+	return (int)x->port - (int)y->port;
+}
+
 static void
 print_entry(FILE *f, const struct proposal *e, const struct lname *names)
 {
 	char ports[CONF_MAX_PORTS * 10];
+	struct portlist sorted = e->ports;
 
 	if (e->names > 1) {
 		fprintf(f, "; %u names under %s:", e->names, e->sort);
@@ -559,8 +570,10 @@ print_entry(FILE *f, const struct proposal *e, const struct lname *names)
 	print_procs(f, names + e->first, e->end - e->first);
 	if (e->deflt)
 		fprintf(f, "domain = %s\n", e->pat);
-	if (e->ports.n > 0)
-		fprintf(f, "domain = %s %s\n", e->pat, portlist_fmt(&e->ports, ports, sizeof(ports)));
+	/* tcp before udp, each by number: the same set prints the same */
+	qsort(sorted.v, sorted.n, sizeof(sorted.v[0]), cmp_port);
+	if (sorted.n > 0)
+		fprintf(f, "domain = %s %s\n", e->pat, portlist_fmt(&sorted, ports, sizeof(ports)));
 }
 
 /* Echoes the [allow] lines of the merge file. */

@@ -134,7 +134,7 @@ test_group(void **state)
 			    FLOW("tcp", "192.0.2.2", "80", "unresolved", ""),
 			    FLOW("tcp", "192.0.2.3", "443", "unresolved", ""),
 			    DNS("dns.audit", "other.org", "NOERROR", "192.0.2.4"), NULL));
-	assert_string_equal(s, "domain = *.example.com tcp/443 tcp/80\n"
+	assert_string_equal(s, "domain = *.example.com tcp/80 tcp/443\n"
 			       "domain = other.org\n");
 	free(s);
 	/* the apex too: .example.com */
