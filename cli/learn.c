@@ -19,15 +19,15 @@
 struct lname {
 	char name[NAME_MAX_LEN + 1];
 	unsigned lookups, flows;
-	bool listed; /* a dns.allow: on the list then, so its flows on the list's
-		      * ports were never logged */
+	bool listed;           /* a dns.allow: on the list then, so its flows on the list's
+	                        * ports were never logged */
 	struct portlist ports; /* ports its flows used that were logged */
 	char procs[LEARN_MAX_PROCS][32];
 	size_t nprocs, moreprocs;
 	/* filled in by learn_print */
-	bool deflt; /* proposed with the [gate] ports */
+	bool deflt;   /* proposed with the [gate] ports */
 	bool covered; /* by the merge config, whole */
-	size_t goff; /* its registrable domain: name + goff */
+	size_t goff;  /* its registrable domain: name + goff */
 };
 
 /* The last name an address was handed out for. */
@@ -134,7 +134,8 @@ parse_logfmt(const char *s, struct fields *fs)
 						c = '\t';
 					else if (c == 'r')
 						c = '\r';
-					else if (c == 'x' && hexval(s[0]) >= 0 && hexval(s[1]) >= 0) {
+					else if (c == 'x' && hexval(s[0]) >= 0 &&
+					         hexval(s[1]) >= 0) {
 						c = (char)(hexval(s[0]) << 4 | hexval(s[1]));
 						s += 2;
 					}
@@ -218,7 +219,7 @@ name_index(struct learn *l, const char *name)
 	struct {
 		char name[NAME_MAX_LEN + 1];
 		size_t idx;
-	} *key, **found;
+	} * key, **found;
 
 	found = tfind(name, &l->byname, cmp_name);
 	if (found != NULL)
@@ -383,7 +384,7 @@ flow_line(struct learn *l, const struct fields *fs)
 		if (f == NULL)
 			return 0;
 		snprintf(f->key, sizeof(f->key), "%s %s %u", p.proto == IPPROTO_TCP ? "tcp" : "udp",
-			 ip, (unsigned)p.port);
+		         ip, (unsigned)p.port);
 		found = tsearch(f, &l->byflow, cmp_flow);
 		if (found == NULL) {
 			free(f);
@@ -563,10 +564,11 @@ print_entry(FILE *f, const struct proposal *e, const struct lname *names)
 		fprintf(f, "\n");
 	}
 	fprintf(f, "; %u lookup%s, %u flow%s%s\n", e->lookups, e->lookups == 1 ? "" : "s", e->flows,
-		e->flows == 1 ? "" : "s", e->flows == 0 ? ": none logged, so the [gate] ports" : "");
+	        e->flows == 1 ? "" : "s",
+	        e->flows == 0 ? ": none logged, so the [gate] ports" : "");
 	if (e->listed > 0 && e->flows > 0)
 		fprintf(f, "; on the list when logged: flows on its ports then were not logged, so "
-			   "the [gate] ports as well\n");
+		           "the [gate] ports as well\n");
 	print_procs(f, names + e->first, e->end - e->first);
 	if (e->deflt)
 		fprintf(f, "domain = %s\n", e->pat);
@@ -642,7 +644,8 @@ learn_print(FILE *f, struct learn *l, const struct learn_opts *o)
 	} else {
 		fprintf(f, "[allow]\n");
 	}
-	fprintf(f, "; namegate learn: %zu of %zu log lines used, %zu names", l->used, l->lines, l->n);
+	fprintf(f, "; namegate learn: %zu of %zu log lines used, %zu names", l->used, l->lines,
+	        l->n);
 	if (ncovered > 0)
 		fprintf(f, " (%zu already allowed by %s)", ncovered, o->merge_path);
 	fprintf(f, "\n");
@@ -708,10 +711,10 @@ learn_print(FILE *f, struct learn *l, const struct learn_opts *o)
 
 		qsort(fl, l->nflows, sizeof(*fl), cmp_flow_p);
 		fprintf(f, "; not proposed: flows to addresses no lookup in the log handed out "
-			   "(a direct IP, or a lookup before the log began)\n");
+		           "(a direct IP, or a lookup before the log began)\n");
 		for (i = 0; i < l->nflows; i++)
 			fprintf(f, ";   %s: %u flow%s\n", fl[i]->key, fl[i]->count,
-				fl[i]->count == 1 ? "" : "s");
+			        fl[i]->count == 1 ? "" : "s");
 	}
 	if (notes != NULL) {
 		fclose(notes);

@@ -20,15 +20,15 @@
 #include "conf.h"
 
 #define LEARN_DEFAULT_GROUP 3 /* distinct subdomains that make a group */
-#define LEARN_MAX_PROCS 4 /* process names kept per line, then "+N" */
+#define LEARN_MAX_PROCS 4     /* process names kept per line, then "+N" */
 
 struct learn;
 
 struct learn_opts {
-	unsigned group; /* subdomains of a registrable domain to group; 0 = never */
-	const char *dat; /* the PSL in text form (NULL: SUFFIX_DAT) */
+	unsigned group;           /* subdomains of a registrable domain to group; 0 = never */
+	const char *dat;          /* the PSL in text form (NULL: SUFFIX_DAT) */
 	const struct conf *merge; /* NULL, or the config whose lines already count */
-	const char *merge_path; /* its file, whose [allow] lines are printed first */
+	const char *merge_path;   /* its file, whose [allow] lines are printed first */
 };
 
 struct learn *learn_new(void);

@@ -18,15 +18,16 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: namegate learn [--merge FILE] [--group N] [LOG]\n"
-		   "       namegate --version\n"
-		   "\n"
-		   "learn  read the log of an audit-mode run (LOG, or stdin when it is absent or -)\n"
-		   "       and print an [allow] section that allows what the run used\n"
-		   "  -m, --merge FILE  print FILE's [allow] lines, then only what they do not allow\n"
-		   "  -g, --group N     propose *.domain / .domain for N or more names under one\n"
-		   "                    registrable domain (default %d; 0: never)\n",
-		LEARN_DEFAULT_GROUP);
+	fprintf(f,
+	        "usage: namegate learn [--merge FILE] [--group N] [LOG]\n"
+	        "       namegate --version\n"
+	        "\n"
+	        "learn  read the log of an audit-mode run (LOG, or stdin when it is absent or -)\n"
+	        "       and print an [allow] section that allows what the run used\n"
+	        "  -m, --merge FILE  print FILE's [allow] lines, then only what they do not allow\n"
+	        "  -g, --group N     propose *.domain / .domain for N or more names under one\n"
+	        "                    registrable domain (default %d; 0: never)\n",
+	        LEARN_DEFAULT_GROUP);
 }
 
 static int
@@ -57,8 +58,9 @@ learn_main(int argc, char **argv)
 			errno = 0;
 			n = strtoul(optarg, &end, 10);
 			if (errno != 0 || end == optarg || *end != '\0' || n > 1000000) {
-				fprintf(stderr, "namegate learn: --group wants a number, not \"%s\"\n",
-					optarg);
+				fprintf(stderr,
+				        "namegate learn: --group wants a number, not \"%s\"\n",
+				        optarg);
 				return EXIT_USAGE;
 			}
 			o.group = (unsigned)n;
@@ -79,7 +81,7 @@ learn_main(int argc, char **argv)
 		path = argv[optind];
 	if (suffix_init() != 0) {
 		fprintf(stderr, "namegate learn: no Public Suffix List (libpsl, publicsuffix): "
-				"nothing would be grouped safely\n");
+		                "nothing would be grouped safely\n");
 		return 1;
 	}
 	if (o.merge_path != NULL) {
@@ -114,7 +116,7 @@ learn_main(int argc, char **argv)
 	}
 	if (learn_print(stdout, l, &o) != 0 || fflush(stdout) != 0) {
 		fprintf(stderr, "namegate learn: %s: %s\n", o.merge_path ? o.merge_path : "stdout",
-			strerror(errno));
+		        strerror(errno));
 		goto out;
 	}
 	rc = 0;

@@ -102,20 +102,20 @@ suffix_pattern_why(const struct pattern *p, const char *dat, char *buf, size_t l
 	pattern_fmt(p, pat, sizeof(pat));
 	if (suffix_is_public(p->name)) {
 		snprintf(buf, len,
-			 "%s is over %s, a public suffix (Public Suffix List): anyone can "
-			 "register names under it",
-			 pat, p->name);
+		         "%s is over %s, a public suffix (Public Suffix List): anyone can "
+		         "register names under it",
+		         pat, p->name);
 		return buf;
 	}
 	if (suffix_below(p->name, dat, ex, sizeof(ex))) {
 		if (strcmp(ex, "?") == 0)
-			snprintf(buf, len, "%s: cannot read %s to check it for public suffixes", pat,
-				 dat != NULL ? dat : SUFFIX_DAT);
+			snprintf(buf, len, "%s: cannot read %s to check it for public suffixes",
+			         pat, dat != NULL ? dat : SUFFIX_DAT);
 		else
 			snprintf(buf, len,
-				 "%s covers %s, a public suffix (Public Suffix List): anyone can "
-				 "register names under it",
-				 pat, ex);
+			         "%s covers %s, a public suffix (Public Suffix List): anyone can "
+			         "register names under it",
+			         pat, ex);
 		return buf;
 	}
 	return NULL;

@@ -48,16 +48,16 @@ test_below(void **state)
 {
 	char ex[256], path[] = "/tmp/test_suffix_XXXXXX";
 	static const char dat[] = "// comment: x.example.org\n"
-				  "\n"
-				  "*.wild.example.net\n"
-				  "!keep.other.example.net\n"
-				  "  Shared.Example.Com  // trailing\n";
+	                          "\n"
+	                          "*.wild.example.net\n"
+	                          "!keep.other.example.net\n"
+	                          "  Shared.Example.Com  // trailing\n";
 	int fd = mkstemp(path);
 
 	/* Debian's list */
 	assert_true(suffix_below("amazonaws.com", NULL, ex, sizeof(ex)));
 	assert_true(strlen(ex) > strlen(".amazonaws.com") &&
-		    strcmp(ex + strlen(ex) - strlen(".amazonaws.com"), ".amazonaws.com") == 0);
+	            strcmp(ex + strlen(ex) - strlen(".amazonaws.com"), ".amazonaws.com") == 0);
 	assert_false(suffix_below("example.com", NULL, ex, sizeof(ex)));
 	assert_false(suffix_below("lab.test", NULL, ex, sizeof(ex)));
 	/* the forms of a rule, from a file of our own */
@@ -105,14 +105,14 @@ static void
 test_conf_warnings(void **state)
 {
 	static const char ini[] = "[resolver]\n"
-				  "upstream = 192.0.2.53\n"
-				  "[log]\n"
-				  "file =\n"
-				  "[allow]\n"
-				  "domain = .example.com\n"
-				  "domain = *.github.io tcp/443\n"
-				  "domain = alice.github.io\n"
-				  "domain = .com\n";
+	                          "upstream = 192.0.2.53\n"
+	                          "[log]\n"
+	                          "file =\n"
+	                          "[allow]\n"
+	                          "domain = .example.com\n"
+	                          "domain = *.github.io tcp/443\n"
+	                          "domain = alice.github.io\n"
+	                          "domain = .com\n";
 	char path[] = "/tmp/test_suffix_XXXXXX", err[CONF_ERR_LEN], want[1024];
 	char *out = NULL;
 	size_t len = 0;
@@ -129,11 +129,11 @@ test_conf_warnings(void **state)
 	assert_int_equal(suffix_conf_warnings(&c, f), 2);
 	fclose(f);
 	snprintf(want, sizeof(want),
-		 "%s:7: warning: *.github.io is over github.io, a public suffix (Public Suffix "
-		 "List): anyone can register names under it\n"
-		 "%s:9: warning: .com is over com, a public suffix (Public Suffix List): anyone "
-		 "can register names under it\n",
-		 path, path);
+	         "%s:7: warning: *.github.io is over github.io, a public suffix (Public Suffix "
+	         "List): anyone can register names under it\n"
+	         "%s:9: warning: .com is over com, a public suffix (Public Suffix List): anyone "
+	         "can register names under it\n",
+	         path, path);
 	assert_string_equal(out, want);
 	free(out);
 	conf_free(&c);
@@ -144,10 +144,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_public),
-	    cmocka_unit_test(test_registrable),
-	    cmocka_unit_test(test_below),
-	    cmocka_unit_test(test_pattern_why),
+	    cmocka_unit_test(test_public),        cmocka_unit_test(test_registrable),
+	    cmocka_unit_test(test_below),         cmocka_unit_test(test_pattern_why),
 	    cmocka_unit_test(test_conf_warnings),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
