@@ -507,10 +507,18 @@ apply_merge(struct lname *n, const struct conf *m)
 	n->covered = !n->deflt && n->ports.n == 0;
 }
 
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+/* The distinct processes of names v[0..n), sorted, the first
+ * LEARN_MAX_PROCS of them by name and the rest counted. */
 static void
 print_procs(FILE *f, const struct lname *v, size_t n)
 {
-	char seen[LEARN_MAX_PROCS][32];
+	static char seen[64][32];
 	size_t ns = 0, more = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -524,7 +532,7 @@ print_procs(FILE *f, const struct lname *v, size_t n)
 				;
 			if (k < ns)
 				continue;
-			if (ns < LEARN_MAX_PROCS)
+			if (ns < sizeof(seen) / sizeof(seen[0]))
 				snprintf(seen[ns++], sizeof(seen[0]), "%s", v[i].procs[j]);
 			else
 				more++;
@@ -532,11 +540,14 @@ print_procs(FILE *f, const struct lname *v, size_t n)
 	}
 	if (ns == 0)
 		return;
+	qsort(seen, ns, sizeof(seen[0]), cmp_str);
 	fprintf(f, "; processes:");
-	for (size_t k = 0; k < ns; k++)
+	for (size_t k = 0; k < ns && k < LEARN_MAX_PROCS; k++)
 		fprintf(f, " %s", seen[k]);
+	if (ns > LEARN_MAX_PROCS)
+		more += ns - LEARN_MAX_PROCS;
 	if (more > 0)
-		fprintf(f, " +%zu", more);
+		fprintf(f, " +%zu more", more);
 	fprintf(f, "\n");
 }
 
@@ -631,7 +642,8 @@ learn_print(FILE *f, struct learn *l, const struct learn_opts *o)
 	/* By registrable domain, then name: a group's names come together,
 	 * and every run prints the same. (The indexes into names are stale
 	 * from here on: learn_print ends a learn.) */
-	qsort(v, l->n, sizeof(*v), cmp_lname);
+	if (l->n > 0)
+		qsort(v, l->n, sizeof(*v), cmp_lname);
 	if (o->merge_path != NULL) {
 		if (print_merge_allow(f, o->merge_path) != 0) {
 			if (notes != NULL)
@@ -703,7 +715,8 @@ learn_print(FILE *f, struct learn *l, const struct learn_opts *o)
 		}
 		i = end;
 	}
-	qsort(e, ne, sizeof(*e), cmp_entry);
+	if (ne > 0)
+		qsort(e, ne, sizeof(*e), cmp_entry);
 	for (i = 0; i < ne; i++)
 		print_entry(f, &e[i], v);
 	if (l->nflows > 0) {
