@@ -35,6 +35,7 @@ enum conf_key {
 	K_MAX_TTL,
 	K_MAX_ADDRS,
 	K_USER,
+	K_KEEP_ECH,
 	K_MODE,
 	K_PORTS,
 	K_ON_DENY,
@@ -69,6 +70,7 @@ static const struct keydef keydefs[] = {
     {"resolver", "max_ttl", K_MAX_TTL, false},
     {"resolver", "max_addrs", K_MAX_ADDRS, false},
     {"resolver", "user", K_USER, false},
+    {"resolver", "keep_ech", K_KEEP_ECH, false},
     {"gate", "mode", K_MODE, false},
     {"gate", "ports", K_PORTS, false},
     {"gate", "on_deny", K_ON_DENY, false},
@@ -502,6 +504,14 @@ set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		return 0;
 	case K_USER:
 		return set_string(pc, "user", value, c->user, sizeof(c->user), false);
+	case K_KEEP_ECH:
+		if (strcmp(value, "yes") == 0)
+			c->keep_ech = true;
+		else if (strcmp(value, "no") == 0)
+			c->keep_ech = false;
+		else
+			break;
+		return 0;
 	case K_MODE:
 		if (strcmp(value, "enforce") == 0)
 			c->mode = MODE_ENFORCE;
@@ -1012,7 +1022,8 @@ conf_print(FILE *f, const struct conf *c)
 	fprintf(f, "deny = %s\n", c->deny == DENY_NXDOMAIN ? "nxdomain" : "refused");
 	fprintf(f, "min_ttl = %u\nmax_ttl = %u\nmax_addrs = %u\n", c->min_ttl, c->max_ttl,
 	        c->max_addrs);
-	fprintf(f, "user = %s\n\n", c->user);
+	fprintf(f, "user = %s\n", c->user);
+	fprintf(f, "keep_ech = %s\n\n", c->keep_ech ? "yes" : "no");
 
 	fprintf(f, "[gate]\nmode = %s\n", c->mode == MODE_AUDIT ? "audit" : "enforce");
 	fprintf(f, "ports = %s\n", portlist_fmt(&c->ports, buf, sizeof(buf)));

@@ -88,6 +88,9 @@ struct conf {
 	uint32_t min_ttl, max_ttl; /* seconds; defaults 60 and 86400 */
 	uint32_t max_addrs; /* default 64, at most CONF_MAX_ADDRS */
 	char user[64]; /* default "namegate" */
+	/* Relay the ech SvcParam of HTTPS/SVCB records; by default it is
+	 * removed, so clients send a readable SNI. */
+	bool keep_ech;
 
 	/* [gate] */
 	enum gate_mode mode;

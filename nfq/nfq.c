@@ -18,6 +18,7 @@
 #include "addrmap.h"
 #include "allowplan.h"
 #include "conf.h"
+#include "suffix.h"
 #include "confperm.h"
 #include "confwatch.h"
 #include "entrymap.h"
@@ -703,6 +704,7 @@ main(int argc, char *argv[])
 		return EXIT_CONFIG;
 	}
 	if (action == OPT_CHECK) {
+		suffix_conf_warnings(g.conf, stderr);
 		conf_print(stdout, g.conf);
 		rc = fflush(stdout) == 0 ? 0 : 1;
 		goto free_conf;

@@ -20,7 +20,9 @@
 #define RCODE_NOTIMP 4
 #define RCODE_REFUSED 5
 
+#define SVCPARAM_MANDATORY 0
 #define SVCPARAM_IPV4HINT 4
+#define SVCPARAM_ECH 5
 #define SVCPARAM_IPV6HINT 6
 
 static uint16_t
@@ -538,6 +540,111 @@ svcb_hints(const uint8_t *d, size_t len, struct dnsmsg_addr *hints, size_t max, 
 	return 0;
 }
 
+int
+dnsmsg_svcb_strip_ech(const uint8_t *d, size_t len, uint8_t *out, size_t *outlen)
+{
+	size_t pos = 2, o;
+	bool found = false;
+	int32_t last = -1;
+
+	*outlen = 0;
+	if (len < 2)
+		return -1;
+	for (;;) {
+		uint8_t l;
+
+		if (pos >= len)
+			return -1;
+		l = d[pos++];
+		if (l == 0)
+			break;
+		if (l > 63 || l > len - pos)
+			return -1;
+		pos += l;
+	}
+	memcpy(out, d, pos);
+	o = pos;
+	while (pos < len) {
+		uint16_t key, vlen;
+
+		if (len - pos < 4)
+			return -1;
+		key = rd16(d + pos);
+		vlen = rd16(d + pos + 2);
+		if (vlen > len - pos - 4)
+			return -1;
+		/* RFC 9460 2.2: keys in strictly increasing order, so a
+		 * second ech can never hide behind the first. */
+		if ((int32_t)key <= last)
+			return -1;
+		last = key;
+		if (key == SVCPARAM_MANDATORY) {
+			if (vlen == 0 || vlen % 2 != 0)
+				return -1;
+			/* A record that makes ech mandatory is for clients
+			 * that use it: without ech it would be malformed. */
+			for (size_t i = 0; i < vlen; i += 2)
+				if (rd16(d + pos + 4 + i) == SVCPARAM_ECH)
+					return -1;
+		}
+		if (key == SVCPARAM_ECH) {
+			found = true;
+		} else {
+			memcpy(out + o, d + pos, 4 + (size_t)vlen);
+			o += 4 + (size_t)vlen;
+		}
+		pos += 4 + (size_t)vlen;
+	}
+	*outlen = o;
+	return found ? 1 : 0;
+}
+
+/* Replaces *rrp, an SVCB or HTTPS record, by the same record without its
+ * ech SvcParam: rebuilt from wire form (owner, type, class, TTL, the new
+ * RDLENGTH and rdata), so it does not matter how this ldns splits SVCB
+ * rdata into rdfs. -1 when the record is malformed or cannot go without
+ * ech; *rrp is then left to the caller to drop. */
+static int
+rr_strip_ech(ldns_rr **rrp)
+{
+	static uint8_t rdata[65535], wire[LDNS_MAX_DOMAINLEN + 1 + 10 + 65535];
+	ldns_rr *rr = *rrp, *nrr = NULL;
+	const ldns_rdf *owner = ldns_rr_owner(rr);
+	ldns_buffer *b = ldns_buffer_new(512);
+	size_t olen, pos = 0, n;
+	int r = -1;
+
+	if (b == NULL || owner == NULL || ldns_rdf_size(owner) > LDNS_MAX_DOMAINLEN + 1)
+		goto out;
+	if (ldns_rr_rdata2buffer_wire(b, rr) != LDNS_STATUS_OK ||
+	    ldns_buffer_position(b) > sizeof(rdata))
+		goto out;
+	r = dnsmsg_svcb_strip_ech(ldns_buffer_begin(b), ldns_buffer_position(b), rdata, &n);
+	if (r <= 0)
+		goto out;
+	olen = ldns_rdf_size(owner);
+	memcpy(wire, ldns_rdf_data(owner), olen);
+	wr16(wire + olen, (uint16_t)ldns_rr_get_type(rr));
+	wr16(wire + olen + 2, (uint16_t)ldns_rr_get_class(rr));
+	wire[olen + 4] = (uint8_t)(ldns_rr_ttl(rr) >> 24);
+	wire[olen + 5] = (uint8_t)(ldns_rr_ttl(rr) >> 16);
+	wire[olen + 6] = (uint8_t)(ldns_rr_ttl(rr) >> 8);
+	wire[olen + 7] = (uint8_t)ldns_rr_ttl(rr);
+	wr16(wire + olen + 8, (uint16_t)n);
+	memcpy(wire + olen + 10, rdata, n);
+	if (ldns_wire2rr(&nrr, wire, olen + 10 + n, &pos, LDNS_SECTION_ANSWER) != LDNS_STATUS_OK ||
+	    nrr == NULL) {
+		r = -1;
+		goto out;
+	}
+	ldns_rr_free(rr);
+	*rrp = nrr;
+	r = 0;
+out:
+	ldns_buffer_free(b);
+	return r < 0 ? -1 : 0;
+}
+
 static bool
 addrs_has(const struct dnsmsg_addrs *a, const struct dnsmsg_addr *x)
 {
@@ -727,9 +834,17 @@ filter(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool c
 			size_t n;
 
 			if (is_addr_type(ldns_rr_get_type(rr))) {
+				ldns_rr_type t = ldns_rr_get_type(rr);
+
 				/* Only records on the chain may reach the client,
-				 * and only once all their addresses are allowed. */
+				 * and only once all their addresses are allowed;
+				 * an SVCB or HTTPS record only without ech (so
+				 * the client's SNI stays readable), unless the
+				 * config keeps it. */
 				keep = chain_has(&ch, ldns_rr_owner(rr)) &&
+				       (c->keep_ech ||
+				        (t != LDNS_RR_TYPE_HTTPS && t != LDNS_RR_TYPE_SVCB) ||
+				        rr_strip_ech(&rr) == 0) &&
 				       rr_addrs(rr, hints, CONF_MAX_ADDRS, &n) == 0 &&
 				       (inward_ok || !inward_record(c, hints, n, out)) &&
 				       addrs_add_all(out, max, hints, n);

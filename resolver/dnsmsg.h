@@ -121,7 +121,9 @@ enum dnsmsg_check dnsmsg_check_answer(const uint8_t *buf, size_t len, uint16_t i
 /* Collects the addresses the gate must allow before the client may see pkt,
  * and removes from pkt every address-bearing record that is not allowed:
  * off the CNAME chain, over max_addrs, malformed, or holding an inward
- * address (c->local included) when no "inward" line matches q's name. */
+ * address (c->local included) when no "inward" line matches q's name.
+ * Unless c->keep_ech, an SVCB/HTTPS record that is kept loses its ech
+ * SvcParam (dnsmsg_svcb_strip_ech), or goes whole when it cannot. */
 void dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
 			  struct dnsmsg_addrs *out);
 /* The same, leaving every TTL as the upstream sent it (no max_ttl cap on
@@ -130,6 +132,11 @@ void dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const str
  * exactly what dnsmsg_age + dnsmsg_filter_answer would have. */
 void dnsmsg_filter_answer_raw(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
 			      struct dnsmsg_addrs *out);
+/* Copies SVCB/HTTPS rdata d (RFC 9460) into out (at least len bytes)
+ * without its ech SvcParam (key 5), *outlen its new length: 1 when ech was
+ * there, 0 when not (out is then d), -1 when the rdata is malformed (keys
+ * out of order included) or its mandatory key lists ech. */
+int dnsmsg_svcb_strip_ech(const uint8_t *d, size_t len, uint8_t *out, size_t *outlen);
 /* The TTL handed to the gate for a raw minimum, age seconds later:
  * raw - age (not below 0), clamped to [min_ttl, max_ttl]. */
 uint32_t dnsmsg_addrs_ttl(uint32_t raw, uint32_t age, const struct conf *c);

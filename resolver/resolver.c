@@ -25,6 +25,7 @@
 
 #include "cache.h"
 #include "conf.h"
+#include "suffix.h"
 #include "confperm.h"
 #include "confwatch.h"
 #include "dnsmsg.h"
@@ -291,10 +292,11 @@ log_allowed(const struct dnsmsg_query *q, const struct frontend_client *cl, bool
 	struct log_line *l = dns_event(LOGL_INFO, audit ? "dns.audit" : "dns.allow", NULL, q, cl);
 
 	log_rcode(l, reply, len);
-	if (!audit) {
-		logline_str(l, "addrs", addrs ? addrs : "");
+	/* In audit mode too, so that namegate learn can name the flows to
+	 * them (the gate, which never saw them, cannot). */
+	logline_str(l, "addrs", addrs ? addrs : "");
+	if (!audit)
 		logline_int(l, "ttl", ttl);
-	}
 	if (cached)
 		logline_int(l, "cached", 1);
 	log_end(l);
@@ -411,7 +413,7 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
 	if (r != 0)
 		return r;
 	/* The addresses as the dns.allow line and the template show them. */
-	if (addrs->n > 0 && qr->action != DNSMSG_AUDIT && !*truncated) {
+	if (addrs->n > 0 && !*truncated) {
 		size_t size = addrs->n * (INET6_ADDRSTRLEN + 1) + 1;
 
 		qr->addrs = malloc(size);
@@ -806,6 +808,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (check) {
+		suffix_conf_warnings(rs.conf, stderr);
 		conf_print(stdout, rs.conf);
 		conf_free(rs.conf);
 		free(rs.conf);

@@ -12,8 +12,9 @@
  * occurs in the upstream's bytes, and no more than max_addrs of them; none
  * of them is inward (common/inward.h, the config's own networks included)
  * unless the name's line says "inward", and every address the filter says
- * it removed is inward. And the reply template the cache keeps, aged in
- * place, is exactly that reply.
+ * it removed is inward. No SVCB/HTTPS record the client gets carries an
+ * ech SvcParam unless the config says keep_ech. And the reply template the
+ * cache keeps, aged in place, is exactly that reply.
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -26,7 +27,7 @@
 #include "fuzz.h"
 #include "inward.h"
 
-static struct conf enforce, audit;
+static struct conf enforce, audit, keep;
 static struct cache *cache;
 
 static const char *const names[] = {
@@ -53,6 +54,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		           "inward_local_add");
 		audit.local = enforce.local;
 	}
+	/* The enforce config with keep_ech = yes. */
+	fuzz_conf(FUZZ_DNS_CONF("enforce"), &keep);
+	keep.local = enforce.local;
+	keep.keep_ech = true;
 	cache = cache_new(64);
 	FUZZ_CHECK(cache != NULL, "cache_new");
 	return 0;
@@ -108,10 +113,11 @@ in_addrs(const struct dnsmsg_addrs *a, int family, const uint8_t *ip)
 	return false;
 }
 
-/* Our own walk of SVCB/HTTPS rdata: every ipv4hint/ipv6hint must be allowed.
- * Malformed rdata holds no hint a client could use. */
+/* Our own walk of SVCB/HTTPS rdata: every ipv4hint/ipv6hint must be allowed,
+ * and no ech key is there unless the config keeps it. Malformed rdata holds
+ * no hint a client could use. */
 static void
-check_hints(const ldns_rr *rr, const struct dnsmsg_addrs *a)
+check_hints(const ldns_rr *rr, const struct dnsmsg_addrs *a, bool keep_ech)
 {
 	ldns_buffer *b = ldns_buffer_new(512);
 	const uint8_t *d;
@@ -130,6 +136,7 @@ check_hints(const ldns_rr *rr, const struct dnsmsg_addrs *a)
 		uint16_t vlen = (uint16_t)(d[pos + 2] << 8 | d[pos + 3]);
 
 		pos += 4;
+		FUZZ_CHECK(keep_ech || key != 5, "an ech SvcParam reaches the client");
 		if (vlen > len - pos)
 			break;
 		if (key == 4 || key == 6) {
@@ -147,7 +154,7 @@ out:
 
 /* Every address-bearing record of p is covered by a. */
 static void
-check_covered(const ldns_pkt *p, const struct dnsmsg_addrs *a)
+check_covered(const ldns_pkt *p, const struct dnsmsg_addrs *a, bool keep_ech)
 {
 	const ldns_rr_list *secs[] = {ldns_pkt_answer(p), ldns_pkt_authority(p),
 	                              ldns_pkt_additional(p)};
@@ -166,7 +173,7 @@ check_covered(const ldns_pkt *p, const struct dnsmsg_addrs *a)
 				    in_addrs(a, AF_INET6, ldns_rdf_data(rdf)),
 				    "an AAAA record reaches the client without being allowed");
 			else if (t == LDNS_RR_TYPE_SVCB || t == LDNS_RR_TYPE_HTTPS)
-				check_hints(rr, a);
+				check_hints(rr, a, keep_ech);
 		}
 	}
 }
@@ -211,7 +218,7 @@ filter_and_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf 
 			           "duplicate address");
 	}
 	dnsmsg_addrs_fmt(&addrs, buf, sizeof(buf));
-	check_covered(pkt, &addrs);
+	check_covered(pkt, &addrs, c->keep_ech);
 	if (dnsmsg_build_reply(pkt, q, udp, &w, &wlen, &trunc) == 0) {
 		ldns_pkt *r = NULL;
 
@@ -227,7 +234,7 @@ filter_and_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf 
 		if (trunc)
 			FUZZ_CHECK(ldns_pkt_tc(r) && ldns_pkt_ancount(r) == 0, "truncated reply");
 		/* What the client parses is what the gate allowed. */
-		check_covered(r, &addrs);
+		check_covered(r, &addrs, c->keep_ech);
 		ldns_pkt_free(r);
 		free(w);
 	}
@@ -301,6 +308,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	c = (sel & 0x20) ? &audit : &enforce;
+	/* An EDNS query over TCP in enforce mode: the config that keeps ech. */
+	if ((sel & 0x70) == 0x50)
+		c = &keep;
 	if (!make_query(sel, data, size, c, &q))
 		return 0;
 	chk = dnsmsg_check_answer(data, size, q.id, &q, &pkt);

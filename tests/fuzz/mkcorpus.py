@@ -134,6 +134,23 @@ def capture_answers(tmp, queries):
     return out
 
 
+def ech_answers(hdr, svc):
+    """HTTPS records with an ech SvcParam: among other keys, alone, made
+    mandatory, and out of order."""
+    def param(key, val):
+        return struct.pack(">HH", key, len(val)) + val
+    ech = param(5, bytes(range(40)))
+    v4 = param(4, socket.inet_aton("192.0.2.42"))
+    v6 = param(6, socket.inet_pton(socket.AF_INET6, "2001:db8:1::42"))
+    alpn = param(1, b"\x02h2\x02h3")
+    out = []
+    for params in (alpn + v4 + ech + v6, ech, param(0, b"\x00\x05") + v4 + ech, v4 + ech + alpn):
+        rdata = struct.pack(">H", 1) + b"\x00" + params
+        out.append(hdr(0x4444, 0x8180, 1, 1) + svc + struct.pack(">HH", 65, 1) +
+                   b"\xc0\x0c" + struct.pack(">HHIH", 65, 1, 60, len(rdata)) + rdata)
+    return out
+
+
 def answers_by_hand():
     """Shapes nsd does not give for our zone: TC=1, an answer for another
     name, address records off the chain, a hint-heavy HTTPS record."""
@@ -153,6 +170,7 @@ def answers_by_hand():
     svc = b"\x03svc\x03lab\x04test\x00"
     out.append(hdr(0x2222, 0x8180, 1, 1) + svc + struct.pack(">HH", 65, 1) +
                b"\xc0\x0c" + struct.pack(">HHIH", 65, 1, 60, len(rdata)) + rdata)
+    out += ech_answers(hdr, svc)
     # inward answers (rebinding): a name without "inward", and x.apex.test,
     # which has it in the fuzz config
     aaaa = lambda ip: b"\xc0\x0c" + struct.pack(">HHIH", 28, 1, 300, 16) + socket.inet_pton(socket.AF_INET6, ip)

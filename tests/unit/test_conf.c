@@ -572,6 +572,17 @@ test_errors(void **state)
 	load_bad(HEAD "upstream_timeout = 60001\n", 3, "upstream_timeout");
 	load_bad(HEAD "upstream_timeout = 2s\n", 3, "upstream_timeout");
 	load_bad(HEAD "deny = servfail\n", 3, "bad value \"servfail\"");
+	load_bad(HEAD "keep_ech = true\n", 3, "bad value \"true\"");
+	{
+		struct conf k;
+
+		load_ok(HEAD "keep_ech = yes\n", &k);
+		assert_true(k.keep_ech);
+		conf_free(&k);
+		load_ok(HEAD, &k); /* the default: ech is removed */
+		assert_false(k.keep_ech);
+		conf_free(&k);
+	}
 	load_bad(HEAD "min_ttl = 0\n", 3, "min_ttl");
 	load_bad(HEAD "min_ttl = -1\n", 3, "min_ttl");
 	load_bad(HEAD "min_ttl = 1e3\n", 3, "min_ttl");

@@ -844,6 +844,117 @@ test_extract_https(void **state)
 	dnsmsg_query_free(&q);
 }
 
+/* The rdata of a record in wire form, for comparing two records. */
+static size_t
+rdata_wire(const ldns_rr *rr, uint8_t *out, size_t max)
+{
+	ldns_buffer *b = ldns_buffer_new(512);
+	size_t n;
+
+	assert_non_null(b);
+	assert_int_equal(ldns_rr_rdata2buffer_wire(b, rr), LDNS_STATUS_OK);
+	n = ldns_buffer_position(b);
+	assert_true(n <= max);
+	memcpy(out, ldns_buffer_begin(b), n);
+	ldns_buffer_free(b);
+	return n;
+}
+
+/* The only record of p's answer has the rdata of the record in text. */
+static void
+answer_is(const ldns_pkt *p, const char *text)
+{
+	uint8_t got[1024], want[1024];
+	size_t ng, nw;
+	ldns_rr *rr = NULL;
+
+	assert_int_equal(ldns_pkt_ancount(p), 1);
+	assert_int_equal(ldns_rr_new_frm_str(&rr, text, 0, NULL, NULL), LDNS_STATUS_OK);
+	ng = rdata_wire(ldns_rr_list_rr(ldns_pkt_answer(p), 0), got, sizeof(got));
+	nw = rdata_wire(rr, want, sizeof(want));
+	assert_int_equal(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_answer(p), 0)),
+			 ldns_rr_get_type(rr));
+	assert_int_equal(ng, nw);
+	assert_memory_equal(got, want, nw);
+	ldns_rr_free(rr);
+}
+
+#define ECH "AEX+DQBBpQAgACBTKq0yNVLJQjrzmT1eeTyXzfzYPw9tdAHbgE7cZXE8HAAEAAEAAQASY2xvdWRmbGFyZS1lY2guY29tAAA="
+
+static void
+test_strip_ech(void **state)
+{
+	struct dnsmsg_addrs a;
+	struct dnsmsg_query q;
+	uint8_t out[64];
+	size_t n;
+	ldns_pkt *p;
+
+	/* ech goes, the other params stay as they were, hints allowed. */
+	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
+		     "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2,h3 ipv4hint=192.0.2.44 ech=" ECH
+		     " ipv6hint=2001:db8::44",
+		     NULL);
+	assert_string_equal(fmt(&a), "192.0.2.44,2001:db8::44");
+	answer_is(p, "www.x.test. 300 IN HTTPS 1 . alpn=h2,h3 ipv4hint=192.0.2.44 "
+		     "ipv6hint=2001:db8::44");
+	assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(p), 0)), 300);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* SVCB alike; a record with nothing but ech keeps priority and target. */
+	p = filtered("www.x.test", LDNS_RR_TYPE_SVCB, &a, &q,
+		     "ans:www.x.test. 300 IN SVCB 2 svc.x.test. ech=" ECH, NULL);
+	answer_is(p, "www.x.test. 300 IN SVCB 2 svc.x.test.");
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* keep_ech = yes: the record as upstream sent it. */
+	cfg.keep_ech = true;
+	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
+		     "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2 ech=" ECH, NULL);
+	answer_is(p, "www.x.test. 300 IN HTTPS 1 . alpn=h2 ech=" ECH);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+	cfg.keep_ech = false;
+
+	/* ech made mandatory: the record cannot go without it, so it goes
+	 * whole, with its hints. */
+	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
+		     "ans:www.x.test. 300 IN HTTPS 1 . mandatory=ech ipv4hint=192.0.2.44 ech=" ECH,
+		     NULL);
+	assert_int_equal(a.n, 0);
+	assert_int_equal(ldns_pkt_ancount(p), 0);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* Keys out of order (an ech after alpn after ech): malformed, dropped. */
+	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
+		     "ans:www.x.test. 300 IN HTTPS \\# 19 0001 00 0005 0001 aa 0001 0003 026832 "
+		     "0005 0001 bb",
+		     NULL);
+	assert_int_equal(ldns_pkt_ancount(p), 0);
+	ldns_pkt_free(p);
+	dnsmsg_query_free(&q);
+
+	/* The pure function: lengths checked, nothing read past the end. */
+	{
+		static const uint8_t ok[] = {0, 1, 0, 0, 5, 0, 2, 0xaa, 0xbb, 0, 6, 0, 0};
+		static const uint8_t cut[] = {0, 1, 0, 0, 5, 0, 9, 0xaa};
+		static const uint8_t plain[] = {0, 1, 0, 0, 1, 0, 3, 2, 'h', '2'};
+		static const uint8_t want[] = {0, 1, 0, 0, 6, 0, 0};
+
+		assert_int_equal(dnsmsg_svcb_strip_ech(ok, sizeof(ok), out, &n), 1);
+		assert_int_equal(n, 7);
+		assert_memory_equal(out, want, sizeof(want));
+		assert_int_equal(dnsmsg_svcb_strip_ech(cut, sizeof(cut), out, &n), -1);
+		assert_int_equal(dnsmsg_svcb_strip_ech(plain, sizeof(plain), out, &n), 0);
+		assert_int_equal(n, sizeof(plain));
+		assert_memory_equal(out, plain, n);
+		assert_int_equal(dnsmsg_svcb_strip_ech(plain, 1, out, &n), -1);
+	}
+}
+
 static void
 test_reply(void **state)
 {
@@ -1214,7 +1325,7 @@ main(void)
 		cmocka_unit_test(test_deny_search),   cmocka_unit_test(test_opcode_no_ra),
 		cmocka_unit_test(test_check_answer),  cmocka_unit_test(test_extract_plain),
 		cmocka_unit_test(test_extract_cap),   cmocka_unit_test(test_extract_cname),
-		cmocka_unit_test(test_extract_https), cmocka_unit_test(test_extract_inward), cmocka_unit_test(test_reply),
+		cmocka_unit_test(test_extract_https), cmocka_unit_test(test_strip_ech), cmocka_unit_test(test_extract_inward), cmocka_unit_test(test_reply),
 		cmocka_unit_test(test_mnemonics),     cmocka_unit_test(test_template_ages),
 		cmocka_unit_test(test_reply_ttls_bad),
 		cmocka_unit_test(test_qtype_refused), cmocka_unit_test(test_upstream_lower_case),
