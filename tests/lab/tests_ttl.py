@@ -27,18 +27,23 @@ def t_shared_ttl(t):
     """Two names on one address, TTL 300 and TTL 2: resolving the short one
     must not cut the entry the long one's (cached) answer relies on."""
     ng = t.namegate(allow=BASE_ALLOW + ["ttllong.lab.test", "ttlshort.lab.test"], resolver={"min_ttl": 1})
-    want_answer("ttllong.lab.test", "A", SHARED_IP)
+    r = want_answer("ttllong.lab.test", "A", SHARED_IP)
+    # What is left of 300 if the upstream cached it before.
+    long_ttl = min(a[1] for a in r.answers if a[2] == "A")
+    check(long_ttl > 60, "the long name's TTL (~300)", r)
     to = entry_timeout(SHARED_IP)
-    check(to is not None and to >= 290, "the long name's entry has its TTL (~300)", to)
+    check(to is not None and to >= long_ttl - 10, "the long name's entry has its TTL (~300)", to)
     r = want_answer("ttlshort.lab.test", "A", SHARED_IP)
     check(r.answers[0][1] <= 2, "the short name's TTL is relayed (<= 2)", r)
     for port in (443, 80):
         to = entry_timeout(SHARED_IP, port)
-        check(to is not None and to >= 290, "after the short name, tcp/%d still has ~300 s (never shortened)" % port,
+        check(to is not None and to >= long_ttl - 10,
+              "after the short name, tcp/%d still has ~300 s (never shortened)" % port,
               to)
     time.sleep(3.5)
     to = entry_timeout(SHARED_IP)
-    check(to is not None and to >= 285, "3.5 s after the short answer the entry is still there with ~300 s", to)
+    check(to is not None and to >= long_ttl - 15, "3.5 s after the short answer the entry is still there with ~300 s",
+          to)
     m = ng.mark()
     want_answer("ttllong.lab.test", "A", SHARED_IP)
     want_event(ng, m, "dns.allow", name="ttllong.lab.test", cached="1")
@@ -178,7 +183,11 @@ def t_restart(t):
     line's entries from before still count against its bound."""
     ng = t.namegate(allow=BASE_ALLOW + ["ttllong.lab.test", "ttlshort.lab.test", "*.wild.lab.test"],
                     resolver={"min_ttl": 1}, gate={"max_per_line": 8})
-    want_answer("ttllong.lab.test", "A", SHARED_IP)
+    r = want_answer("ttllong.lab.test", "A", SHARED_IP)
+    # The upstream may have cached the name in an earlier test, so its TTL
+    # is whatever is left of 300: measure from the answer, not from 300.
+    long_ttl = min(a[1] for a in r.answers if a[2] == "A")
+    t_long = time.monotonic()
     for name, ip in WILD[:4]:
         want_answer(name, "A", ip)
     ng.nfq.stop(signal.SIGTERM)
@@ -187,7 +196,10 @@ def t_restart(t):
     ok = wait_until(lambda: dig("ttlshort.lab.test", timeout=1).status == "NOERROR", 5, 0.1)
     check(ok, "after the gate restarted, the resolver did not recover within 5 s", dig("ttlshort.lab.test"))
     to = entry_timeout(SHARED_IP)
-    check(to is not None and to >= 285, "after a restart, the short name did not cut the long one's entry", to)
+    left = long_ttl - (time.monotonic() - t_long)
+    check(to is not None and to >= left - 5 and to > 10,
+          "after a restart, the short name did not cut the long one's entry",
+          "kernel timeout %s, the long answer has %.0f s left" % (to, left))
     ev = ng.events(m, "daemon")
     check(any("hold" in e.get("msg", "") for e in ev), "the restarted gate says what the sets held",
           *[e["_line"] for e in ev])
