@@ -9,7 +9,7 @@ bench/run runs it as its part "sni" (under the lab's lock). The figures are
 printed, not asserted; the one check (PASS/FAIL bench-sni) is that all three
 setups ran, every connection and bulk transfer of each got through, and with
 the check on the other name on that address was reset.
---smoke: --n 30 --rounds 1 --bulk 2000000 (a few seconds, for tests/run).
+--smoke: --n 30 --rounds 1 --bulk 2000000 (~20 s with the lab's start; tests/run runs it).
 docs/benchmarks.md has the figures."""
 import argparse
 import json
@@ -129,6 +129,7 @@ def report(res):
 
 def on_term(signum, frame):
     raise KeyboardInterrupt
+
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, on_term)
