@@ -487,16 +487,14 @@ mismatch:
 }
 
 /*
- * SVCB/HTTPS rdata (RFC 9460): priority, target name (uncompressed), then
- * SvcParams as key, length, value. Returns the hints, or -1 when the rdata
- * is malformed or holds more than max hints.
+ * The offset of an SVCB/HTTPS rdata's first SvcParam: past SvcPriority and
+ * the uncompressed TargetName. -1 when the name runs off the end.
  */
-static int
-svcb_hints(const uint8_t *d, size_t len, struct dnsmsg_addr *hints, size_t max, size_t *n)
+static ssize_t
+svcb_params_at(const uint8_t *d, size_t len)
 {
 	size_t pos = 2;
 
-	*n = 0;
 	if (len < 2)
 		return -1;
 	for (;;) {
@@ -506,11 +504,28 @@ svcb_hints(const uint8_t *d, size_t len, struct dnsmsg_addr *hints, size_t max, 
 			return -1;
 		l = d[pos++];
 		if (l == 0)
-			break;
+			return (ssize_t)pos;
 		if (l > 63 || l > len - pos)
 			return -1;
 		pos += l;
 	}
+}
+
+/*
+ * SVCB/HTTPS rdata (RFC 9460): priority, target name (uncompressed), then
+ * SvcParams as key, length, value. Returns the hints, or -1 when the rdata
+ * is malformed or holds more than max hints.
+ */
+static int
+svcb_hints(const uint8_t *d, size_t len, struct dnsmsg_addr *hints, size_t max, size_t *n)
+{
+	ssize_t at = svcb_params_at(d, len);
+	size_t pos;
+
+	*n = 0;
+	if (at < 0)
+		return -1;
+	pos = (size_t)at;
 	while (pos < len) {
 		uint16_t key, vlen;
 		size_t step;
@@ -543,25 +558,15 @@ svcb_hints(const uint8_t *d, size_t len, struct dnsmsg_addr *hints, size_t max, 
 int
 dnsmsg_svcb_strip_ech(const uint8_t *d, size_t len, uint8_t *out, size_t *outlen)
 {
-	size_t pos = 2, o;
+	ssize_t at = svcb_params_at(d, len);
+	size_t pos, o;
 	bool found = false;
 	int32_t last = -1;
 
 	*outlen = 0;
-	if (len < 2)
+	if (at < 0)
 		return -1;
-	for (;;) {
-		uint8_t l;
-
-		if (pos >= len)
-			return -1;
-		l = d[pos++];
-		if (l == 0)
-			break;
-		if (l > 63 || l > len - pos)
-			return -1;
-		pos += l;
-	}
+	pos = (size_t)at;
 	memcpy(out, d, pos);
 	o = pos;
 	while (pos < len) {
