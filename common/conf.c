@@ -562,9 +562,9 @@ set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		 * read; QUIC's SNI is in an encrypted Initial. */
 		for (i = 0; i < pl->n; i++) {
 			if (pl->v[i].proto != IPPROTO_TCP) {
-				conf_fail(pc, pc->line, "%s: only tcp ports can be checked, not udp/%u",
-				          key == K_TLS_PORTS ? "tls_ports" : "http_ports",
-				          pl->v[i].port);
+				conf_fail(
+				    pc, pc->line, "%s: only tcp ports can be checked, not udp/%u",
+				    key == K_TLS_PORTS ? "tls_ports" : "http_ports", pl->v[i].port);
 				return -1;
 			}
 		}
@@ -1033,7 +1033,9 @@ conf_print(FILE *f, const struct conf *c)
 	portlist_fmt(&c->inbound, buf, sizeof(buf));
 	fprintf(f, "inbound =%s%s\n", buf[0] ? " " : "", buf);
 	fprintf(f, "bind = %s\n",
-	        c->bind == BIND_OFF ? "off" : c->bind == BIND_AUDIT ? "audit" : "enforce");
+	        c->bind == BIND_OFF     ? "off"
+	        : c->bind == BIND_AUDIT ? "audit"
+	                                : "enforce");
 	portlist_fmt(&c->tls_ports, buf, sizeof(buf));
 	fprintf(f, "tls_ports =%s%s\n", buf[0] ? " " : "", buf);
 	portlist_fmt(&c->http_ports, buf, sizeof(buf));
@@ -1166,7 +1168,8 @@ conf_allow_narrowed(const struct conf *old, const struct conf *nc)
 		for (j = 0; j < nc->ndomains && !kept; j++) {
 			const struct conf_domain *e = &nc->domains[j];
 
-			kept = e->pat.kind == d->pat.kind && strcmp(e->pat.name, d->pat.name) == 0 &&
+			kept = e->pat.kind == d->pat.kind &&
+			       strcmp(e->pat.name, d->pat.name) == 0 &&
 			       portlist_covers(&e->ports, &d->ports) && (e->inward || !d->inward);
 		}
 		if (!kept)

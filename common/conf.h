@@ -50,8 +50,8 @@ const char *portlist_fmt(const struct portlist *pl, char *buf, size_t len);
 struct conf_domain {
 	struct pattern pat;
 	struct portlist ports; /* the [gate] ports when the line lists none */
-	bool own_ports; /* the line listed ports */
-	bool inward; /* "inward": inward addresses are allowed for it (inward.h) */
+	bool own_ports;        /* the line listed ports */
+	bool inward;           /* "inward": inward addresses are allowed for it (inward.h) */
 	int line;
 };
 
@@ -75,7 +75,7 @@ struct conf {
 	/* [resolver] */
 	struct addr listen[CONF_MAX_LISTEN]; /* port defaults to 53 */
 	size_t nlisten;
-	bool upstream_auto; /* upstream = auto: read from resolv_conf */
+	bool upstream_auto;                       /* upstream = auto: read from resolv_conf */
 	struct addr upstream[CONF_MAX_UPSTREAMS]; /* effective list, port defaults to 53 */
 	size_t nupstream;
 	char resolv_conf[PATH_MAX]; /* default /etc/resolv.conf */
@@ -86,8 +86,8 @@ struct conf {
 	uint32_t upstream_timeout_ms; /* per attempt; default 2000 */
 	enum deny_rcode deny;
 	uint32_t min_ttl, max_ttl; /* seconds; defaults 60 and 86400 */
-	uint32_t max_addrs; /* default 64, at most CONF_MAX_ADDRS */
-	char user[64]; /* default "namegate" */
+	uint32_t max_addrs;        /* default 64, at most CONF_MAX_ADDRS */
+	char user[64];             /* default "namegate" */
 	/* Relay the ech SvcParam of HTTPS/SVCB records; by default it is
 	 * removed, so clients send a readable SNI. */
 	bool keep_ech;
@@ -97,9 +97,9 @@ struct conf {
 	struct portlist ports; /* default tcp/443 tcp/80 */
 	enum on_deny on_deny;
 	uint16_t queue;
-	char socket[108]; /* default /run/namegate/gate.sock; fits sun_path */
-	uint32_t max_per_line; /* set entries one domain line holds, at most */
-	struct portlist inbound; /* new inbound flows allowed to these; default none */
+	char socket[108];           /* default /run/namegate/gate.sock; fits sun_path */
+	uint32_t max_per_line;      /* set entries one domain line holds, at most */
+	struct portlist inbound;    /* new inbound flows allowed to these; default none */
 	enum bind_mode bind;        /* default enforce */
 	struct portlist tls_ports;  /* SNI checked; default tcp/443, tcp only */
 	struct portlist http_ports; /* Host checked; default tcp/80, tcp only */
@@ -144,8 +144,7 @@ bool conf_allow_narrowed(const struct conf *old, const struct conf *nc);
 bool conf_lookup(const struct conf *c, const char *name, size_t len, struct portlist *ports);
 /* The same, over the lines marked "inward" only: may the name's answers
  * hold inward addresses, and on which ports (*ports, unless NULL). */
-bool conf_lookup_inward(const struct conf *c, const char *name, size_t len,
-                        struct portlist *ports);
+bool conf_lookup_inward(const struct conf *c, const char *name, size_t len, struct portlist *ports);
 
 /* Is name (normalized) one of the search domains or under one, by whole
  * labels? A client walking its search list goes on after NXDOMAIN but

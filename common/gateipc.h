@@ -31,7 +31,7 @@ enum gateipc_type {
 enum gateipc_status {
 	GATEIPC_OK = 0,
 	GATEIPC_ERR_NOT_ALLOWED = 1, /* the name is not on the gate's allowlist */
-	GATEIPC_ERR_KERNEL = 2, /* the kernel refused (set missing, full, ...) */
+	GATEIPC_ERR_KERNEL = 2,      /* the kernel refused (set missing, full, ...) */
 	GATEIPC_ERR_BAD_MESSAGE = 3,
 };
 
@@ -42,11 +42,11 @@ struct gateipc_addr {
 };
 
 struct gateipc_allow {
-	uint16_t type; /* GATEIPC_ALLOW */
+	uint16_t type;    /* GATEIPC_ALLOW */
 	uint16_t version; /* GATEIPC_VERSION */
-	uint32_t id; /* echoed in the ACK */
-	uint32_t ttl; /* seconds the entries stay; the gate clamps it again */
-	uint16_t naddrs; /* 1..GATEIPC_MAX_ADDRS */
+	uint32_t id;      /* echoed in the ACK */
+	uint32_t ttl;     /* seconds the entries stay; the gate clamps it again */
+	uint16_t naddrs;  /* 1..GATEIPC_MAX_ADDRS */
 	uint16_t pad;
 	char name[NAME_MAX_LEN + 3]; /* normalized, NUL-terminated, NUL-padded */
 	struct gateipc_addr addrs[GATEIPC_MAX_ADDRS];

@@ -168,8 +168,7 @@ summary_cb(struct loop_timer *t, void *arg)
 }
 
 void
-ratelimit_attach(struct ratelimit *rl, struct loop *lp, const char *summary_event,
-		 const char *what)
+ratelimit_attach(struct ratelimit *rl, struct loop *lp, const char *summary_event, const char *what)
 {
 	rl->lp = lp;
 	rl->summary_event = summary_event;

@@ -59,7 +59,7 @@ void ratelimit_untrack(struct ratelimit *rl);
  * one-second summary when it suppresses; ratelimit_detach() logs what is
  * still counted and disarms. what may be NULL. */
 void ratelimit_attach(struct ratelimit *rl, struct loop *lp, const char *summary_event,
-		      const char *what);
+                      const char *what);
 bool ratelimit_ok(struct ratelimit *rl);
 bool ratelimit_ok_key(struct ratelimit *rl, const void *key, size_t len);
 void ratelimit_detach(struct ratelimit *rl);

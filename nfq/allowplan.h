@@ -18,8 +18,8 @@
 #define ALLOWPLAN_MAX_ENTRIES (GATEIPC_MAX_ADDRS * CONF_MAX_PORTS)
 
 struct allowplan {
-	uint32_t ttl;          /* clamped to [min_ttl, max_ttl], never 0 */
-	struct portlist ports; /* the name's ports, from the gate's own config */
+	uint32_t ttl;                 /* clamped to [min_ttl, max_ttl], never 0 */
+	struct portlist ports;        /* the name's ports, from the gate's own config */
 	struct portlist inward_ports; /* those of its "inward" lines (inward addresses) */
 	/* GATEIPC_ERR_NOT_ALLOWED for a listed name: the inward address that
 	 * no "inward" line of the name allows, and why it is inward. */

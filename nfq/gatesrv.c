@@ -58,8 +58,8 @@ struct allow_buf {
 struct slot {
 	struct allow_buf in;
 	enum gateipc_status st;
-	uint32_t ttl;          /* the plan's, clamped by the gate's config */
-	struct portlist ports; /* the plan's, for the address map */
+	uint32_t ttl;                 /* the plan's, clamped by the gate's config */
+	struct portlist ports;        /* the plan's, for the address map */
 	struct portlist inward_ports; /* the plan's, for its inward addresses */
 	struct gateipc_ack ack;
 };

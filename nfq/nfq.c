@@ -18,7 +18,6 @@
 #include "addrmap.h"
 #include "allowplan.h"
 #include "conf.h"
-#include "suffix.h"
 #include "confperm.h"
 #include "confwatch.h"
 #include "entrymap.h"
@@ -29,6 +28,7 @@
 #include "loop.h"
 #include "queue.h"
 #include "rules.h"
+#include "suffix.h"
 
 #ifndef NAMEGATE_VERSION
 #define NAMEGATE_VERSION "unknown"
@@ -243,8 +243,8 @@ drop_capabilities(void)
 	/* Needs CAP_SETPCAP, which a container may not grant; no_new_privs
 	 * still keeps children from getting anything back. */
 	for (int cap = 0; cap <= last; cap++) {
-		if ((KEEP_PERMITTED & CAPBIT(cap)) == 0 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
-		    errno != EINVAL)
+		if ((KEEP_PERMITTED & CAPBIT(cap)) == 0 &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
 			bnd_failed++;
 	}
 	if (bnd_failed > 0)
@@ -403,7 +403,7 @@ reload(void *arg)
 	}
 	if (rules_resolver_user(nc->user, &ruid, &rgid) < 0) {
 		conf_log_error(g->path,
-		                 "[resolver] user does not exist; keeping the running config");
+		               "[resolver] user does not exist; keeping the running config");
 		conf_free(nc);
 		free(nc);
 		return;

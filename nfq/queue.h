@@ -16,7 +16,7 @@
 /* Bytes of each packet: all of it, for the first flights bind.h reads (the
  * rules queue few packets, and most are small). */
 #define QUEUE_COPY_RANGE 65535
-#define QUEUE_MAXLEN 8192    /* packets waiting for a verdict; beyond: dropped */
+#define QUEUE_MAXLEN 8192 /* packets waiting for a verdict; beyond: dropped */
 #define QUEUE_LOG_PER_SECOND 100
 
 struct queue;

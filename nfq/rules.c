@@ -156,11 +156,13 @@ inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queu
 	static const unsigned icmp6_types[] = {130, 131, 132, 133, 134, 135, 136, 137, 143};
 	size_t i, k;
 
-	tb_printf(tb, "-A " RULES_CHAIN_IN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
+	tb_printf(tb,
+	          "-A " RULES_CHAIN_IN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
 	tb_printf(tb, "-A " RULES_CHAIN_IN " -i lo -j ACCEPT\n");
 	for (i = 0; family == AF_INET6 && i < sizeof(icmp6_types) / sizeof(icmp6_types[0]); i++)
-		tb_printf(tb, "-A " RULES_CHAIN_IN " -p ipv6-icmp -m icmp6 --icmpv6-type %u -j ACCEPT\n",
-		          icmp6_types[i]);
+		tb_printf(
+		    tb, "-A " RULES_CHAIN_IN " -p ipv6-icmp -m icmp6 --icmpv6-type %u -j ACCEPT\n",
+		    icmp6_types[i]);
 	for (k = 0; k < 2; k++) {
 		uint8_t proto = k == 0 ? IPPROTO_UDP : IPPROTO_TCP;
 		char list[MULTIPORT_MAX * 6 + 1];
@@ -172,21 +174,26 @@ inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queu
 			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u",
 			                         inlist ? "," : "", c->inbound.v[i].port);
 			if (++inlist == MULTIPORT_MAX) {
-				tb_printf(tb, "-A " RULES_CHAIN_IN " -p %s -m multiport --dports %s -j ACCEPT\n",
+				tb_printf(tb,
+				          "-A " RULES_CHAIN_IN
+				          " -p %s -m multiport --dports %s -j ACCEPT\n",
 				          protos[k], list);
 				used = inlist = 0;
 			}
 		}
 		if (inlist > 0)
-			tb_printf(tb, "-A " RULES_CHAIN_IN " -p %s -m multiport --dports %s -j ACCEPT\n",
-			          protos[k], list);
+			tb_printf(
+			    tb, "-A " RULES_CHAIN_IN " -p %s -m multiport --dports %s -j ACCEPT\n",
+			    protos[k], list);
 	}
 	tb_printf(tb,
-	          "-A " RULES_CHAIN_IN " -m limit --limit 100/sec --limit-burst 100 -j MARK --set-mark "
+	          "-A " RULES_CHAIN_IN
+	          " -m limit --limit 100/sec --limit-burst 100 -j MARK --set-mark "
 	          "0x%08" PRIx32 "\n",
 	          (uint32_t)VERDICT_MARK_INBOUND);
-	tb_printf(tb, "-A " RULES_CHAIN_IN " -m mark --mark 0x%08" PRIx32 " -j NFQUEUE --queue-num %u\n",
-	          (uint32_t)VERDICT_MARK_INBOUND, queue);
+	tb_printf(
+	    tb, "-A " RULES_CHAIN_IN " -m mark --mark 0x%08" PRIx32 " -j NFQUEUE --queue-num %u\n",
+	    (uint32_t)VERDICT_MARK_INBOUND, queue);
 	/* Audit mode lets everything in, past the logging limit too. */
 	tb_printf(tb, "-A " RULES_CHAIN_IN " -j %s\n", c->mode == MODE_AUDIT ? "ACCEPT" : "DROP");
 }
@@ -260,12 +267,14 @@ bind_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
 	for (i = 0; i < sizeof(doffs) / sizeof(doffs[0]); i++) {
 		if (family == AF_INET)
 			tb_printf(tb,
-			          "-A " RULES_CHAIN_BIND " -p tcp -m length --length %u -m u32 --u32 "
+			          "-A " RULES_CHAIN_BIND
+			          " -p tcp -m length --length %u -m u32 --u32 "
 			          "\"0>>24=0x45&&32>>26&0x3C=%u\" -j ACCEPT\n",
 			          20 + doffs[i], doffs[i]);
 		else
 			tb_printf(tb,
-			          "-A " RULES_CHAIN_BIND " -p tcp -m length --length %u -m u32 --u32 "
+			          "-A " RULES_CHAIN_BIND
+			          " -p tcp -m length --length %u -m u32 --u32 "
 			          "\"4&0xFF00=0x600&&52>>26&0x3C=%u\" -j ACCEPT\n",
 			          40 + doffs[i], doffs[i]);
 	}
@@ -346,16 +355,16 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 			                         j > i ? "," : "", ports[j]);
 		for (k = 0; k < 2; k++)
 			tb_printf(&tb,
-			          "-A " RULES_CHAIN " -p %s -m multiport --ports %s -j " RULES_CHAIN_DNS
-			          "\n",
+			          "-A " RULES_CHAIN
+			          " -p %s -m multiport --ports %s -j " RULES_CHAIN_DNS "\n",
 			          protos[k], list);
 	}
 	tb_printf(&tb, "-A " RULES_CHAIN " -m conntrack --ctstate DNAT -j " RULES_CHAIN_DNAT "\n");
 	for (i = 0; i < nports; i++)
 		for (k = 0; k < 2; k++)
 			tb_printf(&tb,
-			          "-A " RULES_CHAIN_DNAT " -p %s -m conntrack --ctorigdstport %u -j "
-			          RULES_CHAIN_DNS "\n",
+			          "-A " RULES_CHAIN_DNAT
+			          " -p %s -m conntrack --ctorigdstport %u -j " RULES_CHAIN_DNS "\n",
 			          protos[k], ports[i]);
 	for (i = 0; i < nfwd; i++)
 		tb_printf(&tb, "-A " RULES_CHAIN " -d %s -j " RULES_CHAIN_DNS "\n",
@@ -371,7 +380,8 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	          v6 ? RULES_NETSET6 : RULES_NETSET4);
 	if (nbind > 0)
 		tb_printf(&tb,
-		          "-A " RULES_CHAIN " -p tcp -m multiport --dports %s -m set --match-set %s "
+		          "-A " RULES_CHAIN
+		          " -p tcp -m multiport --dports %s -m set --match-set %s "
 		          "dst,dst -j " RULES_CHAIN_PEND "\n",
 		          blist, v6 ? RULES_SET6 : RULES_SET4);
 	tb_printf(&tb, "-A " RULES_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
@@ -392,7 +402,7 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 			continue;
 		tb_printf(&tb,
 		          "-A " RULES_CHAIN_DNS " -m owner --uid-owner %u -m conntrack --ctorigdst "
-		                                "%s --ctorigdstport %u -j ACCEPT\n",
+		          "%s --ctorigdstport %u -j ACCEPT\n",
 		          (unsigned)resolver_uid, addr_ntop(&c->upstream[i], ip, sizeof(ip)),
 		          c->upstream[i].port);
 	}
@@ -722,8 +732,8 @@ rules_apply(const struct conf *c, uid_t resolver_uid)
 		rc = -1;
 	if (rc != 0)
 		return rc;
-	log_info("rules: installed chains %s, %s, %s and %s (IPv4 and IPv6), queue %u",
-	         RULES_CHAIN, RULES_CHAIN_DNS, RULES_CHAIN_DNAT, RULES_CHAIN_IN, (unsigned)c->queue);
+	log_info("rules: installed chains %s, %s, %s and %s (IPv4 and IPv6), queue %u", RULES_CHAIN,
+	         RULES_CHAIN_DNS, RULES_CHAIN_DNAT, RULES_CHAIN_IN, (unsigned)c->queue);
 	if (!uses_docker_dns(c))
 		return 0;
 	for (i = 0; i < dd.next; i++) {

@@ -15,8 +15,8 @@
 #include "packet.h"
 
 /* Packet marks shared with the rules (docs/internals.md). */
-#define VERDICT_MARK_DNS 0x4e470001u  /* set by NAMEGATE-DNS before queueing */
-#define VERDICT_MARK_DENY 0x4e470002u /* set by the gate: the rules reject it */
+#define VERDICT_MARK_DNS 0x4e470001u     /* set by NAMEGATE-DNS before queueing */
+#define VERDICT_MARK_DENY 0x4e470002u    /* set by the gate: the rules reject it */
 #define VERDICT_MARK_INBOUND 0x4e470003u /* set by NAMEGATE-IN: a new inbound flow */
 /* The SNI / Host binding (nfq/bind.h). Connection marks: */
 #define VERDICT_CT_PENDING 0x4e470010u /* no client payload judged yet */
@@ -34,7 +34,7 @@
 enum verdict_action {
 	VERDICT_ACCEPT, /* audit mode only */
 	VERDICT_DROP,
-	VERDICT_REJECT, /* NF_REPEAT with VERDICT_MARK_DENY */
+	VERDICT_REJECT,    /* NF_REPEAT with VERDICT_MARK_DENY */
 	VERDICT_BIND_OK,   /* NF_REPEAT with VERDICT_MARK_BIND_OK: checked */
 	VERDICT_BIND_PART, /* NF_REPEAT with VERDICT_MARK_BIND_PART: more to come */
 	VERDICT_PASS,      /* NF_ACCEPT, nothing changes (no payload, a retransmission) */

@@ -26,7 +26,7 @@ struct cache_entry {
 	uint8_t *wire;
 	size_t len;
 	struct prep *prep; /* NULL until a reply was prepared */
-	char name[]; /* normalized */
+	char name[];       /* normalized */
 };
 
 /* A prepared reply and what it was prepared for (see cache.h). data holds
@@ -230,7 +230,7 @@ cache_answer_ttl(const ldns_pkt *pkt)
 
 uint64_t
 cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const ldns_pkt *pkt,
-	  const uint8_t *wire, size_t len, uint64_t now_ms)
+          const uint8_t *wire, size_t len, uint64_t now_ms)
 {
 	uint32_t ttl = cache_answer_ttl(pkt);
 	uint32_t h = key_hash(name, qtype, do_bit);
@@ -271,7 +271,7 @@ cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const 
 
 ldns_pkt *
 cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
-	      uint32_t *age, uint64_t *serial)
+              uint32_t *age, uint64_t *serial)
 {
 	uint32_t h = key_hash(name, qtype, do_bit);
 	struct cache_entry *e = lookup(c, name, qtype, do_bit, h);
@@ -322,7 +322,7 @@ cache_invalidate_fresh(struct cache *c)
 
 void
 cache_mark_acked(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
-		 uint32_t gen, uint64_t sent_ms, uint32_t ttl)
+                 uint32_t gen, uint64_t sent_ms, uint32_t ttl)
 {
 	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
 
@@ -338,7 +338,7 @@ cache_mark_acked(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
 
 bool
 cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
-	    uint64_t now_ms, uint32_t ttl)
+            uint64_t now_ms, uint32_t ttl)
 {
 	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
 
@@ -353,8 +353,8 @@ cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint
 
 void
 cache_prepare(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
-	      const struct cache_prep_key *k, const uint8_t *wire, size_t len,
-	      const struct dnsmsg_ttls *ttls, const char *addrs, size_t naddrs, uint32_t raw_ttl)
+              const struct cache_prep_key *k, const uint8_t *wire, size_t len,
+              const struct dnsmsg_ttls *ttls, const char *addrs, size_t naddrs, uint32_t raw_ttl)
 {
 	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
 	size_t offs = k->qnamelen, vals = offs + ttls->n * 2, tmpl = vals + ttls->n * 4;
@@ -389,7 +389,7 @@ cache_prepare(struct cache *c, const char *name, uint16_t qtype, bool do_bit, ui
 
 bool
 cache_prepared(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
-	       const struct cache_prep_key *k, size_t size_limit, struct cache_prepared *out)
+               const struct cache_prep_key *k, size_t size_limit, struct cache_prepared *out)
 {
 	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
 	const struct prep *p = e != NULL ? e->prep : NULL;
@@ -398,8 +398,7 @@ cache_prepared(struct cache *c, const char *name, uint16_t qtype, bool do_bit, u
 	if (p == NULL || now_ms < e->stored_ms || now_ms >= e->expires_ms ||
 	    p->conf_gen != k->conf_gen || p->qclass != k->qclass || p->edns != k->edns ||
 	    p->qnamelen != k->qnamelen ||
-	    !dnsmsg_wire_name_equal_nocase(p->data, k->qname, k->qnamelen) ||
-	    p->len > size_limit)
+	    !dnsmsg_wire_name_equal_nocase(p->data, k->qname, k->qnamelen) || p->len > size_limit)
 		return false;
 	lru_unlink(c, e);
 	lru_push_front(c, e);

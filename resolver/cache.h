@@ -34,14 +34,14 @@ uint32_t cache_answer_ttl(const ldns_pkt *pkt);
 /* Stores wire (the answer pkt was parsed from) if cache_answer_ttl allows;
  * returns the new entry's serial, or 0 when it stored nothing. */
 uint64_t cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
-	       const ldns_pkt *pkt, const uint8_t *wire, size_t len, uint64_t now_ms);
+                   const ldns_pkt *pkt, const uint8_t *wire, size_t len, uint64_t now_ms);
 /* A fresh, aged copy of the cached answer (the caller frees it), or NULL. */
 ldns_pkt *cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
-		    uint64_t now_ms);
+                    uint64_t now_ms);
 /* The same, not aged: its TTLs are as stored, *age says how many whole
  * seconds ago that was, and *serial which entry it is. */
 ldns_pkt *cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
-			uint64_t now_ms, uint32_t *age, uint64_t *serial);
+                        uint64_t now_ms, uint32_t *age, uint64_t *serial);
 
 /*
  * What the gate last acknowledged for an entry, so that a hit can skip the
@@ -59,9 +59,9 @@ ldns_pkt *cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool 
 uint32_t cache_fresh_gen(const struct cache *c);
 void cache_invalidate_fresh(struct cache *c);
 void cache_mark_acked(struct cache *c, const char *name, uint16_t qtype, bool do_bit,
-		      uint64_t serial, uint32_t gen, uint64_t sent_ms, uint32_t ttl);
+                      uint64_t serial, uint32_t gen, uint64_t sent_ms, uint32_t ttl);
 bool cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
-		 uint64_t now_ms, uint32_t ttl);
+                 uint64_t now_ms, uint32_t ttl);
 
 /*
  * Prepared replies: the reply a hit on an entry was built into, kept in the
@@ -97,12 +97,12 @@ struct cache_prepared {
 /* Stores a copy of the template in entry serial (ignored if that entry is
  * gone or replaced). */
 void cache_prepare(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
-		   const struct cache_prep_key *k, const uint8_t *wire, size_t len,
-		   const struct dnsmsg_ttls *ttls, const char *addrs, size_t naddrs,
-		   uint32_t raw_ttl);
+                   const struct cache_prep_key *k, const uint8_t *wire, size_t len,
+                   const struct dnsmsg_ttls *ttls, const char *addrs, size_t naddrs,
+                   uint32_t raw_ttl);
 /* true and *out filled when the entry is fresh and its template fits k;
  * size_limit is the most the client can take. */
 bool cache_prepared(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
-		    const struct cache_prep_key *k, size_t size_limit, struct cache_prepared *out);
+                    const struct cache_prep_key *k, size_t size_limit, struct cache_prepared *out);
 
 #endif

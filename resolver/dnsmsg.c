@@ -72,7 +72,7 @@ query_name(struct dnsmsg_query *q)
 		for (size_t i = 0; i < l; i++) {
 			uint8_t ch = d[pos + i];
 			bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-				  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+			          (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
 
 			if (!ok) {
 				host = false;
@@ -127,7 +127,8 @@ dnsmsg_parse_query(const uint8_t *buf, size_t len, const struct conf *c, struct 
 	if (ldns_rr_list_rr_count(ldns_pkt_question(pkt)) != 1)
 		goto formerr;
 	qrr = ldns_rr_list_rr(ldns_pkt_question(pkt), 0);
-	if (ldns_rr_owner(qrr) == NULL || ldns_rdf_get_type(ldns_rr_owner(qrr)) != LDNS_RDF_TYPE_DNAME)
+	if (ldns_rr_owner(qrr) == NULL ||
+	    ldns_rdf_get_type(ldns_rr_owner(qrr)) != LDNS_RDF_TYPE_DNAME)
 		goto formerr;
 	q->qname = ldns_rdf_clone(ldns_rr_owner(qrr));
 	if (q->qname == NULL)
@@ -152,7 +153,7 @@ dnsmsg_parse_query(const uint8_t *buf, size_t len, const struct conf *c, struct 
 	ldns_pkt_free(pkt);
 	q->rcode = RCODE_NOERROR;
 	q->listed = q->host && q->qclass == LDNS_RR_CLASS_IN &&
-		    conf_lookup(c, q->name, strlen(q->name), NULL);
+	            conf_lookup(c, q->name, strlen(q->name), NULL);
 	return DNSMSG_QUERY;
 
 formerr:
@@ -288,8 +289,7 @@ dnsmsg_deny_rcode(const struct dnsmsg_query *q, const struct conf *c)
 {
 	/* A client walking its search list stops at REFUSED, so a name
 	 * under a search domain gets NXDOMAIN whatever deny says. */
-	if (c->deny == DENY_NXDOMAIN ||
-	    (q->host && conf_in_search(c, q->name, strlen(q->name))))
+	if (c->deny == DENY_NXDOMAIN || (q->host && conf_in_search(c, q->name, strlen(q->name))))
 		return RCODE_NXDOMAIN;
 	return RCODE_REFUSED;
 }
@@ -298,7 +298,7 @@ dnsmsg_deny_rcode(const struct dnsmsg_query *q, const struct conf *c)
  * and INFO-CODE, and the longest text: within the smallest UDP limit a
  * client with EDNS can have, so the reply fits every client. */
 _Static_assert(DNSMSG_HDR_LEN + LDNS_MAX_DOMAINLEN + 4 + 11 + 6 + DNSMSG_EDE_TEXT_MAX <= 512,
-	       "a denial with its EDE must fit 512 bytes");
+               "a denial with its EDE must fit 512 bytes");
 
 /*
  * A local denial: rcode, and for a client that sent EDNS an Extended DNS
@@ -308,7 +308,7 @@ _Static_assert(DNSMSG_HDR_LEN + LDNS_MAX_DOMAINLEN + 4 + 11 + 6 + DNSMSG_EDE_TEX
  */
 static int
 build_denial(const struct dnsmsg_query *q, uint16_t rcode, uint16_t ede, const char *why,
-	     const struct conf *c, uint8_t **out, size_t *len)
+             const struct conf *c, uint8_t **out, size_t *len)
 {
 	char text[2 + DNSMSG_EDE_TEXT_MAX + 1];
 	ldns_edns_option_list *opts;
@@ -323,7 +323,7 @@ build_denial(const struct dnsmsg_query *q, uint16_t rcode, uint16_t ede, const c
 		text[0] = (char)(ede >> 8);
 		text[1] = (char)ede;
 		n = (size_t)snprintf(text + 2, DNSMSG_EDE_TEXT_MAX + 1, "%s (config: %s)", why,
-				     c->path);
+		                     c->path);
 		if (n > DNSMSG_EDE_TEXT_MAX)
 			n = DNSMSG_EDE_TEXT_MAX;
 		for (size_t i = 2; i < n + 2; i++) {
@@ -356,17 +356,16 @@ dnsmsg_build_deny(const struct dnsmsg_query *q, const struct conf *c, uint8_t **
 	else if (q->qclass != LDNS_RR_CLASS_IN)
 		why = "blocked by namegate policy: a class other than IN, never forwarded";
 	return build_denial(q, rcode,
-			    rcode == RCODE_REFUSED ? LDNS_EDE_PROHIBITED : LDNS_EDE_BLOCKED, why, c,
-			    out, len);
+	                    rcode == RCODE_REFUSED ? LDNS_EDE_PROHIBITED : LDNS_EDE_BLOCKED, why, c,
+	                    out, len);
 }
 
 int
-dnsmsg_build_notimp(const struct dnsmsg_query *q, const struct conf *c, uint8_t **out,
-		    size_t *len)
+dnsmsg_build_notimp(const struct dnsmsg_query *q, const struct conf *c, uint8_t **out, size_t *len)
 {
 	return build_denial(q, RCODE_NOTIMP, LDNS_EDE_NOT_SUPPORTED,
-			    "not supported by namegate policy: a query type never forwarded", c,
-			    out, len);
+	                    "not supported by namegate policy: a query type never forwarded", c,
+	                    out, len);
 }
 
 /* Same question in lower case; our own ID, RD and EDNS, only the DO bit is
@@ -438,8 +437,8 @@ dnsmsg_build_upstream_query(const struct dnsmsg_query *q, uint16_t id, uint8_t *
 	w[0] = (uint8_t)(id >> 8);
 	w[1] = (uint8_t)id;
 	w[2] = 0x01; /* RD */
-	w[5] = 1; /* QDCOUNT */
-	w[11] = 1; /* ARCOUNT: the OPT record */
+	w[5] = 1;    /* QDCOUNT */
+	w[11] = 1;   /* ARCOUNT: the OPT record */
 	memcpy(w + DNSMSG_HDR_LEN, ldns_rdf_data(q->qname), qlen);
 	dnsmsg_wire_name_lower(w + DNSMSG_HDR_LEN, qlen);
 	wr16(w + DNSMSG_HDR_LEN + qlen, q->qtype);
@@ -457,7 +456,7 @@ dnsmsg_build_upstream_query(const struct dnsmsg_query *q, uint16_t id, uint8_t *
 
 enum dnsmsg_check
 dnsmsg_check_answer(const uint8_t *buf, size_t len, uint16_t id, const struct dnsmsg_query *q,
-		    ldns_pkt **pkt)
+                    ldns_pkt **pkt)
 {
 	ldns_pkt *p = NULL;
 	ldns_rr *qrr;
@@ -815,7 +814,7 @@ filter(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool c
        struct dnsmsg_addrs *out)
 {
 	static const ldns_pkt_section secs[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
-						LDNS_SECTION_ADDITIONAL};
+	                                        LDNS_SECTION_ADDITIONAL};
 	struct dnsmsg_addr hints[CONF_MAX_ADDRS];
 	size_t max = c->max_addrs < CONF_MAX_ADDRS ? c->max_addrs : CONF_MAX_ADDRS;
 	struct chain ch;
@@ -875,14 +874,14 @@ filter(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool c
 
 void
 dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
-		     struct dnsmsg_addrs *out)
+                     struct dnsmsg_addrs *out)
 {
 	filter(pkt, q, c, true, out);
 }
 
 void
 dnsmsg_filter_answer_raw(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
-			 struct dnsmsg_addrs *out)
+                         struct dnsmsg_addrs *out)
 {
 	filter(pkt, q, c, false, out);
 }
@@ -958,8 +957,9 @@ dnsmsg_reply_ttls(const uint8_t *wire, size_t len, bool edns, struct dnsmsg_ttls
 			if (t->n == DNSMSG_MAX_TTLS || pos + 4 > UINT16_MAX)
 				return -1;
 			t->off[t->n] = (uint16_t)(pos + 4);
-			t->val[t->n] = (uint32_t)wire[pos + 4] << 24 | (uint32_t)wire[pos + 5] << 16 |
-				       (uint32_t)wire[pos + 6] << 8 | wire[pos + 7];
+			t->val[t->n] = (uint32_t)wire[pos + 4] << 24 |
+			               (uint32_t)wire[pos + 5] << 16 |
+			               (uint32_t)wire[pos + 6] << 8 | wire[pos + 7];
 			t->n++;
 		}
 		pos += 10 + rd16(wire + pos + 8);
@@ -989,7 +989,7 @@ void
 dnsmsg_age_cap(ldns_pkt *pkt, uint32_t age, uint32_t max_ttl)
 {
 	static const ldns_pkt_section secs[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
-						LDNS_SECTION_ADDITIONAL};
+	                                        LDNS_SECTION_ADDITIONAL};
 
 	for (size_t s = 0; s < sizeof(secs) / sizeof(secs[0]); s++) {
 		ldns_rr_list *list = section_list(pkt, secs[s]);
@@ -1051,7 +1051,7 @@ dnsmsg_reply_limit(const struct dnsmsg_query *q, bool udp)
 
 int
 dnsmsg_build_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, bool udp, uint8_t **out,
-		   size_t *len, bool *truncated)
+                   size_t *len, bool *truncated)
 {
 	uint16_t rcode = ldns_pkt_get_rcode(pkt);
 	size_t limit;
@@ -1106,8 +1106,8 @@ const char *
 dnsmsg_rcode_str(uint16_t rcode, char *buf, size_t len)
 {
 	static const char *const names[] = {
-		"NOERROR", "FORMERR",  "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-		"YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",
+	    "NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+	    "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",
 	};
 
 	if (rcode < sizeof(names) / sizeof(names[0]))

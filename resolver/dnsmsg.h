@@ -20,24 +20,24 @@
 #include "pattern.h"
 
 #define DNSMSG_HDR_LEN 12
-#define DNSMSG_EDNS_SIZE 1232 /* what we advertise, both ways */
-#define DNSMSG_MAX_CHAIN 16 /* CNAMEs followed from the qname, at most */
+#define DNSMSG_EDNS_SIZE 1232   /* what we advertise, both ways */
+#define DNSMSG_MAX_CHAIN 16     /* CNAMEs followed from the qname, at most */
 #define DNSMSG_LOGNAME_LEN 1024 /* presentation form of any name, escaped */
 
 #define DNSMSG_RCODE_BADVERS 16
 
 /* What to do with bytes that arrived on port 53. */
 enum dnsmsg_parse {
-	DNSMSG_DROP, /* say nothing: too short to answer, or not a query */
+	DNSMSG_DROP,  /* say nothing: too short to answer, or not a query */
 	DNSMSG_ERROR, /* answer with q->rcode at once (dnsmsg_build_error) */
 	DNSMSG_QUERY, /* a well-formed query: decide with dnsmsg_decide */
 };
 
 enum dnsmsg_action {
-	DNSMSG_DENY, /* off the list: REFUSED or NXDOMAIN per config */
+	DNSMSG_DENY,    /* off the list: REFUSED or NXDOMAIN per config */
 	DNSMSG_FORWARD, /* on the list: forward, allow the answer's addresses */
-	DNSMSG_AUDIT, /* off the list in audit mode: forward, log, no gate */
-	DNSMSG_NOTIMP, /* zone transfers and the like: not something a stub does */
+	DNSMSG_AUDIT,   /* off the list in audit mode: forward, log, no gate */
+	DNSMSG_NOTIMP,  /* zone transfers and the like: not something a stub does */
 };
 
 struct dnsmsg_query {
@@ -46,12 +46,12 @@ struct dnsmsg_query {
 	bool rd;
 	ldns_rdf *qname; /* owned; NULL when the question did not parse */
 	uint16_t qtype, qclass;
-	bool host; /* qname is a plain host name (see pattern.h) */
-	bool listed; /* host and on the allowlist */
-	char name[NAME_MAX_LEN + 1]; /* normalized; valid when host */
+	bool host;                        /* qname is a plain host name (see pattern.h) */
+	bool listed;                      /* host and on the allowlist */
+	char name[NAME_MAX_LEN + 1];      /* normalized; valid when host */
 	char logname[DNSMSG_LOGNAME_LEN]; /* name as logged: normalized or presentation */
-	bool edns; /* the client sent an OPT record */
-	uint16_t udp_size; /* the client's advertised size, when edns */
+	bool edns;                        /* the client sent an OPT record */
+	uint16_t udp_size;                /* the client's advertised size, when edns */
 	bool do_bit;
 	uint16_t rcode; /* DNSMSG_ERROR: the rcode to answer with (may be BADVERS) */
 };
@@ -83,7 +83,7 @@ enum dnsmsg_check {
 
 /* Query side. */
 enum dnsmsg_parse dnsmsg_parse_query(const uint8_t *buf, size_t len, const struct conf *c,
-				     struct dnsmsg_query *q);
+                                     struct dnsmsg_query *q);
 void dnsmsg_query_free(struct dnsmsg_query *q);
 enum dnsmsg_action dnsmsg_decide(const struct dnsmsg_query *q, const struct conf *c);
 /* Query types no client needs, answered NOTIMP for every name without an
@@ -101,23 +101,23 @@ int dnsmsg_build_rcode(const struct dnsmsg_query *q, uint16_t rcode, uint8_t **o
  * NXDOMAIN, 18 Prohibited on REFUSED, with a text that says it is
  * namegate's policy and names the config file. */
 int dnsmsg_build_deny(const struct dnsmsg_query *q, const struct conf *c, uint8_t **out,
-		      size_t *len);
+                      size_t *len);
 /* NXDOMAIN with deny = nxdomain or for a name under a search domain of
  * the config; REFUSED otherwise. */
 uint16_t dnsmsg_deny_rcode(const struct dnsmsg_query *q, const struct conf *c);
 /* The answer to a query type no client needs (DNSMSG_NOTIMP): NOTIMP, with
  * EDE 21 Not Supported for a client with EDNS. */
 int dnsmsg_build_notimp(const struct dnsmsg_query *q, const struct conf *c, uint8_t **out,
-			size_t *len);
+                        size_t *len);
 #define DNSMSG_EDE_TEXT_MAX 200 /* bytes of EXTRA-TEXT, at most */
 
 /* Upstream side. The upstream query asks the client's question with the
  * name in lower case. */
 int dnsmsg_build_upstream_query(const struct dnsmsg_query *q, uint16_t id, uint8_t **out,
-				size_t *len);
+                                size_t *len);
 /* On DNSMSG_ANSWER_OK, *pkt is the parsed answer, owned by the caller. */
 enum dnsmsg_check dnsmsg_check_answer(const uint8_t *buf, size_t len, uint16_t id,
-				      const struct dnsmsg_query *q, ldns_pkt **pkt);
+                                      const struct dnsmsg_query *q, ldns_pkt **pkt);
 /* Collects the addresses the gate must allow before the client may see pkt,
  * and removes from pkt every address-bearing record that is not allowed:
  * off the CNAME chain, over max_addrs, malformed, or holding an inward
@@ -125,13 +125,13 @@ enum dnsmsg_check dnsmsg_check_answer(const uint8_t *buf, size_t len, uint16_t i
  * Unless c->keep_ech, an SVCB/HTTPS record that is kept loses its ech
  * SvcParam (dnsmsg_svcb_strip_ech), or goes whole when it cannot. */
 void dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
-			  struct dnsmsg_addrs *out);
+                          struct dnsmsg_addrs *out);
 /* The same, leaving every TTL as the upstream sent it (no max_ttl cap on
  * records, out->ttl the plain minimum): for a reply that is aged and capped
  * afterwards with dnsmsg_reply_age and dnsmsg_addrs_ttl, which then gives
  * exactly what dnsmsg_age + dnsmsg_filter_answer would have. */
 void dnsmsg_filter_answer_raw(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
-			      struct dnsmsg_addrs *out);
+                              struct dnsmsg_addrs *out);
 /* Copies SVCB/HTTPS rdata d (RFC 9460) into out (at least len bytes)
  * without its ech SvcParam (key 5), *outlen its new length: 1 when ech was
  * there, 0 when not (out is then d), -1 when the rdata is malformed (keys
@@ -181,7 +181,7 @@ void dnsmsg_reply_age(uint8_t *wire, const struct dnsmsg_ttls *t, uint32_t age, 
  * EDNS size (at most what we advertise), or 512 without EDNS. */
 size_t dnsmsg_reply_limit(const struct dnsmsg_query *q, bool udp);
 int dnsmsg_build_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, bool udp, uint8_t **out,
-		       size_t *len, bool *truncated);
+                       size_t *len, bool *truncated);
 
 /* Mnemonics for logs: "A", "TYPE65534", "NXDOMAIN", "RCODE23". */
 const char *dnsmsg_type_str(uint16_t type, char *buf, size_t len);

@@ -24,8 +24,8 @@
 #define GC_BACKOFF_MIN_MS 100
 #define GC_BACKOFF_MAX_MS 2000
 #define GC_MAX_QUEUED 4096 /* messages waiting for room in the socket */
-#define GC_BATCH 32 /* ALLOWs sent with one sendmmsg */
-#define GC_ACK_BATCH 64 /* ACKs read with one recvmmsg */
+#define GC_BATCH 32        /* ALLOWs sent with one sendmmsg */
+#define GC_ACK_BATCH 64    /* ACKs read with one recvmmsg */
 
 struct gc_req {
 	struct gateclient *gc;
@@ -270,7 +270,8 @@ sock_cb(int fd, uint32_t events, void *arg)
 		socklen_t el = sizeof(err);
 
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
-			log_warnx("gateclient: connect %s: %s", gc->path, strerror(err ? err : errno));
+			log_warnx("gateclient: connect %s: %s", gc->path,
+			          strerror(err ? err : errno));
 			disconnect(gc);
 			return;
 		}
@@ -454,7 +455,7 @@ batch_send(void *arg)
 			gc->bmsg[i].msg_hdr.msg_iovlen = 1;
 		}
 		n = sendmmsg(gc->fd, gc->bmsg + done, (unsigned)(gc->nbatch - done),
-			     MSG_DONTWAIT | MSG_NOSIGNAL);
+		             MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -492,7 +493,7 @@ queue_msg(struct gateclient *gc, const struct gateipc_allow *msg)
 
 int
 gateclient_allow(struct gateclient *gc, const char *name, const struct dnsmsg_addrs *a,
-		 gateclient_cb cb, void *arg)
+                 gateclient_cb cb, void *arg)
 {
 	struct gateipc_allow msg;
 	struct gc_req *r;

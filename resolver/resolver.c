@@ -25,7 +25,6 @@
 
 #include "cache.h"
 #include "conf.h"
-#include "suffix.h"
 #include "confperm.h"
 #include "confwatch.h"
 #include "dnsmsg.h"
@@ -36,6 +35,7 @@
 #include "loop.h"
 #include "ratelimit.h"
 #include "sandbox.h"
+#include "suffix.h"
 #include "upstream.h"
 
 #define MAX_INFLIGHT 50000 /* queries waiting on upstream or gate */
@@ -48,13 +48,13 @@ struct query {
 	struct upstream_req *up;
 	bool cached;
 	struct addr upstream; /* who answered, for the log; family 0 = nobody */
-	uint8_t *reply; /* held while the gate is asked */
+	uint8_t *reply;       /* held while the gate is asked */
 	size_t replylen;
 	uint32_t ttl;
-	char *addrs; /* for the dns.allow line */
-	uint64_t serial; /* the cache entry the answer is, 0 if none */
+	char *addrs;        /* for the dns.allow line */
+	uint64_t serial;    /* the cache entry the answer is, 0 if none */
 	uint32_t fresh_gen; /* cache_fresh_gen when the ALLOW went out */
-	uint64_t sent_ms; /* ... and when */
+	uint64_t sent_ms;   /* ... and when */
 	struct query *prev, *next;
 };
 
@@ -130,13 +130,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: namegate-resolver -c FILE [--check-config]\n"
-		   "       namegate-resolver -h | -V\n");
+	           "       namegate-resolver -h | -V\n");
 }
 
 /* The fields every dns.* event starts with. */
 static struct log_line *
 dns_event(enum log_level level, const char *event, const struct query *qr,
-	  const struct dnsmsg_query *q, const struct frontend_client *cl)
+          const struct dnsmsg_query *q, const struct frontend_client *cl)
 {
 	struct ratelimit *rl = event_ratelimit(event);
 	struct log_line *l;
@@ -161,10 +161,10 @@ dns_event(enum log_level level, const char *event, const struct query *qr,
 	logline_str(l, "type", dnsmsg_type_str(q->qtype, buf, sizeof(buf)));
 	logline_str(l, "client", frontend_client_str(cl, buf, sizeof(buf)));
 	if (qr != NULL)
-		logline_str(l, "upstream", qr->cached ? "cache"
-					   : qr->upstream.family != 0
-					       ? addr_fmt(&qr->upstream, buf, sizeof(buf))
-					       : "");
+		logline_str(l, "upstream",
+		            qr->cached                 ? "cache"
+		            : qr->upstream.family != 0 ? addr_fmt(&qr->upstream, buf, sizeof(buf))
+		                                       : "");
 	return l;
 }
 
@@ -287,7 +287,7 @@ gate_holds(const struct dnsmsg_query *q, uint64_t serial, uint64_t now, uint32_t
 
 static void
 log_allowed(const struct dnsmsg_query *q, const struct frontend_client *cl, bool audit,
-	    const uint8_t *reply, size_t len, const char *addrs, uint32_t ttl, bool cached)
+            const uint8_t *reply, size_t len, const char *addrs, uint32_t ttl, bool cached)
 {
 	struct log_line *l = dns_event(LOGL_INFO, audit ? "dns.audit" : "dns.allow", NULL, q, cl);
 
@@ -322,7 +322,7 @@ answer_prepared(const struct dnsmsg_query *q, const struct frontend_client *cl)
 		return false;
 	prep_key(q, &k);
 	if (!cache_prepared(rs.cache, q->name, q->qtype, q->do_bit, now, &k,
-			    dnsmsg_reply_limit(q, frontend_client_udp(cl)), &p) ||
+	                    dnsmsg_reply_limit(q, frontend_client_udp(cl)), &p) ||
 	    p.len < DNSMSG_HDR_LEN || p.len > sizeof(buf))
 		return false;
 	if (p.naddrs > 0) {
@@ -348,7 +348,7 @@ send_allowed(struct query *qr)
 {
 	frontend_reply(&qr->client, qr->reply, qr->replylen);
 	log_allowed(&qr->q, &qr->client, qr->action == DNSMSG_AUDIT, qr->reply, qr->replylen,
-		    qr->addrs, qr->ttl, qr->cached);
+	            qr->addrs, qr->ttl, qr->cached);
 	query_free(qr);
 }
 
@@ -367,7 +367,7 @@ gate_done(void *arg, enum gateclient_result res)
 	 * then this answer is not credited either. */
 	sync_gate_epoch();
 	cache_mark_acked(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial, qr->fresh_gen,
-			 qr->sent_ms, qr->ttl);
+	                 qr->sent_ms, qr->ttl);
 	send_allowed(qr);
 }
 
@@ -391,7 +391,7 @@ log_filtered(const struct query *qr, const struct dnsmsg_addrs *addrs)
  */
 static int
 build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *addrs,
-	    bool *truncated)
+            bool *truncated)
 {
 	static struct dnsmsg_ttls ttls; /* one query at a time */
 	uint32_t raw;
@@ -408,7 +408,7 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
 	if (nrr > DNSMSG_MAX_TTLS)
 		dnsmsg_age_cap(pkt, age, rs.conf->max_ttl);
 	r = dnsmsg_build_reply(pkt, &qr->q, frontend_client_udp(&qr->client), &qr->reply,
-			       &qr->replylen, truncated);
+	                       &qr->replylen, truncated);
 	ldns_pkt_free(pkt);
 	if (r != 0)
 		return r;
@@ -432,7 +432,7 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
 
 		prep_key(&qr->q, &k);
 		cache_prepare(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial, &k,
-			      qr->reply, qr->replylen, &ttls, qr->addrs, addrs->n, raw);
+		              qr->reply, qr->replylen, &ttls, qr->addrs, addrs->n, raw);
 	}
 	dnsmsg_reply_age(qr->reply, &ttls, age, rs.conf->max_ttl);
 	return 0;
@@ -471,7 +471,7 @@ handle_answer(struct query *qr, ldns_pkt *pkt, uint32_t age)
 
 static void
 upstream_done(void *arg, ldns_pkt *pkt, const uint8_t *wire, size_t len, const char *error,
-	      const struct addr *server)
+              const struct addr *server)
 {
 	struct query *qr = arg;
 
@@ -484,7 +484,7 @@ upstream_done(void *arg, ldns_pkt *pkt, const uint8_t *wire, size_t len, const c
 	}
 	if (qr->q.host)
 		qr->serial = cache_put(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, pkt, wire,
-				       len, loop_now_ms());
+		                       len, loop_now_ms());
 	handle_answer(qr, pkt, 0);
 }
 
@@ -522,8 +522,8 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 	rs.nqueries++;
 
 	pkt = qr->q.host ? cache_get_raw(rs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit,
-					 loop_now_ms(), &age, &qr->serial)
-			 : NULL;
+	                                 loop_now_ms(), &age, &qr->serial)
+	                 : NULL;
 	if (pkt != NULL) {
 		qr->cached = true;
 		handle_answer(qr, pkt, age);
@@ -543,7 +543,7 @@ deny(const struct dnsmsg_query *q, const struct frontend_client *cl, bool notimp
 	uint8_t *w = NULL;
 	size_t wlen;
 	int r = notimp ? dnsmsg_build_notimp(q, rs.conf, &w, &wlen)
-		       : dnsmsg_build_deny(q, rs.conf, &w, &wlen);
+	               : dnsmsg_build_deny(q, rs.conf, &w, &wlen);
 
 	if (r != 0) {
 		log_warnx("cannot build a reply for %s", q->logname);
@@ -629,8 +629,8 @@ reload(void *arg)
 	/* The sockets were bound as root; we cannot bind new ones now. */
 	if (!listen_equal(c, rs.conf)) {
 		log_warnx("listen addresses changed in %s: that needs a restart; "
-			  "keeping the old ones",
-			  c->path);
+		          "keeping the old ones",
+		          c->path);
 		memcpy(c->listen, rs.conf->listen, sizeof(c->listen));
 		c->nlisten = rs.conf->nlisten;
 	}
@@ -702,9 +702,10 @@ drop_privileges(const struct conf *c)
 		uid_t uid;
 
 		if (pw == NULL) {
-			fprintf(stderr, "namegate-resolver: user \"%s\" does not exist "
-					"(create it, or set [resolver] user)\n",
-				c->user);
+			fprintf(stderr,
+			        "namegate-resolver: user \"%s\" does not exist "
+			        "(create it, or set [resolver] user)\n",
+			        c->user);
 			exit(2);
 		}
 		uid = pw->pw_uid;
@@ -719,14 +720,16 @@ drop_privileges(const struct conf *c)
 		for (unsigned long cap = 0; cap <= last; cap++)
 			if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
 				fatal("prctl PR_CAPBSET_DROP %lu", cap);
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 &&
+		    errno != EINVAL)
 			fatal("prctl PR_CAP_AMBIENT_CLEAR_ALL");
 		if (setresuid(uid, uid, uid) != 0)
 			fatal("setresuid");
 		if (setuid(0) == 0)
 			fatalx("could regain root after dropping privileges");
 	} else {
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 &&
+		    errno != EINVAL)
 			fatal("prctl PR_CAP_AMBIENT_CLEAR_ALL");
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -753,11 +756,11 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'C'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	bool check = false;

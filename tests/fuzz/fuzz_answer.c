@@ -208,7 +208,8 @@ filter_and_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf 
 		           "removed an address that is not inward, or for a name that opted in");
 	for (size_t i = 0; i < addrs.n; i++) {
 		FUZZ_CHECK(addrs.v[i].family == AF_INET || addrs.v[i].family == AF_INET6, "family");
-		FUZZ_CHECK(inward_ok || inward_why(&c->local, addrs.v[i].family, addrs.v[i].ip) == NULL,
+		FUZZ_CHECK(inward_ok ||
+		               inward_why(&c->local, addrs.v[i].family, addrs.v[i].ip) == NULL,
 		           "an inward address to allow for a name without \"inward\"");
 		FUZZ_CHECK(in_wire(ans, alen, addrs.v[i].ip, addrs.v[i].family == AF_INET ? 4 : 16),
 		           "an address to allow that upstream never sent");
@@ -278,10 +279,12 @@ check_template(const ldns_pkt *pkt, const struct dnsmsg_query *q, const struct c
 		           "the client's question does not fit the template");
 	FUZZ_CHECK(a1.n == a2.n, "the template has other addresses");
 	if (a1.n > 0)
-		FUZZ_CHECK(a1.ttl == dnsmsg_addrs_ttl(a2.ttl, age, c), "gate ttl %u, from the raw %u",
-		           a1.ttl, dnsmsg_addrs_ttl(a2.ttl, age, c));
+		FUZZ_CHECK(a1.ttl == dnsmsg_addrs_ttl(a2.ttl, age, c),
+		           "gate ttl %u, from the raw %u", a1.ttl,
+		           dnsmsg_addrs_ttl(a2.ttl, age, c));
 	if (r1 == 0 && nrr <= DNSMSG_MAX_TTLS) {
-		FUZZ_CHECK(dnsmsg_reply_ttls(w2, l2, q->edns, &t) == 0, "our own reply has no TTL list");
+		FUZZ_CHECK(dnsmsg_reply_ttls(w2, l2, q->edns, &t) == 0,
+		           "our own reply has no TTL list");
 		dnsmsg_reply_age(w2, &t, age, c->max_ttl);
 		FUZZ_CHECK(tr1 == tr2 && l1 == l2 && memcmp(w1, w2, l1) == 0,
 		           "the aged template differs from the reply");

@@ -169,7 +169,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (has_inward && !inward_ok) {
 		FUZZ_CHECK(st == GATEIPC_ERR_NOT_ALLOWED && plan.n4 == 0 && plan.n6 == 0 &&
 		               plan.inward != NULL,
-		           "an inward address allowed for %s, which has no \"inward\" line", m->name);
+		           "an inward address allowed for %s, which has no \"inward\" line",
+		           m->name);
 		free(m);
 		return 0;
 	}

@@ -111,7 +111,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * INPUT, marked inbound again, and loop. */
 	if (mark == VERDICT_MARK_INBOUND) {
 		FUZZ_CHECK(v.action != VERDICT_REJECT, "an inbound packet rejected");
-		FUZZ_CHECK(v.action == VERDICT_ACCEPT || v.action == VERDICT_DROP, "inbound action");
+		FUZZ_CHECK(v.action == VERDICT_ACCEPT || v.action == VERDICT_DROP,
+		           "inbound action");
 		return 0;
 	}
 	if (mode == MODE_ENFORCE)

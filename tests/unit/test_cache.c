@@ -19,9 +19,9 @@ answer(ldns_pkt_rcode rcode, const char *ans, const char *auth)
 	ldns_pkt *p = NULL;
 	ldns_rr *rr = NULL;
 
-	assert_int_equal(ldns_pkt_query_new_frm_str(&p, "www.x.test", LDNS_RR_TYPE_A,
-						    LDNS_RR_CLASS_IN, LDNS_RD),
-			 LDNS_STATUS_OK);
+	assert_int_equal(
+	    ldns_pkt_query_new_frm_str(&p, "www.x.test", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, LDNS_RD),
+	    LDNS_STATUS_OK);
 	ldns_pkt_set_qr(p, true);
 	ldns_pkt_set_rcode(p, (uint8_t)rcode);
 	if (ans != NULL) {
@@ -187,8 +187,8 @@ test_prepared(void **state)
 	static const uint8_t another[] = "\3wwx\1x\4test";
 	static const uint8_t reply[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 7};
 	struct cache *c = cache_new(4);
-	struct cache_prep_key k = {.conf_gen = 1, .qname = qname, .qnamelen = sizeof(qname),
-				   .qclass = 1, .edns = false};
+	struct cache_prep_key k = {
+	    .conf_gen = 1, .qname = qname, .qnamelen = sizeof(qname), .qclass = 1, .edns = false};
 	struct dnsmsg_ttls ttls = {.n = 2, .off = {3, 9}, .val = {120, 7}};
 	struct cache_prep_key other;
 	struct cache_prepared out;
@@ -198,10 +198,10 @@ test_prepared(void **state)
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1000, &k, 512, &out));
 	/* for another entry's serial: ignored */
 	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial + 1, &k, reply, sizeof(reply),
-		      &ttls, "192.0.2.1", 1, 120);
+	              &ttls, "192.0.2.1", 1, 120);
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1000, &k, 512, &out));
 	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial, &k, reply, sizeof(reply),
-		      &ttls, "192.0.2.1", 1, 120);
+	              &ttls, "192.0.2.1", 1, 120);
 	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &k, 512, &out));
 	assert_int_equal(out.len, sizeof(reply));
 	assert_memory_equal(out.wire, reply, sizeof(reply));
@@ -220,10 +220,12 @@ test_prepared(void **state)
 	 * its own question over it) */
 	other = k;
 	other.qname = upper;
-	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &other, 512, &out));
+	assert_true(
+	    cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &other, 512, &out));
 	assert_memory_equal(out.wire, reply, sizeof(reply));
 	/* not for another key, config, question name, class, EDNS, size */
-	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_AAAA, false, 1999, &k, 512, &out));
+	assert_false(
+	    cache_prepared(c, "www.x.test", LDNS_RR_TYPE_AAAA, false, 1999, &k, 512, &out));
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, true, 1999, &k, 512, &out));
 	for (int v = 0; v < 4; v++) {
 		other = k;
@@ -235,21 +237,21 @@ test_prepared(void **state)
 			other.qclass = 3;
 		else
 			other.edns = true;
-		assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &other, 512,
-					    &out));
+		assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &other,
+		                            512, &out));
 	}
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &k,
-				    sizeof(reply) - 1, &out));
+	                            sizeof(reply) - 1, &out));
 	/* a new answer under the key drops it */
 	put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 1999);
 	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &k, 512, &out));
 	/* expired entries have none */
 	serial = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 2000);
 	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial, &k, reply, sizeof(reply),
-		      &ttls, "", 0, 0);
+	              &ttls, "", 0, 0);
 	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 2000, &k, 512, &out));
-	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 2000 + 120000, &k, 512,
-				    &out));
+	assert_false(
+	    cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 2000 + 120000, &k, 512, &out));
 	ldns_pkt_free(p);
 	cache_free(c);
 }
@@ -258,11 +260,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ttl),
-		cmocka_unit_test(test_hit_and_age),
-		cmocka_unit_test(test_bound),
-		cmocka_unit_test(test_fresh),
-		cmocka_unit_test(test_prepared),
+	    cmocka_unit_test(test_ttl),      cmocka_unit_test(test_hit_and_age),
+	    cmocka_unit_test(test_bound),    cmocka_unit_test(test_fresh),
+	    cmocka_unit_test(test_prepared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

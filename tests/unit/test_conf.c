@@ -476,7 +476,7 @@ test_search(void **state)
 	conf_print(f, &c);
 	fclose(f);
 	assert_non_null(strstr(out, "\n; its search list (denied names under it get NXDOMAIN): "
-				    "corp.test svc.cluster.local lab.test x_y.test\n"));
+	                            "corp.test svc.cluster.local lab.test x_y.test\n"));
 	free(out);
 	conf_free(&c);
 
@@ -765,7 +765,7 @@ test_log_events(void **state)
 	log_close();
 	readback(fd, path, buf, sizeof(buf));
 	assert_non_null(strstr(buf, " event=config.error daemon=test-daemon file=/x/s.ini line=12 "
-				    "error=\"unknown key \\\"foo\\\" in [gate]\"\n"));
+	                            "error=\"unknown key \\\"foo\\\" in [gate]\"\n"));
 	assert_non_null(strstr(buf, " line=0 error=\"no usable nameserver\"\n"));
 	assert_non_null(strstr(buf, " line=0 error=\"something else entirely\"\n"));
 	assert_non_null(strstr(buf, " line=0 error=\"refused, the agent could change it\"\n"));
@@ -786,9 +786,9 @@ test_narrowed(void **state)
 	    {"domain = a.test tcp/22\n", "domain = a.test tcp/22 tcp/443\n", false},
 	    {"domain = a.test tcp/22 tcp/443\n", "domain = a.test tcp/22\n", true},
 	    {"domain = *.a.test\n", "domain = .a.test\n", true}, /* another line */
-	    {"domain = A.test.\n", "domain = a.test\n", false}, /* normalized alike */
+	    {"domain = A.test.\n", "domain = a.test\n", false},  /* normalized alike */
 	    {"domain = a.test\n", "[gate]\nports = tcp/443\n[allow]\ndomain = a.test\n", true},
-	    {"network = 192.0.2.0/24\n", "", false}, /* static sets are refilled anyway */
+	    {"network = 192.0.2.0/24\n", "", false},         /* static sets are refilled anyway */
 	    {"domain = db inward\n", "domain = db\n", true}, /* the opt-in went */
 	    {"domain = db\n", "domain = db inward\n", false},
 	    {"domain = db tcp/1 inward\n", "domain = db inward tcp/1\n", false},

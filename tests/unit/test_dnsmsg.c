@@ -21,19 +21,19 @@
 static struct conf cfg;
 
 static const char *ini = "[resolver]\n"
-			 "listen = 127.0.0.1:53\n"
-			 "upstream = 198.51.100.53\n"
-			 "min_ttl = 60\n"
-			 "max_ttl = 3600\n"
-			 "max_addrs = 4\n"
-			 "[gate]\n"
-			 "socket = /tmp/none.sock\n"
-			 "[log]\n"
-			 "file =\n"
-			 "[allow]\n"
-			 "domain = www.x.test\n"
-			 "domain = .cdn.test\n"
-			 "domain = db tcp/5432 inward\n";
+                         "listen = 127.0.0.1:53\n"
+                         "upstream = 198.51.100.53\n"
+                         "min_ttl = 60\n"
+                         "max_ttl = 3600\n"
+                         "max_addrs = 4\n"
+                         "[gate]\n"
+                         "socket = /tmp/none.sock\n"
+                         "[log]\n"
+                         "file =\n"
+                         "[allow]\n"
+                         "domain = www.x.test\n"
+                         "domain = .cdn.test\n"
+                         "domain = db tcp/5432 inward\n";
 
 static int
 setup(void **state)
@@ -64,7 +64,7 @@ teardown(void **state)
 /* A client query as wire bytes. */
 static uint8_t *
 query_wire(const char *name, ldns_rr_type type, ldns_rr_class cls, uint16_t id, int edns,
-	   size_t *len)
+           size_t *len)
 {
 	ldns_pkt *p = NULL;
 	uint8_t *w = NULL;
@@ -216,7 +216,8 @@ test_parse_weird_names(void **state)
 	/* non-IN class */
 	{
 		size_t len;
-		uint8_t *w = query_wire("www.x.test", LDNS_RR_TYPE_A, LDNS_RR_CLASS_CH, 1, -1, &len);
+		uint8_t *w =
+		    query_wire("www.x.test", LDNS_RR_TYPE_A, LDNS_RR_CLASS_CH, 1, -1, &len);
 
 		assert_int_equal(dnsmsg_parse_query(w, len, &cfg, &q), DNSMSG_QUERY);
 		assert_false(q.listed);
@@ -287,8 +288,8 @@ answer_wire(const struct dnsmsg_query *q, uint16_t id, const char *qname, size_t
 	va_list ap;
 
 	assert_int_equal(ldns_pkt_query_new_frm_str(&p, qname, (ldns_rr_type)q->qtype,
-						    LDNS_RR_CLASS_IN, LDNS_RD),
-			 LDNS_STATUS_OK);
+	                                            LDNS_RR_CLASS_IN, LDNS_RD),
+	                 LDNS_STATUS_OK);
 	ldns_pkt_set_id(p, id);
 	ldns_pkt_set_qr(p, true);
 	ldns_pkt_set_ra(p, true);
@@ -296,7 +297,7 @@ answer_wire(const struct dnsmsg_query *q, uint16_t id, const char *qname, size_t
 	while ((rrs = va_arg(ap, const char *)) != NULL) {
 		ldns_rr *rr = NULL;
 		ldns_pkt_section sec =
-			strncmp(rrs, "add:", 4) == 0 ? LDNS_SECTION_ADDITIONAL : LDNS_SECTION_ANSWER;
+		    strncmp(rrs, "add:", 4) == 0 ? LDNS_SECTION_ADDITIONAL : LDNS_SECTION_ANSWER;
 
 		assert_int_equal(ldns_rr_new_frm_str(&rr, rrs + 4, 0, NULL, NULL), LDNS_STATUS_OK);
 		ldns_pkt_push_rr(p, sec, rr);
@@ -351,8 +352,8 @@ test_deny_ede(void **state)
 	assert_int_equal(dnsmsg_build_deny(&q, &cfg, &r, &rlen), 0);
 	assert_int_equal(dnsmsg_wire_rcode(r, rlen), LDNS_RCODE_NXDOMAIN);
 	assert_int_equal(reply_ede(r, rlen, text, sizeof(text)), LDNS_EDE_BLOCKED);
-	snprintf(want, sizeof(want), "blocked by namegate policy: not on the allowlist (config: %s)",
-		 cfg.path);
+	snprintf(want, sizeof(want),
+	         "blocked by namegate policy: not on the allowlist (config: %s)", cfg.path);
 	assert_string_equal(text, want);
 	/* no SOA: nothing caches the denial */
 	assert_int_equal(r[6] | r[7] | r[8] | r[9], 0);
@@ -498,7 +499,7 @@ test_opcode_no_ra(void **state)
 		assert_int_equal(dnsmsg_build_error(&q, &r, &rlen), 0);
 		assert_int_equal(r[3] & 0x0f, LDNS_RCODE_NOTIMPL);
 		assert_int_equal((r[2] >> 3) & 0x0f, op);
-		assert_true(r[2] & 0x01); /* RD echoed */
+		assert_true(r[2] & 0x01);  /* RD echoed */
 		assert_false(r[3] & 0x80); /* no RA */
 		free(r);
 		dnsmsg_query_free(&q);
@@ -548,10 +549,11 @@ test_check_answer(void **state)
 	assert_int_equal(ldns_pkt_get_opcode(p), LDNS_PACKET_QUERY);
 	assert_int_equal(ldns_pkt_qdcount(p), 1);
 	assert_int_equal(ldns_pkt_ancount(p) + ldns_pkt_nscount(p), 0);
-	assert_int_equal(ldns_dname_compare(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(p), 0)),
-					    q.qname),
-			 0);
-	assert_int_equal(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_question(p), 0)), LDNS_RR_TYPE_A);
+	assert_int_equal(
+	    ldns_dname_compare(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(p), 0)), q.qname),
+	    0);
+	assert_int_equal(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_question(p), 0)),
+	                 LDNS_RR_TYPE_A);
 	ldns_pkt_free(p);
 	free(w);
 	q.do_bit = false;
@@ -567,8 +569,7 @@ test_check_answer(void **state)
 
 /* Filter an answer built from the records; returns the addresses. */
 static ldns_pkt *
-filtered(const char *name, ldns_rr_type type, struct dnsmsg_addrs *a, struct dnsmsg_query *q,
-	 ...)
+filtered(const char *name, ldns_rr_type type, struct dnsmsg_addrs *a, struct dnsmsg_query *q, ...)
 {
 	ldns_pkt *p = NULL;
 	const char *rrs;
@@ -576,13 +577,13 @@ filtered(const char *name, ldns_rr_type type, struct dnsmsg_addrs *a, struct dns
 
 	parse_ok(name, type, q);
 	assert_int_equal(ldns_pkt_query_new_frm_str(&p, name, type, LDNS_RR_CLASS_IN, LDNS_RD),
-			 LDNS_STATUS_OK);
+	                 LDNS_STATUS_OK);
 	ldns_pkt_set_qr(p, true);
 	va_start(ap, q);
 	while ((rrs = va_arg(ap, const char *)) != NULL) {
 		ldns_rr *rr = NULL;
 		ldns_pkt_section sec =
-			strncmp(rrs, "add:", 4) == 0 ? LDNS_SECTION_ADDITIONAL : LDNS_SECTION_ANSWER;
+		    strncmp(rrs, "add:", 4) == 0 ? LDNS_SECTION_ADDITIONAL : LDNS_SECTION_ANSWER;
 
 		assert_int_equal(ldns_rr_new_frm_str(&rr, rrs + 4, 0, NULL, NULL), LDNS_STATUS_OK);
 		ldns_pkt_push_rr(p, sec, rr);
@@ -608,8 +609,8 @@ test_extract_plain(void **state)
 	ldns_pkt *p;
 
 	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN A 192.0.2.1",
-		     "ans:www.x.test. 200 IN A 192.0.2.2", "ans:www.x.test. 300 IN A 192.0.2.1",
-		     "ans:www.x.test. 300 IN AAAA 2001:db8::1", NULL);
+	             "ans:www.x.test. 200 IN A 192.0.2.2", "ans:www.x.test. 300 IN A 192.0.2.1",
+	             "ans:www.x.test. 300 IN AAAA 2001:db8::1", NULL);
 	assert_string_equal(fmt(&a), "192.0.2.1,192.0.2.2,2001:db8::1");
 	assert_int_equal(a.ttl, 200);
 	assert_int_equal(ldns_pkt_ancount(p), 4);
@@ -617,12 +618,13 @@ test_extract_plain(void **state)
 	dnsmsg_query_free(&q);
 
 	/* TTL clamped to [60, 3600] */
-	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 5 IN A 192.0.2.1", NULL);
+	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 5 IN A 192.0.2.1",
+	             NULL);
 	assert_int_equal(a.ttl, 60);
 	ldns_pkt_free(p);
 	dnsmsg_query_free(&q);
 	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 99999 IN A 192.0.2.1",
-		     NULL);
+	             NULL);
 	assert_int_equal(a.ttl, 3600);
 	/* and the client is not told to keep it longer than the gate does */
 	assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(p), 0)), 3600);
@@ -647,9 +649,9 @@ test_extract_cap(void **state)
 	/* max_addrs = 4: the fifth and sixth records are not allowed, so they
 	 * are not relayed either. */
 	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN A 192.0.2.1",
-		     "ans:www.x.test. 300 IN A 192.0.2.2", "ans:www.x.test. 300 IN A 192.0.2.3",
-		     "ans:www.x.test. 300 IN A 192.0.2.4", "ans:www.x.test. 300 IN A 192.0.2.5",
-		     "ans:www.x.test. 300 IN A 192.0.2.6", NULL);
+	             "ans:www.x.test. 300 IN A 192.0.2.2", "ans:www.x.test. 300 IN A 192.0.2.3",
+	             "ans:www.x.test. 300 IN A 192.0.2.4", "ans:www.x.test. 300 IN A 192.0.2.5",
+	             "ans:www.x.test. 300 IN A 192.0.2.6", NULL);
 	assert_int_equal(a.n, 4);
 	assert_int_equal(ldns_pkt_ancount(p), 4);
 	assert_int_equal(ldns_rr_list_rr_count(ldns_pkt_answer(p)), 4);
@@ -664,12 +666,12 @@ test_extract_cname(void **state)
 	struct dnsmsg_query q;
 	ldns_pkt *p;
 
-	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q,
-		     "ans:www.x.test. 100 IN CNAME edge.cdn.test.",
-		     "ans:edge.cdn.test. 300 IN CNAME e1.other.test.",
-		     "ans:e1.other.test. 300 IN A 203.0.113.1",
-		     "ans:evil.test. 300 IN A 198.51.100.66", "add:www.x.test. 300 IN A 203.0.113.2",
-		     "add:ns.evil.test. 300 IN AAAA 2001:db8::66", NULL);
+	p = filtered(
+	    "www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 100 IN CNAME edge.cdn.test.",
+	    "ans:edge.cdn.test. 300 IN CNAME e1.other.test.",
+	    "ans:e1.other.test. 300 IN A 203.0.113.1", "ans:evil.test. 300 IN A 198.51.100.66",
+	    "add:www.x.test. 300 IN A 203.0.113.2", "add:ns.evil.test. 300 IN AAAA 2001:db8::66",
+	    NULL);
 	assert_string_equal(fmt(&a), "203.0.113.1,203.0.113.2");
 	assert_int_equal(a.ttl, 100);
 	/* the off-chain records are gone from the reply */
@@ -680,7 +682,8 @@ test_extract_cname(void **state)
 
 	/* A loop ends the chain without hanging. */
 	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN CNAME b.test.",
-		     "ans:b.test. 300 IN CNAME www.x.test.", "ans:b.test. 300 IN A 192.0.2.9", NULL);
+	             "ans:b.test. 300 IN CNAME www.x.test.", "ans:b.test. 300 IN A 192.0.2.9",
+	             NULL);
 	assert_string_equal(fmt(&a), "192.0.2.9");
 	ldns_pkt_free(p);
 	dnsmsg_query_free(&q);
@@ -699,7 +702,7 @@ test_extract_cname(void **state)
 				snprintf(rr[i], sizeof(rr[i]), "www.x.test. 60 IN CNAME c1.test.");
 			else
 				snprintf(rr[i], sizeof(rr[i]), "c%d.test. 60 IN CNAME c%d.test.", i,
-					 i + 1);
+				         i + 1);
 			ldns_rr_new_frm_str(&r, rr[i], 0, NULL, NULL);
 			ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, r);
 		}
@@ -735,21 +738,22 @@ test_extract_inward(void **state)
 	ldns_pkt *p;
 
 	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN A 10.0.0.1",
-		     "ans:www.x.test. 300 IN A 192.0.2.1", "ans:www.x.test. 300 IN A 169.254.169.254",
-		     "ans:www.x.test. 300 IN AAAA fd00::1", "ans:www.x.test. 300 IN AAAA fe80::1",
-		     "ans:www.x.test. 300 IN AAAA ::ffff:127.0.0.1",
-		     "ans:www.x.test. 300 IN AAAA 2001:db8::1", NULL);
+	             "ans:www.x.test. 300 IN A 192.0.2.1",
+	             "ans:www.x.test. 300 IN A 169.254.169.254",
+	             "ans:www.x.test. 300 IN AAAA fd00::1", "ans:www.x.test. 300 IN AAAA fe80::1",
+	             "ans:www.x.test. 300 IN AAAA ::ffff:127.0.0.1",
+	             "ans:www.x.test. 300 IN AAAA 2001:db8::1", NULL);
 	assert_string_equal(fmt(&a), "192.0.2.1,2001:db8::1");
 	assert_int_equal(ldns_pkt_ancount(p), 2);
 	assert_int_equal(a.nremoved, 5);
 	assert_string_equal(fmt_removed(&a),
-			    "10.0.0.1,169.254.169.254,fd00::1,fe80::1,::ffff:127.0.0.1");
+	                    "10.0.0.1,169.254.169.254,fd00::1,fe80::1,::ffff:127.0.0.1");
 	ldns_pkt_free(p);
 	dnsmsg_query_free(&q);
 
 	/* An HTTPS record with one inward hint goes whole. */
 	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
-		     "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2 ipv4hint=192.0.2.44,10.1.2.3", NULL);
+	             "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2 ipv4hint=192.0.2.44,10.1.2.3", NULL);
 	assert_int_equal(a.n, 0);
 	assert_int_equal(ldns_pkt_ancount(p), 0);
 	assert_string_equal(fmt_removed(&a), "10.1.2.3");
@@ -758,7 +762,7 @@ test_extract_inward(void **state)
 
 	/* Through a CNAME: the query's name decides, and it did not opt in. */
 	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN CNAME db.",
-		     "ans:db. 300 IN A 172.18.0.3", NULL);
+	             "ans:db. 300 IN A 172.18.0.3", NULL);
 	assert_int_equal(a.n, 0);
 	assert_int_equal(ldns_pkt_ancount(p), 1);
 	ldns_pkt_free(p);
@@ -766,7 +770,7 @@ test_extract_inward(void **state)
 
 	/* The opt-in: a compose neighbour. */
 	p = filtered("db", LDNS_RR_TYPE_A, &a, &q, "ans:db. 300 IN A 172.18.0.3",
-		     "ans:db. 300 IN AAAA fd00::3", NULL);
+	             "ans:db. 300 IN AAAA fd00::3", NULL);
 	assert_string_equal(fmt(&a), "172.18.0.3,fd00::3");
 	assert_int_equal(a.nremoved, 0);
 	ldns_pkt_free(p);
@@ -775,7 +779,7 @@ test_extract_inward(void **state)
 	/* The container's own networks count, whatever range they are in. */
 	assert_int_equal(inward_local_add(&cfg.local, AF_INET, net, 24), 0);
 	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN A 198.51.100.7",
-		     "ans:www.x.test. 300 IN A 198.51.101.7", NULL);
+	             "ans:www.x.test. 300 IN A 198.51.101.7", NULL);
 	assert_string_equal(fmt(&a), "198.51.101.7");
 	assert_string_equal(fmt_removed(&a), "198.51.100.7");
 	ldns_pkt_free(p);
@@ -817,9 +821,9 @@ test_extract_https(void **state)
 	ldns_pkt *p;
 
 	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
-		     "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2 ipv4hint=192.0.2.44,192.0.2.45 "
-		     "ipv6hint=2001:db8::44",
-		     "ans:other.test. 300 IN HTTPS 1 . ipv4hint=198.51.100.1", NULL);
+	             "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2 ipv4hint=192.0.2.44,192.0.2.45 "
+	             "ipv6hint=2001:db8::44",
+	             "ans:other.test. 300 IN HTTPS 1 . ipv4hint=198.51.100.1", NULL);
 	assert_string_equal(fmt(&a), "192.0.2.44,192.0.2.45,2001:db8::44");
 	assert_int_equal(ldns_pkt_ancount(p), 1);
 	ldns_pkt_free(p);
@@ -827,7 +831,7 @@ test_extract_https(void **state)
 
 	/* Raw rdata: priority 1, target ".", ipv4hint with a bad length. */
 	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
-		     "ans:www.x.test. 300 IN HTTPS \\# 10 0001 00 0004 0003 c00002", NULL);
+	             "ans:www.x.test. 300 IN HTTPS \\# 10 0001 00 0004 0003 c00002", NULL);
 	assert_int_equal(a.n, 0);
 	assert_int_equal(ldns_pkt_ancount(p), 0);
 	ldns_pkt_free(p);
@@ -835,9 +839,9 @@ test_extract_https(void **state)
 
 	/* Hints that would exceed max_addrs: the record is dropped whole. */
 	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
-		     "ans:www.x.test. 300 IN HTTPS 1 . ipv4hint=192.0.2.1,192.0.2.2,192.0.2.3,"
-		     "192.0.2.4,192.0.2.5",
-		     NULL);
+	             "ans:www.x.test. 300 IN HTTPS 1 . ipv4hint=192.0.2.1,192.0.2.2,192.0.2.3,"
+	             "192.0.2.4,192.0.2.5",
+	             NULL);
 	assert_int_equal(a.n, 0);
 	assert_int_equal(ldns_pkt_ancount(p), 0);
 	ldns_pkt_free(p);
@@ -873,13 +877,16 @@ answer_is(const ldns_pkt *p, const char *text)
 	ng = rdata_wire(ldns_rr_list_rr(ldns_pkt_answer(p), 0), got, sizeof(got));
 	nw = rdata_wire(rr, want, sizeof(want));
 	assert_int_equal(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_answer(p), 0)),
-			 ldns_rr_get_type(rr));
+	                 ldns_rr_get_type(rr));
 	assert_int_equal(ng, nw);
 	assert_memory_equal(got, want, nw);
 	ldns_rr_free(rr);
 }
 
-#define ECH "AEX+DQBBpQAgACBTKq0yNVLJQjrzmT1eeTyXzfzYPw9tdAHbgE7cZXE8HAAEAAEAAQASY2xvdWRmbGFyZS1lY2guY29tAAA="
+#define ECH                                                                                        \
+	"AEX+"                                                                                     \
+	"DQBBpQAgACBTKq0yNVLJQjrzmT1eeTyXzfzYPw9tdAHbgE7cZXE8HAAEAAEAAQASY2xvdWRmbGFyZS1lY2guY29t" \
+	"AAA="
 
 static void
 test_strip_ech(void **state)
@@ -892,19 +899,19 @@ test_strip_ech(void **state)
 
 	/* ech goes, the other params stay as they were, hints allowed. */
 	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
-		     "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2,h3 ipv4hint=192.0.2.44 ech=" ECH
-		     " ipv6hint=2001:db8::44",
-		     NULL);
+	             "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2,h3 ipv4hint=192.0.2.44 ech=" ECH
+	             " ipv6hint=2001:db8::44",
+	             NULL);
 	assert_string_equal(fmt(&a), "192.0.2.44,2001:db8::44");
 	answer_is(p, "www.x.test. 300 IN HTTPS 1 . alpn=h2,h3 ipv4hint=192.0.2.44 "
-		     "ipv6hint=2001:db8::44");
+	             "ipv6hint=2001:db8::44");
 	assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(p), 0)), 300);
 	ldns_pkt_free(p);
 	dnsmsg_query_free(&q);
 
 	/* SVCB alike; a record with nothing but ech keeps priority and target. */
 	p = filtered("www.x.test", LDNS_RR_TYPE_SVCB, &a, &q,
-		     "ans:www.x.test. 300 IN SVCB 2 svc.x.test. ech=" ECH, NULL);
+	             "ans:www.x.test. 300 IN SVCB 2 svc.x.test. ech=" ECH, NULL);
 	answer_is(p, "www.x.test. 300 IN SVCB 2 svc.x.test.");
 	ldns_pkt_free(p);
 	dnsmsg_query_free(&q);
@@ -912,7 +919,7 @@ test_strip_ech(void **state)
 	/* keep_ech = yes: the record as upstream sent it. */
 	cfg.keep_ech = true;
 	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
-		     "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2 ech=" ECH, NULL);
+	             "ans:www.x.test. 300 IN HTTPS 1 . alpn=h2 ech=" ECH, NULL);
 	answer_is(p, "www.x.test. 300 IN HTTPS 1 . alpn=h2 ech=" ECH);
 	ldns_pkt_free(p);
 	dnsmsg_query_free(&q);
@@ -921,8 +928,8 @@ test_strip_ech(void **state)
 	/* ech made mandatory: the record cannot go without it, so it goes
 	 * whole, with its hints. */
 	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
-		     "ans:www.x.test. 300 IN HTTPS 1 . mandatory=ech ipv4hint=192.0.2.44 ech=" ECH,
-		     NULL);
+	             "ans:www.x.test. 300 IN HTTPS 1 . mandatory=ech ipv4hint=192.0.2.44 ech=" ECH,
+	             NULL);
 	assert_int_equal(a.n, 0);
 	assert_int_equal(ldns_pkt_ancount(p), 0);
 	ldns_pkt_free(p);
@@ -930,9 +937,9 @@ test_strip_ech(void **state)
 
 	/* Keys out of order (an ech after alpn after ech): malformed, dropped. */
 	p = filtered("www.x.test", LDNS_RR_TYPE_HTTPS, &a, &q,
-		     "ans:www.x.test. 300 IN HTTPS \\# 19 0001 00 0005 0001 aa 0001 0003 026832 "
-		     "0005 0001 bb",
-		     NULL);
+	             "ans:www.x.test. 300 IN HTTPS \\# 19 0001 00 0005 0001 aa 0001 0003 026832 "
+	             "0005 0001 bb",
+	             NULL);
 	assert_int_equal(ldns_pkt_ancount(p), 0);
 	ldns_pkt_free(p);
 	dnsmsg_query_free(&q);
@@ -966,7 +973,7 @@ test_reply(void **state)
 	bool tc;
 
 	p = filtered("www.x.test", LDNS_RR_TYPE_A, &a, &q, "ans:www.x.test. 300 IN A 192.0.2.1",
-		     NULL);
+	             NULL);
 	q.id = 0xbeef;
 	assert_int_equal(dnsmsg_build_reply(p, &q, true, &w, &len, &tc), 0);
 	assert_false(tc);
@@ -982,8 +989,8 @@ test_reply(void **state)
 	/* Without EDNS, more than 512 bytes over UDP: TC=1, question only;
 	 * over TCP the whole answer. */
 	{
-		uint8_t *qw = query_wire("www.x.test", LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN, 5, -1,
-					 &len);
+		uint8_t *qw =
+		    query_wire("www.x.test", LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_IN, 5, -1, &len);
 		char txt[300];
 
 		assert_int_equal(dnsmsg_parse_query(qw, len, &cfg, &q), DNSMSG_QUERY);
@@ -991,7 +998,7 @@ test_reply(void **state)
 		for (int pass = 0; pass < 2; pass++) {
 			p = NULL;
 			ldns_pkt_query_new_frm_str(&p, "www.x.test", LDNS_RR_TYPE_TXT,
-						   LDNS_RR_CLASS_IN, 0);
+			                           LDNS_RR_CLASS_IN, 0);
 			ldns_pkt_set_qr(p, true);
 			for (int i = 0; i < 4; i++) {
 				ldns_rr *rr = NULL;
@@ -1030,16 +1037,16 @@ answer_pkt(const char *name, ldns_rr_type type, const char *const *rrs)
 	size_t len;
 
 	assert_int_equal(ldns_pkt_query_new_frm_str(&p, name, type, LDNS_RR_CLASS_IN, LDNS_RD),
-			 LDNS_STATUS_OK);
+	                 LDNS_STATUS_OK);
 	ldns_pkt_set_qr(p, true);
 	for (size_t i = 0; rrs[i] != NULL; i++) {
 		ldns_rr *rr = NULL;
-		ldns_pkt_section sec = strncmp(rrs[i], "add:", 4) == 0	 ? LDNS_SECTION_ADDITIONAL
-				       : strncmp(rrs[i], "ns:", 3) == 0 ? LDNS_SECTION_AUTHORITY
-									 : LDNS_SECTION_ANSWER;
+		ldns_pkt_section sec = strncmp(rrs[i], "add:", 4) == 0  ? LDNS_SECTION_ADDITIONAL
+		                       : strncmp(rrs[i], "ns:", 3) == 0 ? LDNS_SECTION_AUTHORITY
+		                                                        : LDNS_SECTION_ANSWER;
 
 		assert_int_equal(ldns_rr_new_frm_str(&rr, strchr(rrs[i], ':') + 1, 0, NULL, NULL),
-				 LDNS_STATUS_OK);
+		                 LDNS_STATUS_OK);
 		ldns_pkt_push_rr(p, sec, rr);
 	}
 	assert_int_equal(ldns_pkt2wire(&w, p, &len), LDNS_STATUS_OK);
@@ -1059,16 +1066,18 @@ static void
 test_template_ages(void **state)
 {
 	static const char *const answers[][8] = {
-		{"ans:www.x.test. 300 IN A 203.0.113.1", NULL},
-		{"ans:www.x.test. 100 IN CNAME edge.cdn.test.", "ans:edge.cdn.test. 90000 IN A 203.0.113.1",
-		 "ans:edge.cdn.test. 7200 IN A 203.0.113.2", "ns:cdn.test. 86400 IN NS ns.cdn.test.",
-		 "add:ns.cdn.test. 5000 IN A 203.0.113.9", "add:evil.test. 300 IN A 198.51.100.66",
-		 NULL},
-		{"ns:x.test. 900 IN SOA ns.x.test. h.x.test. 1 3600 600 86400 900", NULL},
-		/* an OPT-typed record where none belongs: aged like any other */
-		{"ans:www.x.test. 300 IN A 203.0.113.1", "ans:www.x.test. 500 IN TYPE41 \\# 0", NULL},
+	    {"ans:www.x.test. 300 IN A 203.0.113.1", NULL},
+	    {"ans:www.x.test. 100 IN CNAME edge.cdn.test.",
+	     "ans:edge.cdn.test. 90000 IN A 203.0.113.1",
+	     "ans:edge.cdn.test. 7200 IN A 203.0.113.2", "ns:cdn.test. 86400 IN NS ns.cdn.test.",
+	     "add:ns.cdn.test. 5000 IN A 203.0.113.9", "add:evil.test. 300 IN A 198.51.100.66",
+	     NULL},
+	    {"ns:x.test. 900 IN SOA ns.x.test. h.x.test. 1 3600 600 86400 900", NULL},
+	    /* an OPT-typed record where none belongs: aged like any other */
+	    {"ans:www.x.test. 300 IN A 203.0.113.1", "ans:www.x.test. 500 IN TYPE41 \\# 0", NULL},
 	};
-	static const uint32_t ages[] = {0, 1, 59, 99, 100, 101, 3599, 3600, 3601, 5000, 86400, 90001};
+	static const uint32_t ages[] = {0,    1,    59,   99,   100,   101,
+	                                3599, 3600, 3601, 5000, 86400, 90001};
 
 	for (size_t a = 0; a < sizeof(answers) / sizeof(answers[0]); a++) {
 		for (size_t g = 0; g < sizeof(ages) / sizeof(ages[0]); g++) {
@@ -1086,9 +1095,11 @@ test_template_ages(void **state)
 				q.edns = edns;
 				dnsmsg_age(p1, ages[g]);
 				dnsmsg_filter_answer(p1, &q, &cfg, &classic);
-				assert_int_equal(dnsmsg_build_reply(p1, &q, true, &w1, &l1, &tr1), 0);
+				assert_int_equal(dnsmsg_build_reply(p1, &q, true, &w1, &l1, &tr1),
+				                 0);
 				dnsmsg_filter_answer_raw(p2, &q, &cfg, &raw);
-				assert_int_equal(dnsmsg_build_reply(p2, &q, true, &w2, &l2, &tr2), 0);
+				assert_int_equal(dnsmsg_build_reply(p2, &q, true, &w2, &l2, &tr2),
+				                 0);
 				assert_int_equal(dnsmsg_reply_ttls(w2, l2, q.edns, &t), 0);
 				dnsmsg_reply_age(w2, &t, ages[g], cfg.max_ttl);
 				assert_int_equal(tr1, tr2);
@@ -1097,7 +1108,7 @@ test_template_ages(void **state)
 				assert_int_equal(classic.n, raw.n);
 				if (classic.n > 0)
 					assert_int_equal(classic.ttl,
-							 dnsmsg_addrs_ttl(raw.ttl, ages[g], &cfg));
+					                 dnsmsg_addrs_ttl(raw.ttl, ages[g], &cfg));
 				free(w1);
 				free(w2);
 				ldns_pkt_free(p1);
@@ -1128,8 +1139,8 @@ parse_type(const char *name, uint16_t qtype, struct dnsmsg_query *q)
 static void
 test_qtype_refused(void **state)
 {
-	static const uint16_t refused[] = {0, 128, 200, 249, 250, 251, 252, 253, 254,
-					   65280, 65400, 65534, 65535};
+	static const uint16_t refused[] = {0,   128, 200,   249,   250,   251,  252,
+	                                   253, 254, 65280, 65400, 65534, 65535};
 	static const uint16_t ok[] = {1, 28, 65, 127, 255, 256, 257, 32768, 65279};
 	struct dnsmsg_query q;
 
@@ -1188,7 +1199,7 @@ test_upstream_lower_case(void **state)
 	free(w);
 
 	aw = answer_wire(&q, 0x4242, "www.x.test", &alen, "ans:www.x.test. 300 IN A 192.0.2.1",
-			 NULL);
+	                 NULL);
 	assert_int_equal(dnsmsg_check_answer(aw, alen, 0x4242, &q, &p), DNSMSG_ANSWER_OK);
 	free(aw);
 	dnsmsg_filter_answer(p, &q, &cfg, &a);
@@ -1217,11 +1228,11 @@ static void
 test_template_case(void **state)
 {
 	static const char *const answers[][8] = {
-		{"ans:www.x.test. 300 IN A 203.0.113.1", NULL},
-		{"ans:www.x.test. 100 IN CNAME edge.cdn.test.", "ans:edge.cdn.test. 900 IN A 203.0.113.1",
-		 "ns:x.test. 86400 IN NS ns.www.x.test.", "add:ns.www.x.test. 5000 IN A 203.0.113.9",
-		 NULL},
-		{"ns:x.test. 900 IN SOA ns.x.test. h.x.test. 1 3600 600 86400 900", NULL},
+	    {"ans:www.x.test. 300 IN A 203.0.113.1", NULL},
+	    {"ans:www.x.test. 100 IN CNAME edge.cdn.test.",
+	     "ans:edge.cdn.test. 900 IN A 203.0.113.1", "ns:x.test. 86400 IN NS ns.www.x.test.",
+	     "add:ns.www.x.test. 5000 IN A 203.0.113.9", NULL},
+	    {"ns:x.test. 900 IN SOA ns.x.test. h.x.test. 1 3600 600 86400 900", NULL},
 	};
 	static const char *const cases[] = {"www.x.test", "WwW.x.TeSt", "WWW.X.TEST", "wWw.X.test"};
 
@@ -1239,9 +1250,11 @@ test_template_case(void **state)
 				parse_ok(cases[c1], LDNS_RR_TYPE_A, &q1);
 				parse_ok(cases[c2], LDNS_RR_TYPE_A, &q2);
 				dnsmsg_filter_answer_raw(p1, &q1, &cfg, &x);
-				assert_int_equal(dnsmsg_build_reply(p1, &q1, true, &w1, &l1, &tr), 0);
+				assert_int_equal(dnsmsg_build_reply(p1, &q1, true, &w1, &l1, &tr),
+				                 0);
 				dnsmsg_filter_answer_raw(p2, &q2, &cfg, &x);
-				assert_int_equal(dnsmsg_build_reply(p2, &q2, true, &w2, &l2, &tr), 0);
+				assert_int_equal(dnsmsg_build_reply(p2, &q2, true, &w2, &l2, &tr),
+				                 0);
 				assert_int_equal(dnsmsg_reply_set_question(w1, l1, &q2), 0);
 				assert_int_equal(l1, l2);
 				assert_memory_equal(w1, w2, l1);
@@ -1319,17 +1332,28 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_good),    cmocka_unit_test(test_parse_bad),
-		cmocka_unit_test(test_parse_weird_names), cmocka_unit_test(test_deny),
-		cmocka_unit_test(test_deny_ede),      cmocka_unit_test(test_deny_ede_fits),
-		cmocka_unit_test(test_deny_search),   cmocka_unit_test(test_opcode_no_ra),
-		cmocka_unit_test(test_check_answer),  cmocka_unit_test(test_extract_plain),
-		cmocka_unit_test(test_extract_cap),   cmocka_unit_test(test_extract_cname),
-		cmocka_unit_test(test_extract_https), cmocka_unit_test(test_strip_ech), cmocka_unit_test(test_extract_inward), cmocka_unit_test(test_reply),
-		cmocka_unit_test(test_mnemonics),     cmocka_unit_test(test_template_ages),
-		cmocka_unit_test(test_reply_ttls_bad),
-		cmocka_unit_test(test_qtype_refused), cmocka_unit_test(test_upstream_lower_case),
-		cmocka_unit_test(test_template_case),
+	    cmocka_unit_test(test_parse_good),
+	    cmocka_unit_test(test_parse_bad),
+	    cmocka_unit_test(test_parse_weird_names),
+	    cmocka_unit_test(test_deny),
+	    cmocka_unit_test(test_deny_ede),
+	    cmocka_unit_test(test_deny_ede_fits),
+	    cmocka_unit_test(test_deny_search),
+	    cmocka_unit_test(test_opcode_no_ra),
+	    cmocka_unit_test(test_check_answer),
+	    cmocka_unit_test(test_extract_plain),
+	    cmocka_unit_test(test_extract_cap),
+	    cmocka_unit_test(test_extract_cname),
+	    cmocka_unit_test(test_extract_https),
+	    cmocka_unit_test(test_strip_ech),
+	    cmocka_unit_test(test_extract_inward),
+	    cmocka_unit_test(test_reply),
+	    cmocka_unit_test(test_mnemonics),
+	    cmocka_unit_test(test_template_ages),
+	    cmocka_unit_test(test_reply_ttls_bad),
+	    cmocka_unit_test(test_qtype_refused),
+	    cmocka_unit_test(test_upstream_lower_case),
+	    cmocka_unit_test(test_template_case),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

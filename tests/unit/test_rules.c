@@ -33,8 +33,8 @@ sample_conf(struct conf *c)
  * new flows to or from those ports, and DNATed flows by their original
  * destination port. */
 #define DNS_DISPATCH                                                                               \
-	"-A NAMEGATE -p udp -m multiport --ports 53,853,5353 -j NAMEGATE-DNS\n"                     \
-	"-A NAMEGATE -p tcp -m multiport --ports 53,853,5353 -j NAMEGATE-DNS\n"                     \
+	"-A NAMEGATE -p udp -m multiport --ports 53,853,5353 -j NAMEGATE-DNS\n"                    \
+	"-A NAMEGATE -p tcp -m multiport --ports 53,853,5353 -j NAMEGATE-DNS\n"                    \
 	"-A NAMEGATE -m conntrack --ctstate DNAT -j NAMEGATE-DNAT\n"
 #define DNAT_PORT(p)                                                                               \
 	"-A NAMEGATE-DNAT -p udp -m conntrack --ctorigdstport " p " -j NAMEGATE-DNS\n"             \
@@ -44,7 +44,7 @@ sample_conf(struct conf *c)
 /* Inbound: under way, loopback, IPv6's own ICMPv6, [gate] inbound (none in
  * the sample); the rest is logged (at most 100/s) and dropped. */
 #define INBOUND_HEAD                                                                               \
-	"-A NAMEGATE-IN -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"                     \
+	"-A NAMEGATE-IN -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"                    \
 	"-A NAMEGATE-IN -i lo -j ACCEPT\n"
 #define INBOUND_ICMP6_TYPE(t) "-A NAMEGATE-IN -p ipv6-icmp -m icmp6 --icmpv6-type " t " -j ACCEPT\n"
 #define INBOUND_ICMP6                                                                              \
@@ -56,12 +56,13 @@ sample_conf(struct conf *c)
 	INBOUND_ICMP6_TYPE("135")                                                                  \
 	INBOUND_ICMP6_TYPE("136") INBOUND_ICMP6_TYPE("137") INBOUND_ICMP6_TYPE("143")
 #define INBOUND_TAIL                                                                               \
-	"-A NAMEGATE-IN -m limit --limit 100/sec --limit-burst 100 -j MARK --set-mark 0x4e470003\n"  \
-	"-A NAMEGATE-IN -m mark --mark 0x4e470003 -j NFQUEUE --queue-num 7\n"                       \
+	"-A NAMEGATE-IN -m limit --limit 100/sec --limit-burst 100 -j MARK --set-mark "            \
+	"0x4e470003\n"                                                                             \
+	"-A NAMEGATE-IN -m mark --mark 0x4e470003 -j NFQUEUE --queue-num 7\n"                      \
 	"-A NAMEGATE-IN -j DROP\n"
 
 #define PEND                                                                                       \
-	"-A NAMEGATE-PEND -j CONNMARK --set-mark 0x4e470010\n"                                      \
+	"-A NAMEGATE-PEND -j CONNMARK --set-mark 0x4e470010\n"                                     \
 	"-A NAMEGATE-PEND -j ACCEPT\n"
 
 static const char expect_v4[] =
@@ -74,9 +75,8 @@ static const char expect_v4[] =
     ":NAMEGATE-PEND - [0:0]\n"
     "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
-    "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp-admin-prohibited\n"
-    DNS_DISPATCH
-    DNAT_DISPATCH
+    "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with "
+    "icmp-admin-prohibited\n" DNS_DISPATCH DNAT_DISPATCH
     "-A NAMEGATE -d 127.0.0.11 -j NAMEGATE-DNS\n"
     "-A NAMEGATE -o lo -j ACCEPT\n"
     "-A NAMEGATE -m set --match-set namegate-net4 dst,dst -j ACCEPT\n"
@@ -89,10 +89,7 @@ static const char expect_v4[] =
     "53 -j ACCEPT\n"
     "-A NAMEGATE-DNS ! -o lo -m owner --uid-owner 0 -j ACCEPT\n"
     "-A NAMEGATE-DNS -j MARK --set-mark 0x4e470001\n"
-    "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n"
-    PEND
-    INBOUND_HEAD
-    INBOUND_TAIL
+    "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n" PEND INBOUND_HEAD INBOUND_TAIL
     "-I OUTPUT 1 -j NAMEGATE\n"
     "COMMIT\n";
 
@@ -106,10 +103,8 @@ static const char expect_v6[] =
     ":NAMEGATE-PEND - [0:0]\n"
     "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
     "-A NAMEGATE -m mark --mark 0x4e470002 -p tcp -j REJECT --reject-with tcp-reset\n"
-    "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with icmp6-adm-prohibited\n"
-    DNS_DISPATCH
-    DNAT_DISPATCH
-    "-A NAMEGATE -o lo -j ACCEPT\n"
+    "-A NAMEGATE -m mark --mark 0x4e470002 -j REJECT --reject-with "
+    "icmp6-adm-prohibited\n" DNS_DISPATCH DNAT_DISPATCH "-A NAMEGATE -o lo -j ACCEPT\n"
     "-A NAMEGATE -p ipv6-icmp -m icmp6 --icmpv6-type 133 -j ACCEPT\n"
     "-A NAMEGATE -p ipv6-icmp -m icmp6 --icmpv6-type 134 -j ACCEPT\n"
     "-A NAMEGATE -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT\n"
@@ -124,11 +119,7 @@ static const char expect_v6[] =
     "--ctorigdstport 853 -j ACCEPT\n"
     "-A NAMEGATE-DNS ! -o lo -m owner --uid-owner 0 -j ACCEPT\n"
     "-A NAMEGATE-DNS -j MARK --set-mark 0x4e470001\n"
-    "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n"
-    PEND
-    INBOUND_HEAD
-    INBOUND_ICMP6
-    INBOUND_TAIL
+    "-A NAMEGATE-DNS -j NFQUEUE --queue-num 7\n" PEND INBOUND_HEAD INBOUND_ICMP6 INBOUND_TAIL
     "COMMIT\n";
 
 static void
@@ -234,13 +225,13 @@ test_many_ports(void **state)
 	/* 2 + 8 + 8 = 18 ports: 15 and 3, for udp and tcp */
 	assert_int_equal(count(buf, "-m multiport --ports "), 4);
 	assert_non_null(strstr(buf, "-A NAMEGATE -p tcp -m multiport --ports 53,853,1000,1001,1002,"
-				    "1003,1004,1005,1006,1007,2000,2001,2002,2003,2004 -j "
-				    "NAMEGATE-DNS\n"));
+	                            "1003,1004,1005,1006,1007,2000,2001,2002,2003,2004 -j "
+	                            "NAMEGATE-DNS\n"));
 	assert_non_null(strstr(buf, "-A NAMEGATE -p udp -m multiport --ports 2005,2006,2007 -j "
-				    "NAMEGATE-DNS\n"));
+	                            "NAMEGATE-DNS\n"));
 	assert_int_equal(count(buf, "-A NAMEGATE-DNAT -p "), 2 * 18);
 	assert_non_null(strstr(buf, "-A NAMEGATE-DNAT -p tcp -m conntrack --ctorigdstport 2007 -j "
-				    "NAMEGATE-DNS\n"));
+	                            "NAMEGATE-DNS\n"));
 }
 
 /* Nobody but the resolver reaches Docker's 127.0.0.11, on any port: it
@@ -335,7 +326,8 @@ test_dockerdns_parse(void **state)
 	assert_true(dd.known);
 	assert_int_equal(dd.next, 0);
 	assert_true(dockerdns_parse_line(
-	    "# ExtServers: [192.0.2.1 host(192.0.2.2) 192.0.2.1 fe80::1%eth0 host(x) [::1]:53]", &dd));
+	    "# ExtServers: [192.0.2.1 host(192.0.2.2) 192.0.2.1 fe80::1%eth0 host(x) [::1]:53]",
+	    &dd));
 	assert_int_equal(dd.next, 1);
 	assert_int_equal(dd.nhost, 1);
 	assert_string_equal(addr_ntop(&dd.ext[0], ip, sizeof(ip)), "192.0.2.1");
@@ -399,11 +391,12 @@ test_inbound_ports(void **state)
 		assert_int_equal(portlist_add(&c.inbound, p), 0);
 	}
 	assert_true(rules_text(&c, NULL, AF_INET6, 999, 0, 0, buf, sizeof(buf)) > 0);
-	assert_non_null(strstr(buf, "-A NAMEGATE-IN -p tcp -m multiport --dports "
-	                            "4000,4001,4002,4003,4004,4005,4006,4007,4008,4009,4010,4011,4012,"
-	                            "4013,4014 -j ACCEPT\n"
-	                            "-A NAMEGATE-IN -p tcp -m multiport --dports "
-	                            "4015,4016,4017,4018,4019 -j ACCEPT\n"));
+	assert_non_null(strstr(buf,
+	                       "-A NAMEGATE-IN -p tcp -m multiport --dports "
+	                       "4000,4001,4002,4003,4004,4005,4006,4007,4008,4009,4010,4011,4012,"
+	                       "4013,4014 -j ACCEPT\n"
+	                       "-A NAMEGATE-IN -p tcp -m multiport --dports "
+	                       "4015,4016,4017,4018,4019 -j ACCEPT\n"));
 	assert_null(strstr(buf, "-p udp -m multiport --dports"));
 	assert_null(strstr(buf, "INPUT"));
 	assert_non_null(strstr(buf, "-A NAMEGATE-IN -j DROP\n"));
@@ -429,14 +422,16 @@ test_bind(void **state)
 	assert_int_equal(port_parse("tcp/80", &p), 0);
 	assert_int_equal(portlist_add(&c.http_ports, p), 0);
 	assert_true(rules_text(&c, NULL, AF_INET, 999, 7, 0, buf, sizeof(buf)) > 0);
-	assert_non_null(strstr(buf, ":NAMEGATE-PEND - [0:0]\n"
-	                            "-A NAMEGATE -m connmark --mark 0x4e470010/0xfffffffe -j "
-	                            "NAMEGATE-BIND\n"
-	                            "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"));
-	assert_non_null(strstr(buf, "-A NAMEGATE -m set --match-set namegate-net4 dst,dst -j ACCEPT\n"
-	                            "-A NAMEGATE -p tcp -m multiport --dports 443,80 -m set "
-	                            "--match-set namegate4 dst,dst -j NAMEGATE-PEND\n"
-	                            "-A NAMEGATE -m set --match-set namegate4 dst,dst -j ACCEPT\n"));
+	assert_non_null(
+	    strstr(buf, ":NAMEGATE-PEND - [0:0]\n"
+	                "-A NAMEGATE -m connmark --mark 0x4e470010/0xfffffffe -j "
+	                "NAMEGATE-BIND\n"
+	                "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"));
+	assert_non_null(strstr(buf,
+	                       "-A NAMEGATE -m set --match-set namegate-net4 dst,dst -j ACCEPT\n"
+	                       "-A NAMEGATE -p tcp -m multiport --dports 443,80 -m set "
+	                       "--match-set namegate4 dst,dst -j NAMEGATE-PEND\n"
+	                       "-A NAMEGATE -m set --match-set namegate4 dst,dst -j ACCEPT\n"));
 	assert_non_null(strstr(buf, "-A NAMEGATE-BIND -p tcp -m length --length 52 -m u32 --u32 "
 	                            "\"0>>24=0x45&&32>>26&0x3C=32\" -j ACCEPT\n"));
 	assert_non_null(strstr(buf, "-A NAMEGATE-BIND -j NFQUEUE --queue-num 7\n"));
