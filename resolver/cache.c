@@ -9,12 +9,13 @@
 #include <string.h>
 
 #include "dnsmsg.h"
+#include "hash.h"
 #include "log.h"
 
 struct cache_entry {
 	struct cache_entry *hnext;
 	struct cache_entry *prev, *next; /* LRU: most recently used first */
-	uint32_t hash;
+	uint64_t hash;
 	uint16_t qtype;
 	bool do_bit;
 	uint64_t stored_ms, expires_ms;
@@ -52,19 +53,21 @@ struct cache {
 	struct cache_entry *head, *tail;
 	uint64_t next_serial;
 	uint32_t fresh_gen;
+	uint64_t seed;
 };
 
-static uint32_t
-key_hash(const char *name, uint16_t qtype, bool do_bit)
+/* Seeded (common/hash.h): under a wildcard line the agent chooses the
+ * names, and so would choose one bucket for all of them. */
+static uint64_t
+key_hash(const struct cache *c, const char *name, uint16_t qtype, bool do_bit)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
+	uint64_t h = hash_init(c->seed);
 
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	h = (h ^ (qtype & 0xff)) * 16777619u;
-	h = (h ^ (qtype >> 8)) * 16777619u;
-	h = (h ^ (do_bit ? 1u : 0u)) * 16777619u;
-	return h;
+	h = hash_bytes(h, name, strlen(name));
+	h = hash_byte(h, (uint8_t)(qtype & 0xff));
+	h = hash_byte(h, (uint8_t)(qtype >> 8));
+	h = hash_byte(h, do_bit ? 1u : 0u);
+	return hash_final(h);
 }
 
 struct cache *
@@ -74,6 +77,11 @@ cache_new(size_t max_entries)
 
 	if (c == NULL) {
 		log_warn("cache: calloc");
+		return NULL;
+	}
+	if (hash_seed(&c->seed) != 0) {
+		log_warn("cache: getrandom for the hash seed");
+		free(c);
 		return NULL;
 	}
 	c->max = max_entries ? max_entries : 1;
@@ -164,7 +172,7 @@ cache_size(const struct cache *c)
 }
 
 static struct cache_entry *
-lookup(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint32_t h)
+lookup(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t h)
 {
 	for (struct cache_entry *e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->hnext)
 		if (e->hash == h && e->qtype == qtype && e->do_bit == do_bit &&
@@ -233,7 +241,7 @@ cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const 
           const uint8_t *wire, size_t len, uint64_t now_ms)
 {
 	uint32_t ttl = cache_answer_ttl(pkt);
-	uint32_t h = key_hash(name, qtype, do_bit);
+	uint64_t h = key_hash(c, name, qtype, do_bit);
 	size_t nlen = strlen(name);
 	struct cache_entry *e;
 
@@ -273,7 +281,7 @@ ldns_pkt *
 cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
               uint32_t *age, uint64_t *serial)
 {
-	uint32_t h = key_hash(name, qtype, do_bit);
+	uint64_t h = key_hash(c, name, qtype, do_bit);
 	struct cache_entry *e = lookup(c, name, qtype, do_bit, h);
 	ldns_pkt *pkt = NULL;
 
@@ -324,7 +332,7 @@ void
 cache_mark_acked(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
                  uint32_t gen, uint64_t sent_ms, uint32_t ttl)
 {
-	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
+	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(c, name, qtype, do_bit));
 
 	if (e == NULL || serial == 0 || e->serial != serial || gen != c->fresh_gen || ttl == 0)
 		return;
@@ -340,7 +348,7 @@ bool
 cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
             uint64_t now_ms, uint32_t ttl)
 {
-	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
+	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(c, name, qtype, do_bit));
 
 	if (e == NULL || serial == 0 || e->serial != serial || e->ack_gen != c->fresh_gen)
 		return false;
@@ -356,7 +364,7 @@ cache_prepare(struct cache *c, const char *name, uint16_t qtype, bool do_bit, ui
               const struct cache_prep_key *k, const uint8_t *wire, size_t len,
               const struct dnsmsg_ttls *ttls, const char *addrs, size_t naddrs, uint32_t raw_ttl)
 {
-	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
+	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(c, name, qtype, do_bit));
 	size_t offs = k->qnamelen, vals = offs + ttls->n * 2, tmpl = vals + ttls->n * 4;
 	struct prep *p;
 
@@ -391,7 +399,7 @@ bool
 cache_prepared(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
                const struct cache_prep_key *k, size_t size_limit, struct cache_prepared *out)
 {
-	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
+	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(c, name, qtype, do_bit));
 	const struct prep *p = e != NULL ? e->prep : NULL;
 	size_t offs, vals;
 

@@ -6,7 +6,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <ldns/ldns.h>
@@ -256,13 +259,99 @@ test_prepared(void **state)
 	cache_free(c);
 }
 
+/* The bucket an unseeded FNV-1a over the key would pick among nb: what an
+ * agent can compute without knowing the cache's seed. */
+static uint32_t
+fnv_unseeded(const char *name, uint16_t qtype, bool do_bit, uint32_t nb)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ (qtype & 0xff)) * 16777619u;
+	h = (h ^ (qtype >> 8)) * 16777619u;
+	h = (h ^ (do_bit ? 1u : 0u)) * 16777619u;
+	return h & (nb - 1);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Seconds for `rounds` lookups of each name. */
+static double
+lookups(struct cache *c, char (*names)[32], size_t n, int rounds)
+{
+	double t0 = now_s();
+
+	for (int r = 0; r < rounds; r++)
+		for (size_t i = 0; i < n; i++)
+			assert_false(cache_fresh(c, names[i], LDNS_RR_TYPE_A, false, 1, 1000, 60));
+	return now_s() - t0;
+}
+
+/*
+ * Hash flooding: names chosen (under a wildcard line) to share a bucket of
+ * an unseeded hash cost no more to look up than any others, because the
+ * cache's hash is seeded. A cache of 4096 entries has 8192 buckets.
+ */
+static void
+test_flood(void **state)
+{
+	enum { N = 1500, NB = 8192, ROUNDS = 4 };
+	static char evil[N][32], plain[N][32];
+	struct cache *c = cache_new(4096);
+	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
+	uint32_t target = fnv_unseeded("aaaaaaaa.w.test", LDNS_RR_TYPE_A, false, NB);
+	uint64_t x = 88172645463325252ULL;
+	double t_evil, t_plain;
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(c);
+	while (n < N) {
+		char name[32];
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		for (int i = 0; i < 8; i++)
+			name[i] = (char)('a' + (x >> (5 * i)) % 26);
+		memcpy(name + 8, ".w.test", 8);
+		if (fnv_unseeded(name, LDNS_RR_TYPE_A, false, NB) == target)
+			memcpy(evil[n++], name, sizeof(name));
+	}
+	for (size_t i = 0; i < N; i++) {
+		snprintf(plain[i], sizeof(plain[i]), "p%zu.w.test", i);
+		put(c, evil[i], LDNS_RR_TYPE_A, false, p, 1000);
+		put(c, plain[i], LDNS_RR_TYPE_A, false, p, 1000);
+	}
+	/* The best of several, interleaved: the machine may be busy. */
+	t_evil = t_plain = 1e9;
+	for (int k = 0; k < 7; k++) {
+		double a = lookups(c, plain, N, ROUNDS), b = lookups(c, evil, N, ROUNDS);
+
+		t_plain = a < t_plain ? a : t_plain;
+		t_evil = b < t_evil ? b : t_evil;
+	}
+	print_message("flood: %.2f ms for the colliding names, %.2f ms for the others\n",
+	              t_evil * 1e3, t_plain * 1e3);
+	/* Unseeded, a colliding lookup walks ~N/2 entries (x100 and more). */
+	assert_true(t_evil < 4 * t_plain + 0.002);
+	ldns_pkt_free(p);
+	cache_free(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ttl),      cmocka_unit_test(test_hit_and_age),
 	    cmocka_unit_test(test_bound),    cmocka_unit_test(test_fresh),
-	    cmocka_unit_test(test_prepared),
+	    cmocka_unit_test(test_prepared), cmocka_unit_test(test_flood),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
