@@ -18,6 +18,7 @@
 #include "dnsmsg.h"
 #include "frontend.h"
 #include "gateclient.h"
+#include "holds.h"
 #include "log.h"
 #include "loop.h"
 #include "ratelimit.h"
@@ -36,10 +37,9 @@ struct query {
 	uint8_t *reply;       /* held while the gate is asked */
 	size_t replylen;
 	uint32_t ttl;
-	char *addrs;        /* for the dns.allow line */
-	uint64_t serial;    /* the cache entry the answer is, 0 if none */
-	uint32_t fresh_gen; /* cache_fresh_gen when the ALLOW went out */
-	uint64_t sent_ms;   /* ... and when */
+	char *addrs;                /* for the dns.allow line */
+	struct cache_entry *entry;  /* the cache entry the answer is (held), or NULL */
+	struct holds_ticket ticket; /* when the ALLOW went out */
 	struct query *prev, *next;
 };
 
@@ -49,13 +49,13 @@ static struct {
 	struct upstream *up;
 	struct gateclient *gc;
 	struct cache *cache;
+	struct holds *holds;
 	struct query *queries;
 	size_t nqueries;
 	/* A struct query is too big for malloc's small-object caches; reusing
 	 * them spares the allocator its consolidation work on every query. */
 	struct query *pool;
 	size_t npool;
-	uint32_t gate_epoch;
 	uint32_t conf_gen; /* moves on with every config loaded */
 	/* The agent decides how many queries it sends: a flood must not
 	 * become a flood of log lines. Each kind has its own budget, so
@@ -177,6 +177,7 @@ query_free(struct query *qr)
 		qr->next->prev = qr->prev;
 	qs.nqueries--;
 	upstream_cancel(qr->up);
+	cache_entry_release(qr->entry);
 	frontend_client_release(&qr->client);
 	dnsmsg_query_free(&qr->q);
 	free(qr->reply);
@@ -237,29 +238,6 @@ prep_key(const struct dnsmsg_query *q, struct cache_prep_key *k)
 	k->edns = q->edns;
 }
 
-/* What an earlier gate acknowledged says nothing about this one. */
-static void
-sync_gate_epoch(void)
-{
-	if (gateclient_epoch(qs.gc) != qs.gate_epoch) {
-		qs.gate_epoch = gateclient_epoch(qs.gc);
-		cache_invalidate_fresh(qs.cache);
-	}
-}
-
-/*
- * Whether the kernel surely still holds the addresses of cache entry serial
- * for a reply that hands out ttl: acknowledged by this gate with more than
- * half of the timeout left. Refreshing them again would only cost the gate
- * a netlink exchange.
- */
-static bool
-gate_holds(const struct dnsmsg_query *q, uint64_t serial, uint64_t now, uint32_t ttl)
-{
-	sync_gate_epoch();
-	return cache_fresh(qs.cache, q->name, q->qtype, q->do_bit, serial, now, ttl);
-}
-
 static void
 log_allowed(const struct dnsmsg_query *q, const struct frontend_client *cl, bool audit,
             const uint8_t *reply, size_t len, const char *addrs, uint32_t ttl, bool cached)
@@ -285,7 +263,8 @@ log_allowed(const struct dnsmsg_query *q, const struct frontend_client *cl, bool
  * false to take the slow path.
  */
 static bool
-answer_prepared(const struct dnsmsg_query *q, const struct frontend_client *cl)
+answer_prepared(const struct dnsmsg_query *q, const struct frontend_client *cl,
+                struct cache_entry *e)
 {
 	static uint8_t buf[65535];
 	uint64_t now = loop_now_ms();
@@ -293,16 +272,15 @@ answer_prepared(const struct dnsmsg_query *q, const struct frontend_client *cl)
 	struct cache_prepared p;
 	uint32_t ttl = 0;
 
-	if (!q->host || q->qname == NULL)
+	if (q->qname == NULL)
 		return false;
 	prep_key(q, &k);
-	if (!cache_prepared(qs.cache, q->name, q->qtype, q->do_bit, now, &k,
-	                    dnsmsg_reply_limit(q, frontend_client_udp(cl)), &p) ||
+	if (!cache_entry_prepared(e, now, &k, dnsmsg_reply_limit(q, frontend_client_udp(cl)), &p) ||
 	    p.len < DNSMSG_HDR_LEN || p.len > sizeof(buf))
 		return false;
 	if (p.naddrs > 0) {
 		ttl = dnsmsg_addrs_ttl(p.raw_ttl, p.age, qs.conf);
-		if (!gate_holds(q, p.serial, now, ttl))
+		if (!holds_fresh(qs.holds, cache_entry_holds(e), now, ttl))
 			return false;
 	}
 	memcpy(buf, p.wire, p.len);
@@ -334,15 +312,15 @@ gate_done(void *arg, enum gateclient_result res)
 
 	if (res != GATECLIENT_OK) {
 		/* A refusal may have taken entries back out of the sets. */
-		cache_invalidate_fresh(qs.cache);
+		holds_forget(qs.holds);
 		query_fail(qr, gateclient_result_str(res));
 		return;
 	}
-	/* An ACK that says the gate removed entries moved the epoch on:
-	 * then this answer is not credited either. */
-	sync_gate_epoch();
-	cache_mark_acked(qs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial, qr->fresh_gen,
-	                 qr->sent_ms, qr->ttl);
+	/* An ACK that says the gate removed entries moved the generation on
+	 * (gateclient.c, before this callback): then this answer is not
+	 * credited either. */
+	if (qr->entry != NULL)
+		holds_credit(qs.holds, cache_entry_holds(qr->entry), &qr->ticket, qr->ttl);
 	send_allowed(qr);
 }
 
@@ -401,13 +379,13 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
 	if (dnsmsg_reply_ttls(qr->reply, qr->replylen, qr->q.edns, &ttls) != 0)
 		return -1;
 	/* The next hits may start from this template (answer_prepared). */
-	if (qr->serial != 0 && qr->action == DNSMSG_FORWARD && !*truncated &&
+	if (qr->entry != NULL && qr->action == DNSMSG_FORWARD && !*truncated &&
 	    (addrs->n == 0 || qr->addrs != NULL)) {
 		struct cache_prep_key k;
 
 		prep_key(&qr->q, &k);
-		cache_prepare(qs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, qr->serial, &k,
-		              qr->reply, qr->replylen, &ttls, qr->addrs, addrs->n, raw);
+		cache_entry_prepare(qr->entry, &k, qr->reply, qr->replylen, &ttls, qr->addrs,
+		                    addrs->n, raw);
 	}
 	dnsmsg_reply_age(qr->reply, &ttls, age, qs.conf->max_ttl);
 	return 0;
@@ -432,14 +410,12 @@ handle_answer(struct query *qr, ldns_pkt *pkt, uint32_t age)
 		return;
 	}
 	qr->ttl = addrs.ttl;
-	/* before fresh_gen is taken below, so an ACK of this gate counts */
-	sync_gate_epoch();
-	if (qr->cached && gate_holds(&qr->q, qr->serial, loop_now_ms(), addrs.ttl)) {
+	if (qr->cached &&
+	    holds_fresh(qs.holds, cache_entry_holds(qr->entry), loop_now_ms(), addrs.ttl)) {
 		send_allowed(qr);
 		return;
 	}
-	qr->fresh_gen = cache_fresh_gen(qs.cache);
-	qr->sent_ms = loop_now_ms();
+	qr->ticket = holds_ticket(qs.holds, loop_now_ms());
 	if (gateclient_allow(qs.gc, qr->q.name, &addrs, gate_done, qr) != 0)
 		query_fail(qr, "gate-unavailable");
 }
@@ -457,17 +433,20 @@ upstream_done(void *arg, ldns_pkt *pkt, const uint8_t *wire, size_t len, const c
 		query_fail(qr, error ? error : "failed");
 		return;
 	}
-	if (qr->q.host)
-		qr->serial = cache_put(qs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, pkt, wire,
-		                       len, loop_now_ms());
+	if (qr->q.host) {
+		qr->entry = cache_put(qs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit, pkt, wire,
+		                      len, loop_now_ms());
+		if (qr->entry != NULL)
+			cache_entry_hold(qr->entry);
+	}
 	handle_answer(qr, pkt, 0);
 }
 
 static void
-forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend_client *cl)
+forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend_client *cl,
+        struct cache_entry *e)
 {
 	struct query *qr;
-	uint32_t age = 0;
 	ldns_pkt *pkt;
 
 	if (qs.nqueries >= MAX_INFLIGHT) {
@@ -496,12 +475,12 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 	qs.queries = qr;
 	qs.nqueries++;
 
-	pkt = qr->q.host ? cache_get_raw(qs.cache, qr->q.name, qr->q.qtype, qr->q.do_bit,
-	                                 loop_now_ms(), &age, &qr->serial)
-	                 : NULL;
+	pkt = e != NULL ? cache_entry_answer(qs.cache, e) : NULL;
 	if (pkt != NULL) {
 		qr->cached = true;
-		handle_answer(qr, pkt, age);
+		qr->entry = e;
+		cache_entry_hold(e);
+		handle_answer(qr, pkt, cache_entry_age(e, loop_now_ms()));
 		return;
 	}
 	qr->up = upstream_query(qs.up, &qr->q, upstream_done, qr);
@@ -534,6 +513,7 @@ deny(const struct dnsmsg_query *q, const struct frontend_client *cl, bool notimp
 void
 query_on_client(const uint8_t *buf, size_t len, const struct frontend_client *cl, void *arg)
 {
+	struct cache_entry *e = NULL;
 	struct dnsmsg_query q;
 	uint8_t *w = NULL;
 	size_t wlen;
@@ -560,12 +540,17 @@ query_on_client(const uint8_t *buf, size_t len, const struct frontend_client *cl
 		deny(&q, cl, false);
 		break;
 	case DNSMSG_FORWARD:
-		if (answer_prepared(&q, cl))
+		/* The key is looked up once; the entry answers the rest. */
+		if (q.host)
+			e = cache_find(qs.cache, q.name, q.qtype, q.do_bit, loop_now_ms());
+		if (e != NULL && answer_prepared(&q, cl, e))
 			break;
-		forward(&q, DNSMSG_FORWARD, cl);
+		forward(&q, DNSMSG_FORWARD, cl, e);
 		return;
 	case DNSMSG_AUDIT:
-		forward(&q, DNSMSG_AUDIT, cl);
+		if (q.host)
+			e = cache_find(qs.cache, q.name, q.qtype, q.do_bit, loop_now_ms());
+		forward(&q, DNSMSG_AUDIT, cl, e);
 		return;
 	}
 	dnsmsg_query_free(&q);
@@ -573,8 +558,9 @@ query_on_client(const uint8_t *buf, size_t len, const struct frontend_client *cl
 
 void
 query_start(struct loop *lp, struct upstream *up, struct gateclient *gc, struct cache *cache,
-            const struct conf *c)
+            struct holds *holds, const struct conf *c)
 {
+	qs.holds = holds;
 	qs.lp = lp;
 	qs.up = up;
 	qs.gc = gc;

@@ -14,12 +14,13 @@
 #include "conf.h"
 #include "frontend.h"
 #include "gateclient.h"
+#include "holds.h"
 #include "loop.h"
 #include "upstream.h"
 
 /* Before the first query: what queries run on, and the config loaded. */
 void query_start(struct loop *lp, struct upstream *up, struct gateclient *gc, struct cache *cache,
-                 const struct conf *c);
+                 struct holds *holds, const struct conf *c);
 /* A newly loaded config, which replaces the running one (which the caller
  * then frees): templates built for the old one are no longer used. */
 void query_set_conf(const struct conf *c);

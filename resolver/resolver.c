@@ -18,6 +18,7 @@
 #include "confwatch.h"
 #include "frontend.h"
 #include "gateclient.h"
+#include "holds.h"
 #include "localnet.h"
 #include "log.h"
 #include "loop.h"
@@ -35,6 +36,7 @@ static struct {
 	struct upstream *up;
 	struct gateclient *gc;
 	struct cache *cache;
+	struct holds holds; /* what the kernel surely still holds */
 	struct confwatch *cw;
 } rs;
 
@@ -64,7 +66,7 @@ reload(void *arg)
 
 	/* Ports and TTL limits may change with the file, and the gate reads
 	 * it on its own: nothing acknowledged so far is taken for granted. */
-	cache_invalidate_fresh(rs.cache);
+	holds_forget(&rs.holds);
 	if (c == NULL) {
 		log_warn("reload: calloc");
 		return;
@@ -216,7 +218,8 @@ main(int argc, char **argv)
 	rs.cache = cache_new(CACHE_MAX_ENTRIES);
 	if (rs.cache == NULL)
 		goto out_upstream;
-	rs.gc = gateclient_new(rs.lp, rs.conf->socket);
+	holds_init(&rs.holds);
+	rs.gc = gateclient_new(rs.lp, rs.conf->socket, &rs.holds);
 	if (rs.gc == NULL)
 		goto out_cache;
 	if (loop_signal(rs.lp, SIGHUP, on_signal, NULL) != 0 ||
@@ -225,7 +228,7 @@ main(int argc, char **argv)
 		log_warn("cannot handle signals");
 		goto out_gate;
 	}
-	query_start(rs.lp, rs.up, rs.gc, rs.cache, rs.conf);
+	query_start(rs.lp, rs.up, rs.gc, rs.cache, &rs.holds, rs.conf);
 	rs.cw = confwatch_new(rs.lp, rs.conf->path, reload, NULL);
 	if (rs.cw == NULL)
 		log_warnx("not watching %s for changes; SIGHUP still reloads", rs.conf->path);
