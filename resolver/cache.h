@@ -71,7 +71,7 @@ struct holds_mark *cache_entry_holds(struct cache_entry *e);
  * would build, as long as the new query matches what the template was built
  * for: the same config generation, the same question bytes but for the
  * case of letters (the caller writes the client's own question over the
- * template's: dnsmsg_reply_set_question), the same EDNS presence, and room
+ * template's: dnsmsg_reply_retarget), the same EDNS presence, and room
  * under the client's size limit. addrs (the dns.allow text), naddrs and raw_ttl (for
  * dnsmsg_addrs_ttl) come along; naddrs == 0 means no gate is needed.
  */

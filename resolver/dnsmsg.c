@@ -405,7 +405,7 @@ dnsmsg_wire_name_equal_nocase(const uint8_t *a, const uint8_t *b, size_t len)
 }
 
 int
-dnsmsg_reply_set_question(uint8_t *wire, size_t len, const struct dnsmsg_query *q)
+dnsmsg_reply_retarget(uint8_t *wire, size_t len, const struct dnsmsg_query *q)
 {
 	size_t qlen;
 
@@ -416,6 +416,9 @@ dnsmsg_reply_set_question(uint8_t *wire, size_t len, const struct dnsmsg_query *
 	    !dnsmsg_wire_name_equal_nocase(wire + DNSMSG_HDR_LEN, ldns_rdf_data(q->qname), qlen))
 		return -1;
 	memcpy(wire + DNSMSG_HDR_LEN, ldns_rdf_data(q->qname), qlen);
+	/* The client's own ID and RD bit, as reply_new sets them. */
+	wr16(wire, q->id);
+	wire[2] = (uint8_t)((wire[2] & ~1u) | (q->rd ? 1u : 0u));
 	return 0;
 }
 

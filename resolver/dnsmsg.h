@@ -165,12 +165,13 @@ void dnsmsg_wire_name_lower(uint8_t *d, size_t size);
 /* Whether two uncompressed wire names of len bytes are the same but for
  * the case of letters. */
 bool dnsmsg_wire_name_equal_nocase(const uint8_t *a, const uint8_t *b, size_t len);
-/* Writes q's question name, in the client's case, over the question of a
- * reply built for the same name in another case (a template): the reply
- * names every later occurrence of the query name by a pointer to the
- * question (ldns compresses names case-insensitively), so this gives the
- * reply built for q. -1 (wire untouched) when the names differ otherwise. */
-int dnsmsg_reply_set_question(uint8_t *wire, size_t len, const struct dnsmsg_query *q);
+/* Makes a reply built for another query of the same name (a template) the
+ * reply to q: writes q's ID, RD bit and question name, in the client's
+ * case, over the template's. The reply names every later occurrence of
+ * the query name by a pointer to the question (ldns compresses names
+ * case-insensitively), so this gives the reply built for q. -1 (wire
+ * untouched) when the names differ otherwise. */
+int dnsmsg_reply_retarget(uint8_t *wire, size_t len, const struct dnsmsg_query *q);
 /* Writes each TTL of t into wire as t's value lowered by age (not below 0)
  * and capped at max_ttl. */
 void dnsmsg_reply_age(uint8_t *wire, const struct dnsmsg_ttls *t, uint32_t age, uint32_t max_ttl);

@@ -284,12 +284,9 @@ answer_prepared(const struct dnsmsg_query *q, const struct frontend_client *cl,
 			return false;
 	}
 	memcpy(buf, p.wire, p.len);
-	/* The template was built for an earlier client's case pattern. */
-	if (dnsmsg_reply_set_question(buf, p.len, q) != 0)
+	/* The template was built for an earlier client's ID, RD and case. */
+	if (dnsmsg_reply_retarget(buf, p.len, q) != 0)
 		return false;
-	buf[0] = (uint8_t)(q->id >> 8);
-	buf[1] = (uint8_t)q->id;
-	buf[2] = (uint8_t)((buf[2] & ~1u) | (q->rd ? 1u : 0u));
 	dnsmsg_reply_age(buf, &p.ttls, p.age, qs.conf->max_ttl);
 	frontend_reply(cl, buf, p.len);
 	log_allowed(q, cl, false, buf, p.len, p.addrs, ttl, true);
