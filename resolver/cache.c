@@ -10,11 +10,12 @@
 
 #include "dnsmsg.h"
 #include "hash.h"
+#include "list.h"
 #include "log.h"
 
 struct cache_entry {
 	struct cache_entry *hnext;
-	struct cache_entry *prev, *next; /* LRU: most recently used first */
+	struct list_node lru; /* in c->lru */
 	uint64_t hash;
 	uint16_t qtype;
 	bool do_bit;
@@ -48,7 +49,7 @@ struct cache {
 	size_t max, n;
 	size_t nbuckets; /* power of two */
 	struct cache_entry **buckets;
-	struct cache_entry *head, *tail;
+	struct list lru; /* most recently used first */
 	uint64_t seed;
 };
 
@@ -80,6 +81,7 @@ cache_new(size_t max_entries)
 		free(c);
 		return NULL;
 	}
+	list_init(&c->lru);
 	c->max = max_entries ? max_entries : 1;
 	c->nbuckets = 64;
 	while (c->nbuckets < 2 * c->max)
@@ -102,32 +104,6 @@ prep_free(struct prep *p)
 }
 
 static void
-lru_unlink(struct cache *c, struct cache_entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void
-lru_push_front(struct cache *c, struct cache_entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	else
-		c->tail = e;
-	c->head = e;
-}
-
-static void
 entry_remove(struct cache *c, struct cache_entry *e)
 {
 	struct cache_entry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
@@ -136,7 +112,7 @@ entry_remove(struct cache *c, struct cache_entry *e)
 		pp = &(*pp)->hnext;
 	if (*pp == e)
 		*pp = e->hnext;
-	lru_unlink(c, e);
+	list_remove(&e->lru);
 	c->n--;
 	e->linked = false;
 	cache_entry_release(e);
@@ -161,8 +137,8 @@ cache_entry_release(struct cache_entry *e)
 void
 cache_clear(struct cache *c)
 {
-	while (c->head != NULL)
-		entry_remove(c, c->head);
+	while (!list_empty(&c->lru))
+		entry_remove(c, list_entry(list_first(&c->lru), struct cache_entry, lru));
 }
 
 void
@@ -255,8 +231,8 @@ cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const 
 	if (e != NULL)
 		entry_remove(c, e);
 	/* Make room at the cold end, where expired entries gather. */
-	while (c->n >= c->max && c->tail != NULL)
-		entry_remove(c, c->tail);
+	while (c->n >= c->max && !list_empty(&c->lru))
+		entry_remove(c, list_entry(list_last(&c->lru), struct cache_entry, lru));
 	e = calloc(1, sizeof(*e) + nlen + 1);
 	if (e == NULL)
 		return NULL;
@@ -277,7 +253,7 @@ cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const 
 	e->linked = true;
 	e->hnext = c->buckets[h & (c->nbuckets - 1)];
 	c->buckets[h & (c->nbuckets - 1)] = e;
-	lru_push_front(c, e);
+	list_push_front(&c->lru, &e->lru);
 	c->n++;
 	return e;
 }
@@ -293,8 +269,8 @@ cache_find(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint6
 		entry_remove(c, e);
 		return NULL;
 	}
-	lru_unlink(c, e);
-	lru_push_front(c, e);
+	list_remove(&e->lru);
+	list_push_front(&c->lru, &e->lru);
 	return e;
 }
 

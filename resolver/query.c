@@ -19,6 +19,7 @@
 #include "frontend.h"
 #include "gateclient.h"
 #include "holds.h"
+#include "list.h"
 #include "log.h"
 #include "loop.h"
 #include "ratelimit.h"
@@ -40,7 +41,7 @@ struct query {
 	char *addrs;                /* for the dns.allow line */
 	struct cache_entry *entry;  /* the cache entry the answer is (held), or NULL */
 	struct holds_ticket ticket; /* when the ALLOW went out */
-	struct query *prev, *next;
+	struct list_node link;      /* in qs.queries, or in qs.pool when done */
 };
 
 static struct {
@@ -50,11 +51,11 @@ static struct {
 	struct gateclient *gc;
 	struct cache *cache;
 	struct holds *holds;
-	struct query *queries;
+	struct list queries; /* in flight */
 	size_t nqueries;
 	/* A struct query is too big for malloc's small-object caches; reusing
 	 * them spares the allocator its consolidation work on every query. */
-	struct query *pool;
+	struct list pool;
 	size_t npool;
 	uint32_t conf_gen; /* moves on with every config loaded */
 	/* The agent decides how many queries it sends: a flood must not
@@ -169,12 +170,7 @@ reply_rcode(const struct dnsmsg_query *q, const struct frontend_client *cl, uint
 static void
 query_free(struct query *qr)
 {
-	if (qr->prev)
-		qr->prev->next = qr->next;
-	else
-		qs.queries = qr->next;
-	if (qr->next)
-		qr->next->prev = qr->prev;
+	list_remove(&qr->link);
 	qs.nqueries--;
 	upstream_cancel(qr->up);
 	cache_entry_release(qr->entry);
@@ -183,8 +179,7 @@ query_free(struct query *qr)
 	free(qr->reply);
 	free(qr->addrs);
 	if (qs.npool < QUERY_POOL_MAX) {
-		qr->next = qs.pool;
-		qs.pool = qr;
+		list_push_front(&qs.pool, &qr->link);
 		qs.npool++;
 		return;
 	}
@@ -194,12 +189,14 @@ query_free(struct query *qr)
 static struct query *
 query_new(void)
 {
-	struct query *qr = qs.pool;
+	struct list_node *n = list_first(&qs.pool);
+	struct query *qr;
 
-	if (qr == NULL)
+	if (n == NULL)
 		return calloc(1, sizeof(*qr));
-	qs.pool = qr->next;
+	list_remove(n);
 	qs.npool--;
+	qr = list_entry(n, struct query, link);
 	memset(qr, 0, sizeof(*qr));
 	return qr;
 }
@@ -207,11 +204,12 @@ query_new(void)
 static void
 pool_free(void)
 {
-	while (qs.pool != NULL) {
-		struct query *qr = qs.pool;
+	struct list_node *n, *tmp;
 
-		qs.pool = qr->next;
-		free(qr);
+	list_for_each_safe(n, tmp, &qs.pool)
+	{
+		list_remove(n);
+		free(list_entry(n, struct query, link));
 	}
 	qs.npool = 0;
 }
@@ -466,10 +464,7 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 	qr->q = *q; /* takes the qname */
 	qr->action = action;
 	frontend_client_copy(&qr->client, cl);
-	qr->next = qs.queries;
-	if (qs.queries)
-		qs.queries->prev = qr;
-	qs.queries = qr;
+	list_push_front(&qs.queries, &qr->link);
 	qs.nqueries++;
 
 	pkt = e != NULL ? cache_entry_answer(qs.cache, e) : NULL;
@@ -558,6 +553,8 @@ query_start(struct loop *lp, struct upstream *up, struct gateclient *gc, struct 
             struct holds *holds, const struct conf *c)
 {
 	qs.holds = holds;
+	list_init(&qs.queries);
+	list_init(&qs.pool);
 	qs.lp = lp;
 	qs.up = up;
 	qs.gc = gc;
@@ -576,8 +573,8 @@ query_set_conf(const struct conf *c)
 void
 query_stop(void)
 {
-	while (qs.queries != NULL)
-		query_free(qs.queries);
+	while (!list_empty(&qs.queries))
+		query_free(list_entry(list_first(&qs.queries), struct query, link));
 	pool_free();
 	ratelimits_stop();
 }
