@@ -4,6 +4,7 @@
  * checked SVCB parser below.
  */
 #include "dnsmsg.h"
+#include "dnsmsg_testing.h"
 #include "inward.h"
 
 #include <arpa/inet.h>
@@ -875,12 +876,14 @@ filter(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool c
 		out->ttl = clamp ? dnsmsg_addrs_ttl(ttl, 0, c) : ttl;
 }
 
+#ifdef DNSMSG_TESTING
 void
 dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
                      struct dnsmsg_addrs *out)
 {
 	filter(pkt, q, c, true, out);
 }
+#endif
 
 void
 dnsmsg_filter_answer_raw(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
@@ -1007,11 +1010,13 @@ dnsmsg_age_cap(ldns_pkt *pkt, uint32_t age, uint32_t max_ttl)
 	}
 }
 
+#ifdef DNSMSG_TESTING
 void
 dnsmsg_age(ldns_pkt *pkt, uint32_t age)
 {
 	dnsmsg_age_cap(pkt, age, UINT32_MAX);
 }
+#endif
 
 /* Moves one section's records from one packet to the other. */
 static int

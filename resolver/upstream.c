@@ -26,7 +26,6 @@ struct upstream {
 	size_t n;
 	size_t preferred; /* the one that answered last */
 	uint32_t timeout_ms;
-	uint64_t mismatches;
 	uint8_t pool[512]; /* random bytes for IDs */
 	size_t poolpos;
 	uint8_t buf[UP_MSG_MAX];
@@ -119,12 +118,6 @@ upstream_configure(struct upstream *u, const struct conf *c)
 	if (u->preferred >= u->n)
 		u->preferred = 0;
 	u->timeout_ms = c->upstream_timeout_ms ? c->upstream_timeout_ms : 2000;
-}
-
-uint64_t
-upstream_mismatches(const struct upstream *u)
-{
-	return u->mismatches;
 }
 
 static void
@@ -234,7 +227,6 @@ answer(struct upstream_req *r, const uint8_t *buf, size_t len)
 	case DNSMSG_ANSWER_OK:
 		break;
 	case DNSMSG_ANSWER_MISMATCH:
-		r->u->mismatches++;
 		r->saw_mismatch = true;
 		if (r->tcp) {
 			/* A stream carries only our query: a wrong answer on it

@@ -37,7 +37,4 @@ struct upstream_req *upstream_query(struct upstream *u, const struct dnsmsg_quer
                                     upstream_cb cb, void *arg);
 void upstream_cancel(struct upstream_req *r); /* no callback */
 
-/* Answers ignored because they did not match what was asked. */
-uint64_t upstream_mismatches(const struct upstream *u);
-
 #endif

@@ -24,6 +24,7 @@
 #include "cache.h"
 #include "dnsconf.h"
 #include "dnsmsg.h"
+#include "dnsmsg_testing.h"
 #include "fuzz.h"
 #include "inward.h"
 

@@ -4,6 +4,7 @@
  * with ldns, the way a client or an upstream would send them.
  */
 #include "dnsmsg_fixture.h"
+#include "dnsmsg_testing.h"
 
 static void
 test_parse_good(void **state)
