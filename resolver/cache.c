@@ -30,8 +30,9 @@ struct cache_entry {
 };
 
 /* A prepared reply and what it was prepared for (see cache.h). data holds
- * the question name, the TTL offsets, the TTL values and the template, in
- * that order, each exactly as long as it needs to be. */
+ * the question name, the TTL offsets, the TTL values, the template and the
+ * addresses, in that order, each exactly as long as it needs to be
+ * (struct dnsmsg_addr is bytes only, so no alignment is needed). */
 struct prep {
 	uint32_t conf_gen;
 	uint16_t qclass;
@@ -66,6 +67,8 @@ key_hash(const struct cache *c, const char *name, uint16_t qtype, bool do_bit)
 	h = hash_byte(h, do_bit ? 1u : 0u);
 	return hash_final(h);
 }
+
+_Static_assert(_Alignof(struct dnsmsg_addr) == 1, "prep->data holds dnsmsg_addr unaligned");
 
 struct cache *
 cache_new(size_t max_entries)
@@ -301,15 +304,16 @@ cache_entry_holds(struct cache_entry *e)
 
 void
 cache_entry_prepare(struct cache_entry *e, const struct cache_prep_key *k, const uint8_t *wire,
-                    size_t len, const struct dnsmsg_ttls *ttls, const char *addrs, size_t naddrs,
-                    uint32_t raw_ttl)
+                    size_t len, const struct dnsmsg_ttls *ttls, const char *addrs,
+                    const struct dnsmsg_addrs *a, uint32_t raw_ttl)
 {
 	size_t offs = k->qnamelen, vals = offs + ttls->n * 2, tmpl = vals + ttls->n * 4;
+	size_t naddrs = a != NULL ? a->n : 0, av = tmpl + len;
 	struct prep *p;
 
-	if (k->qnamelen > 255 || ttls->n > DNSMSG_MAX_TTLS)
+	if (k->qnamelen > 255 || ttls->n > DNSMSG_MAX_TTLS || naddrs > CONF_MAX_ADDRS)
 		return;
-	p = malloc(sizeof(*p) + tmpl + len);
+	p = malloc(sizeof(*p) + av + naddrs * sizeof(a->v[0]));
 	if (p == NULL)
 		return;
 	p->addrs = strdup(addrs != NULL ? addrs : "");
@@ -329,6 +333,8 @@ cache_entry_prepare(struct cache_entry *e, const struct cache_prep_key *k, const
 	memcpy(p->data + offs, ttls->off, ttls->n * 2);
 	memcpy(p->data + vals, ttls->val, ttls->n * 4);
 	memcpy(p->data + tmpl, wire, len);
+	if (naddrs > 0)
+		memcpy(p->data + av, a->v, naddrs * sizeof(a->v[0]));
 	prep_free(e->prep);
 	e->prep = p;
 }
@@ -354,6 +360,7 @@ cache_entry_prepared(const struct cache_entry *e, uint64_t now_ms, const struct 
 	out->age = cache_entry_age(e, now_ms);
 	out->addrs = p->addrs;
 	out->naddrs = p->naddrs;
+	out->addrv = (const struct dnsmsg_addr *)(const void *)(out->wire + p->len);
 	out->raw_ttl = p->raw_ttl;
 	return true;
 }

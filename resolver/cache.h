@@ -72,8 +72,10 @@ struct holds_mark *cache_entry_holds(struct cache_entry *e);
  * for: the same config generation, the same question bytes but for the
  * case of letters (the caller writes the client's own question over the
  * template's: dnsmsg_reply_retarget), the same EDNS presence, and room
- * under the client's size limit. addrs (the dns.allow text), naddrs and raw_ttl (for
- * dnsmsg_addrs_ttl) come along; naddrs == 0 means no gate is needed.
+ * under the client's size limit. The answer's addresses (for the gate, and
+ * as the dns.allow text) and raw_ttl (for dnsmsg_addrs_ttl) come along, so
+ * that a hit which must ask the gate again needs no parse either; naddrs
+ * == 0 means no gate is needed.
  */
 struct cache_prep_key {
 	uint32_t conf_gen;
@@ -87,16 +89,18 @@ struct cache_prepared {
 	const uint8_t *wire; /* the template; its TTLs are in ttls */
 	size_t len;
 	struct dnsmsg_ttls ttls;
-	uint32_t age; /* seconds since the entry was stored */
-	const char *addrs;
+	uint32_t age;      /* seconds since the entry was stored */
+	const char *addrs; /* the dns.allow text */
 	size_t naddrs;
+	const struct dnsmsg_addr *addrv; /* naddrs of them */
 	uint32_t raw_ttl;
 };
 
-/* Stores a copy of the template in e. */
+/* Stores a copy of the template in e, with a's addresses (a->n of them,
+ * addrs their text; a may be NULL when there are none). */
 void cache_entry_prepare(struct cache_entry *e, const struct cache_prep_key *k, const uint8_t *wire,
                          size_t len, const struct dnsmsg_ttls *ttls, const char *addrs,
-                         size_t naddrs, uint32_t raw_ttl);
+                         const struct dnsmsg_addrs *a, uint32_t raw_ttl);
 /* true and *out filled when e's template fits k; size_limit is the most the
  * client can take. */
 bool cache_entry_prepared(const struct cache_entry *e, uint64_t now_ms,

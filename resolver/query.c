@@ -253,44 +253,6 @@ log_allowed(const struct dnsmsg_query *q, const struct frontend_client *cl, bool
 	log_end(l);
 }
 
-/*
- * The fast way to answer a hit: from the template an earlier answer on the
- * same entry was built into, when this query would get exactly the same
- * bytes (see cache.h) and the gate holds the addresses for sure. The ID and
- * RD are the client's own, the TTLs aged as the slow path would. Returns
- * false to take the slow path.
- */
-static bool
-answer_prepared(const struct dnsmsg_query *q, const struct frontend_client *cl,
-                struct cache_entry *e)
-{
-	static uint8_t buf[65535];
-	uint64_t now = loop_now_ms();
-	struct cache_prep_key k;
-	struct cache_prepared p;
-	uint32_t ttl = 0;
-
-	if (q->qname == NULL)
-		return false;
-	prep_key(q, &k);
-	if (!cache_entry_prepared(e, now, &k, dnsmsg_reply_limit(q, frontend_client_udp(cl)), &p) ||
-	    p.len < DNSMSG_HDR_LEN || p.len > sizeof(buf))
-		return false;
-	if (p.naddrs > 0) {
-		ttl = dnsmsg_addrs_ttl(p.raw_ttl, p.age, qs.conf);
-		if (!holds_fresh(qs.holds, cache_entry_holds(e), now, ttl))
-			return false;
-	}
-	memcpy(buf, p.wire, p.len);
-	/* The template was built for an earlier client's ID, RD and case. */
-	if (dnsmsg_reply_retarget(buf, p.len, q) != 0)
-		return false;
-	dnsmsg_reply_age(buf, &p.ttls, p.age, qs.conf->max_ttl);
-	frontend_reply(cl, buf, p.len);
-	log_allowed(q, cl, false, buf, p.len, p.addrs, ttl, true);
-	return true;
-}
-
 static void
 send_allowed(struct query *qr)
 {
@@ -379,8 +341,8 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
 		struct cache_prep_key k;
 
 		prep_key(&qr->q, &k);
-		cache_entry_prepare(qr->entry, &k, qr->reply, qr->replylen, &ttls, qr->addrs,
-		                    addrs->n, raw);
+		cache_entry_prepare(qr->entry, &k, qr->reply, qr->replylen, &ttls, qr->addrs, addrs,
+		                    raw);
 	}
 	dnsmsg_reply_age(qr->reply, &ttls, age, qs.conf->max_ttl);
 	return 0;
@@ -437,12 +399,12 @@ upstream_done(void *arg, ldns_pkt *pkt, const uint8_t *wire, size_t len, const c
 	handle_answer(qr, pkt, 0);
 }
 
-static void
-forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend_client *cl,
-        struct cache_entry *e)
+/* A query that waits on the upstream or the gate: takes q (its qname), or
+ * answers SERVFAIL, frees q and returns NULL. */
+static struct query *
+query_begin(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend_client *cl)
 {
 	struct query *qr;
-	ldns_pkt *pkt;
 
 	if (qs.nqueries >= MAX_INFLIGHT) {
 		struct log_line *l = dns_event(LOGL_WARN, "dns.error", NULL, q, cl);
@@ -452,21 +414,32 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 		log_end(l);
 		reply_rcode(q, cl, LDNS_RCODE_SERVFAIL);
 		dnsmsg_query_free(q);
-		return;
+		return NULL;
 	}
 	qr = query_new();
 	if (qr == NULL) {
 		log_warn("calloc query");
 		reply_rcode(q, cl, LDNS_RCODE_SERVFAIL);
 		dnsmsg_query_free(q);
-		return;
+		return NULL;
 	}
 	qr->q = *q; /* takes the qname */
 	qr->action = action;
 	frontend_client_copy(&qr->client, cl);
 	list_push_front(&qs.queries, &qr->link);
 	qs.nqueries++;
+	return qr;
+}
 
+static void
+forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend_client *cl,
+        struct cache_entry *e)
+{
+	struct query *qr = query_begin(q, action, cl);
+	ldns_pkt *pkt;
+
+	if (qr == NULL)
+		return;
 	pkt = e != NULL ? cache_entry_answer(qs.cache, e) : NULL;
 	if (pkt != NULL) {
 		qr->cached = true;
@@ -478,6 +451,78 @@ forward(struct dnsmsg_query *q, enum dnsmsg_action action, const struct frontend
 	qr->up = upstream_query(qs.up, &qr->q, upstream_done, qr);
 	if (qr->up == NULL)
 		query_fail(qr, "internal");
+}
+
+/* How a hit went that answer_prepared was asked to serve. */
+enum prepared {
+	PREPARED_NO,   /* no template fits: take the slow path (q untouched) */
+	PREPARED_SENT, /* answered from the template */
+	PREPARED_GATE, /* from the template, after the gate's ACK (q taken) */
+};
+
+/*
+ * The fast way to answer a hit: from the template an earlier answer on the
+ * same entry was built into, when this query would get exactly the same
+ * bytes (see cache.h). The ID and RD are the client's own, the TTLs aged as
+ * the slow path would. When the gate does not surely hold the addresses
+ * (more than half of their timeout gone, a new gate), the reply waits for
+ * its ACK as any answer does, with the addresses kept with the template:
+ * the upstream's answer is parsed once, when it arrives, however often the
+ * gate is asked again.
+ */
+static enum prepared
+answer_prepared(struct dnsmsg_query *q, const struct frontend_client *cl, struct cache_entry *e)
+{
+	static uint8_t buf[65535];
+	static struct dnsmsg_addrs addrs; /* large; one query at a time */
+	uint64_t now = loop_now_ms();
+	struct cache_prep_key k;
+	struct cache_prepared p;
+	struct query *qr;
+	uint32_t ttl = 0;
+
+	if (q->qname == NULL)
+		return PREPARED_NO;
+	prep_key(q, &k);
+	if (!cache_entry_prepared(e, now, &k, dnsmsg_reply_limit(q, frontend_client_udp(cl)), &p) ||
+	    p.len < DNSMSG_HDR_LEN || p.len > sizeof(buf) || p.naddrs > CONF_MAX_ADDRS)
+		return PREPARED_NO;
+	memcpy(buf, p.wire, p.len);
+	/* The template was built for an earlier client's ID, RD and case. */
+	if (dnsmsg_reply_retarget(buf, p.len, q) != 0)
+		return PREPARED_NO;
+	dnsmsg_reply_age(buf, &p.ttls, p.age, qs.conf->max_ttl);
+	if (p.naddrs > 0)
+		ttl = dnsmsg_addrs_ttl(p.raw_ttl, p.age, qs.conf);
+	if (p.naddrs == 0 || holds_fresh(qs.holds, cache_entry_holds(e), now, ttl)) {
+		frontend_reply(cl, buf, p.len);
+		log_allowed(q, cl, false, buf, p.len, p.addrs, ttl, true);
+		return PREPARED_SENT;
+	}
+
+	qr = query_begin(q, DNSMSG_FORWARD, cl);
+	if (qr == NULL)
+		return PREPARED_GATE;
+	qr->cached = true;
+	qr->entry = e;
+	cache_entry_hold(e);
+	qr->ttl = ttl;
+	qr->reply = malloc(p.len);
+	qr->addrs = strdup(p.addrs);
+	if (qr->reply == NULL || qr->addrs == NULL) {
+		query_fail(qr, "internal");
+		return PREPARED_GATE;
+	}
+	memcpy(qr->reply, buf, p.len);
+	qr->replylen = p.len;
+	addrs.n = p.naddrs;
+	addrs.ttl = ttl;
+	addrs.nremoved = 0;
+	memcpy(addrs.v, p.addrv, p.naddrs * sizeof(addrs.v[0]));
+	qr->ticket = holds_ticket(qs.holds, now);
+	if (gateclient_allow(qs.gc, qr->q.name, &addrs, gate_done, qr) != 0)
+		query_fail(qr, "gate-unavailable");
+	return PREPARED_GATE;
 }
 
 /* Answers a query locally (NOTIMP for a type no client needs, else the
@@ -535,10 +580,16 @@ query_on_client(const uint8_t *buf, size_t len, const struct frontend_client *cl
 		/* The key is looked up once; the entry answers the rest. */
 		if (q.host)
 			e = cache_find(qs.cache, q.name, q.qtype, q.do_bit, loop_now_ms());
-		if (e != NULL && answer_prepared(&q, cl, e))
+		switch (e != NULL ? answer_prepared(&q, cl, e) : PREPARED_NO) {
+		case PREPARED_NO:
+			forward(&q, DNSMSG_FORWARD, cl, e);
+			return;
+		case PREPARED_SENT:
 			break;
-		forward(&q, DNSMSG_FORWARD, cl, e);
-		return;
+		case PREPARED_GATE:
+			return;
+		}
+		break;
 	case DNSMSG_AUDIT:
 		if (q.host)
 			e = cache_find(qs.cache, q.name, q.qtype, q.do_bit, loop_now_ms());

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -231,6 +232,7 @@ test_prepared(void **state)
 	struct cache_prep_key k = {
 	    .conf_gen = 1, .qname = qname, .qnamelen = sizeof(qname), .qclass = 1, .edns = false};
 	struct dnsmsg_ttls ttls = {.n = 2, .off = {3, 9}, .val = {120, 7}};
+	struct dnsmsg_addrs a1 = {.n = 1, .v = {{.family = AF_INET, .ip = {192, 0, 2, 1}}}};
 	struct cache_prep_key other;
 	struct cache_prepared out;
 	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
@@ -241,15 +243,17 @@ test_prepared(void **state)
 	old = e;
 	cache_entry_hold(old);
 	e = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 1000);
-	cache_entry_prepare(old, &k, reply, sizeof(reply), &ttls, "192.0.2.1", 1, 120);
+	cache_entry_prepare(old, &k, reply, sizeof(reply), &ttls, "192.0.2.1", &a1, 120);
 	cache_entry_release(old);
 	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1000, &k, 512, &out));
-	cache_entry_prepare(e, &k, reply, sizeof(reply), &ttls, "192.0.2.1", 1, 120);
+	cache_entry_prepare(e, &k, reply, sizeof(reply), &ttls, "192.0.2.1", &a1, 120);
 	assert_true(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1999, &k, 512, &out));
 	assert_int_equal(out.len, sizeof(reply));
 	assert_memory_equal(out.wire, reply, sizeof(reply));
 	assert_string_equal(out.addrs, "192.0.2.1");
 	assert_int_equal(out.naddrs, 1);
+	assert_int_equal(out.addrv[0].family, AF_INET);
+	assert_memory_equal(out.addrv[0].ip, a1.v[0].ip, 4);
 	assert_int_equal(out.raw_ttl, 120);
 	assert_int_equal(out.age, 0);
 	assert_int_equal(out.ttls.n, 2);
@@ -285,7 +289,7 @@ test_prepared(void **state)
 	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1999, &k, 512, &out));
 	/* expired entries have none */
 	e = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 2000);
-	cache_entry_prepare(e, &k, reply, sizeof(reply), &ttls, "", 0, 0);
+	cache_entry_prepare(e, &k, reply, sizeof(reply), &ttls, "", NULL, 0);
 	assert_true(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 2000, &k, 512, &out));
 	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 2000 + 120000, &k, 512, &out));
 	ldns_pkt_free(p);
