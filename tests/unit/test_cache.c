@@ -12,10 +12,19 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <ldns/ldns.h>
 
 #include "cache.h"
+#include "hash.h"
 
 static ldns_pkt *
 answer(ldns_pkt_rcode rcode, const char *ans, const char *auth)
@@ -382,13 +391,51 @@ test_flood(void **state)
 	cache_free(c);
 }
 
+/* Fail closed: without a seed from getrandom (here a seccomp filter makes
+ * it fail with ENOSYS, as an old kernel would) there is no cache, so the
+ * resolver does not start with a guessable hash. */
+static void
+test_no_seed_no_cache(void **state)
+{
+	struct sock_filter f[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getrandom, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+	int status;
+	pid_t pid;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		uint64_t seed;
+
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+			_exit(3);
+		if (hash_seed(&seed) != -1)
+			_exit(1);
+		_exit(cache_new(16) == NULL ? 0 : 2);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ttl),      cmocka_unit_test(test_hit_and_age),
-	    cmocka_unit_test(test_bound),    cmocka_unit_test(test_fresh),
-	    cmocka_unit_test(test_prepared), cmocka_unit_test(test_flood),
+	    cmocka_unit_test(test_ttl),
+	    cmocka_unit_test(test_hit_and_age),
+	    cmocka_unit_test(test_bound),
+	    cmocka_unit_test(test_fresh),
+	    cmocka_unit_test(test_prepared),
+	    cmocka_unit_test(test_flood),
+	    cmocka_unit_test(test_no_seed_no_cache),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
