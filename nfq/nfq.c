@@ -23,6 +23,7 @@
 #include "entrymap.h"
 #include "gatesrv.h"
 #include "ipset.h"
+#include "kernel.h"
 #include "localnet.h"
 #include "log.h"
 #include "loop.h"
@@ -78,8 +79,8 @@ static const char *
 family_set(int family, bool net, bool tmp)
 {
 	if (family == AF_INET)
-		return net ? (tmp ? RULES_NETSET4 "-tmp" : RULES_NETSET4) : RULES_SET4;
-	return net ? (tmp ? RULES_NETSET6 "-tmp" : RULES_NETSET6) : RULES_SET6;
+		return net ? (tmp ? KERNEL_NETSET4_TMP : KERNEL_NETSET4) : KERNEL_SET4;
+	return net ? (tmp ? KERNEL_NETSET6_TMP : KERNEL_NETSET6) : KERNEL_SET6;
 }
 
 /* The static networks go into a fresh -tmp set that is swapped in whole, so
@@ -117,11 +118,11 @@ refill_netset(struct ipset_nl *h, const struct conf *c, int family)
 			n++;
 		}
 	}
-	if (ipset_create(h, name, "hash:net,port", family, 0, false, true) < 0)
+	if (ipset_create(h, name, KERNEL_NETSET_TYPE, family, 0, false, true) < 0)
 		goto out;
 	if (ipset_destroy(h, tmp, true) < 0)
 		goto out;
-	if (ipset_create(h, tmp, "hash:net,port", family, 0, false, true) < 0)
+	if (ipset_create(h, tmp, KERNEL_NETSET_TYPE, family, 0, false, true) < 0)
 		goto out;
 	if (n > 0 && ipset_add(h, tmp, family, v, n, 0, "network") < 0)
 		goto destroy_tmp;
@@ -139,8 +140,8 @@ out:
 static int
 install_sets(struct ipset_nl *h, const struct conf *c)
 {
-	if (ipset_create(h, RULES_SET4, "hash:ip,port", AF_INET, SET_MAXELEM, true, true) < 0 ||
-	    ipset_create(h, RULES_SET6, "hash:ip,port", AF_INET6, SET_MAXELEM, true, true) < 0)
+	if (ipset_create(h, KERNEL_SET4, KERNEL_SET_TYPE, AF_INET, SET_MAXELEM, true, true) < 0 ||
+	    ipset_create(h, KERNEL_SET6, KERNEL_SET_TYPE, AF_INET6, SET_MAXELEM, true, true) < 0)
 		return -1;
 	if (refill_netset(h, c, AF_INET) < 0 || refill_netset(h, c, AF_INET6) < 0)
 		return -1;
@@ -161,8 +162,8 @@ static int
 teardown(struct ipset_nl *h)
 {
 	static const char *const sets[] = {
-	    RULES_SET4,    RULES_SET6,           RULES_NETSET4,
-	    RULES_NETSET6, RULES_NETSET4 "-tmp", RULES_NETSET6 "-tmp",
+	    KERNEL_SET4,    KERNEL_SET6,        KERNEL_NETSET4,
+	    KERNEL_NETSET6, KERNEL_NETSET4_TMP, KERNEL_NETSET6_TMP,
 	};
 	size_t i;
 	int rc = 0;
@@ -306,14 +307,14 @@ static void
 revoke_all(struct gate *g, const char *why)
 {
 	entrymap_clear(g->emap); /* moves the removals counter on */
-	if (ipset_flush(g->ipset, RULES_SET4) < 0 || ipset_flush(g->ipset, RULES_SET6) < 0)
+	if (ipset_flush(g->ipset, KERNEL_SET4) < 0 || ipset_flush(g->ipset, KERNEL_SET6) < 0)
 		log_warnx("nfq: %s but the sets could not be emptied; what they allowed stays "
 		          "allowed until its entries time out",
 		          why);
 	else
 		log_info("nfq: %s; emptied %s and %s, names still listed are allowed again on "
 		         "their next lookup",
-		         why, RULES_SET4, RULES_SET6);
+		         why, KERNEL_SET4, KERNEL_SET6);
 	if (g->srv != NULL)
 		gatesrv_drop_clients(g->srv);
 }
@@ -551,8 +552,8 @@ seed_entrymap(struct gate *g)
 	sd.elines = calloc(n, sizeof(*sd.elines));
 	if (sd.lines == NULL || sd.elines == NULL) {
 		log_warn("nfq: allocating room to read the sets");
-	} else if (ipset_list(g->ipset, RULES_SET4, AF_INET, seed_entry, &sd) < 0 ||
-	           ipset_list(g->ipset, RULES_SET6, AF_INET6, seed_entry, &sd) < 0) {
+	} else if (ipset_list(g->ipset, KERNEL_SET4, AF_INET, seed_entry, &sd) < 0 ||
+	           ipset_list(g->ipset, KERNEL_SET6, AF_INET6, seed_entry, &sd) < 0) {
 		log_warnx("nfq: could not read the entries already in the sets; a short TTL may "
 		          "cut them");
 	} else if (sd.taken + sd.left > 0) {
