@@ -54,6 +54,29 @@ tb_printf(struct textbuf *tb, const char *fmt, ...)
 	tb->len += (size_t)n;
 }
 
+/* Rules that match ports with multiport, at most MULTIPORT_MAX a rule: for
+ * each list of ports, one rule per protocol, "-A chain -p proto -m multiport
+ * --opt LIST then". opt is "ports" (source or destination) or "dports"; then
+ * is the rest of the rule, from its leading space. */
+static void
+multiport_rules(struct textbuf *tb, const char *chain, const char *const *protos, size_t nprotos,
+                const char *opt, const uint16_t *ports, size_t n, const char *then)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < n; i += MULTIPORT_MAX) {
+		char list[MULTIPORT_MAX * 6 + 1];
+		size_t used = 0;
+
+		for (j = i; j < n && j < i + MULTIPORT_MAX; j++)
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u",
+			                         j > i ? "," : "", ports[j]);
+		for (k = 0; k < nprotos; k++)
+			tb_printf(tb, "-A %s -p %s -m multiport --%s %s%s\n", chain, protos[k], opt,
+			          list, then);
+	}
+}
+
 /* The ports DNS is spoken on here: the well-known ones, and whatever our
  * listen addresses and upstreams use. Returns how many went into ports. */
 static size_t
@@ -165,26 +188,14 @@ inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queu
 		    icmp6_types[i]);
 	for (k = 0; k < 2; k++) {
 		uint8_t proto = k == 0 ? IPPROTO_UDP : IPPROTO_TCP;
-		char list[MULTIPORT_MAX * 6 + 1];
-		size_t used = 0, inlist = 0;
+		uint16_t ports[CONF_MAX_PORTS];
+		size_t n = 0;
 
-		for (i = 0; i < c->inbound.n; i++) {
-			if (c->inbound.v[i].proto != proto)
-				continue;
-			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u",
-			                         inlist ? "," : "", c->inbound.v[i].port);
-			if (++inlist == MULTIPORT_MAX) {
-				tb_printf(tb,
-				          "-A " KERNEL_CHAIN_IN
-				          " -p %s -m multiport --dports %s -j ACCEPT\n",
-				          protos[k], list);
-				used = inlist = 0;
-			}
-		}
-		if (inlist > 0)
-			tb_printf(
-			    tb, "-A " KERNEL_CHAIN_IN " -p %s -m multiport --dports %s -j ACCEPT\n",
-			    protos[k], list);
+		for (i = 0; i < c->inbound.n && n < CONF_MAX_PORTS; i++)
+			if (c->inbound.v[i].proto == proto)
+				ports[n++] = c->inbound.v[i].port;
+		multiport_rules(tb, KERNEL_CHAIN_IN, &protos[k], 1, "dports", ports, n,
+		                " -j ACCEPT");
 	}
 	tb_printf(tb,
 	          "-A " KERNEL_CHAIN_IN
@@ -198,21 +209,19 @@ inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queu
 	tb_printf(tb, "-A " KERNEL_CHAIN_IN " -j %s\n", c->mode == MODE_AUDIT ? "ACCEPT" : "DROP");
 }
 
-/* The ports whose first flight is judged (bind.h), as a multiport list;
- * empty when the check is off. */
+/* The ports whose first flight is judged (bind.h), every one of them;
+ * none when the check is off. Returns how many went into ports. */
 static size_t
-bind_ports(const struct conf *c, char *list, size_t len)
+bind_ports(const struct conf *c, uint16_t *ports, size_t max)
 {
 	const struct portlist *pls[] = {&c->tls_ports, &c->http_ports};
-	size_t used = 0, n = 0, i, k;
+	size_t n = 0, i, k;
 
-	list[0] = '\0';
 	if (c->bind == BIND_OFF)
 		return 0;
 	for (k = 0; k < 2; k++) {
-		for (i = 0; i < pls[k]->n && n < MULTIPORT_MAX; i++, n++)
-			used += (size_t)snprintf(list + used, len - used, "%s%u", n ? "," : "",
-			                         pls[k]->v[i].port);
+		for (i = 0; i < pls[k]->n && n < max; i++)
+			ports[n++] = pls[k]->v[i].port;
 	}
 	return n;
 }
@@ -303,9 +312,10 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	static const unsigned ndp_types[] = {133, 134, 135, 136, 137, 143};
 	struct textbuf tb = {.p = buf, .cap = len};
 	bool v6 = family == AF_INET6;
-	char ip[ADDR_STRLEN], blist[MULTIPORT_MAX * 6 + 1];
-	size_t nbind = bind_ports(c, blist, sizeof(blist));
-	size_t i, j;
+	char ip[ADDR_STRLEN];
+	uint16_t bports[2 * CONF_MAX_PORTS];
+	size_t nbind = bind_ports(c, bports, sizeof(bports) / sizeof(bports[0]));
+	size_t i;
 
 	if (len == 0)
 		return -1;
@@ -347,19 +357,8 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	 * here, and without NAT their ports are the flow's own; a DNATed flow
 	 * (Docker's embedded DNS lives on loopback and is DNATed to a random
 	 * port) is recognised by its original destination port instead. */
-	for (i = 0; i < nports; i += MULTIPORT_MAX) {
-		char list[MULTIPORT_MAX * 6 + 1];
-		size_t used = 0;
-
-		for (j = i; j < nports && j < i + MULTIPORT_MAX; j++)
-			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u",
-			                         j > i ? "," : "", ports[j]);
-		for (k = 0; k < 2; k++)
-			tb_printf(&tb,
-			          "-A " KERNEL_CHAIN
-			          " -p %s -m multiport --ports %s -j " KERNEL_CHAIN_DNS "\n",
-			          protos[k], list);
-	}
+	multiport_rules(&tb, KERNEL_CHAIN, protos, 2, "ports", ports, nports,
+	                " -j " KERNEL_CHAIN_DNS);
 	tb_printf(&tb,
 	          "-A " KERNEL_CHAIN " -m conntrack --ctstate DNAT -j " KERNEL_CHAIN_DNAT "\n");
 	for (i = 0; i < nports; i++)
@@ -381,12 +380,11 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	/* A static network line needs no name: it comes before the binding. */
 	tb_printf(&tb, "-A " KERNEL_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
 	          v6 ? KERNEL_NETSET6 : KERNEL_NETSET4);
-	if (nbind > 0)
-		tb_printf(&tb,
-		          "-A " KERNEL_CHAIN
-		          " -p tcp -m multiport --dports %s -m set --match-set %s "
-		          "dst,dst -j " KERNEL_CHAIN_PEND "\n",
-		          blist, v6 ? KERNEL_SET6 : KERNEL_SET4);
+	/* Every checked port: one past the first MULTIPORT_MAX would
+	 * otherwise be let out by the set alone, its first flight unread. */
+	multiport_rules(&tb, KERNEL_CHAIN, &protos[1], 1, "dports", bports, nbind,
+	                v6 ? " -m set --match-set " KERNEL_SET6 " dst,dst -j " KERNEL_CHAIN_PEND
+	                   : " -m set --match-set " KERNEL_SET4 " dst,dst -j " KERNEL_CHAIN_PEND);
 	tb_printf(&tb, "-A " KERNEL_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
 	          v6 ? KERNEL_SET6 : KERNEL_SET4);
 	/* No --queue-bypass: with the gate gone, new flows are dropped. */
