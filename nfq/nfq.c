@@ -3,7 +3,6 @@
  * state (sets, rules, queue), takes ALLOW requests from the resolver and
  * gives verdicts to flows that missed the sets.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -12,11 +11,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "addrmap.h"
 #include "allowplan.h"
+#include "caps.h"
 #include "conf.h"
 #include "confperm.h"
 #include "confwatch.h"
@@ -181,28 +180,12 @@ teardown(struct ipset_nl *h)
 	return rc;
 }
 
-#define CAPBIT(c) (1ULL << (c))
 /* What the running gate keeps (docs/security.md): CAP_NET_ADMIN, effective,
  * for the ipset and queue netlink sockets; CAP_NET_RAW, permitted only, so
  * that the iptables-restore a reload runs (as root, which makes a child's
  * permitted set its effective one) can open the raw socket iptables uses. */
-#define KEEP_EFFECTIVE CAPBIT(CAP_NET_ADMIN)
-#define KEEP_PERMITTED (CAPBIT(CAP_NET_ADMIN) | CAPBIT(CAP_NET_RAW))
-
-static int
-caps_get(uint64_t *eff, uint64_t *prm, uint64_t *inh)
-{
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct d[2];
-
-	memset(d, 0, sizeof(d));
-	if (syscall(SYS_capget, &hdr, d) != 0)
-		return -1;
-	*eff = d[0].effective | (uint64_t)d[1].effective << 32;
-	*prm = d[0].permitted | (uint64_t)d[1].permitted << 32;
-	*inh = d[0].inheritable | (uint64_t)d[1].inheritable << 32;
-	return 0;
-}
+#define KEEP_EFFECTIVE CAPS_BIT(CAP_NET_ADMIN)
+#define KEEP_PERMITTED (CAPS_BIT(CAP_NET_ADMIN) | CAPS_BIT(CAP_NET_RAW))
 
 /*
  * Called once the sets, the rules, the queue and the socket exist: whatever
@@ -215,57 +198,41 @@ caps_get(uint64_t *eff, uint64_t *prm, uint64_t *inh)
 static int
 drop_capabilities(void)
 {
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct d[2];
-	uint64_t eff, prm, inh, keep_e, keep_p;
-	int last = CAP_LAST_CAP, bnd_failed = 0;
-	FILE *f;
+	struct caps now;
+	uint64_t keep_e, keep_p;
+	int bnd_failed;
 
-	if (caps_get(&eff, &prm, &inh) != 0) {
+	if (caps_get(&now) != 0) {
 		log_warn("nfq: capget");
 		return -1;
 	}
-	keep_p = prm & KEEP_PERMITTED;
-	keep_e = prm & KEEP_EFFECTIVE;
+	keep_p = now.permitted & KEEP_PERMITTED;
+	keep_e = now.permitted & KEEP_EFFECTIVE;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
 		log_warn("nfq: prctl PR_SET_NO_NEW_PRIVS");
 		return -1;
 	}
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+	if (caps_ambient_clear() != 0) {
 		log_warn("nfq: clearing the ambient capabilities");
 		return -1;
 	}
-	f = fopen("/proc/sys/kernel/cap_last_cap", "re");
-	if (f != NULL) {
-		if (fscanf(f, "%d", &last) != 1 || last < 0 || last > 63)
-			last = CAP_LAST_CAP;
-		fclose(f);
-	}
 	/* Needs CAP_SETPCAP, which a container may not grant; no_new_privs
 	 * still keeps children from getting anything back. */
-	for (int cap = 0; cap <= last; cap++) {
-		if ((KEEP_PERMITTED & CAPBIT(cap)) == 0 &&
-		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-			bnd_failed++;
-	}
+	bnd_failed = caps_bound_drop(KEEP_PERMITTED);
 	if (bnd_failed > 0)
 		log_warnx("nfq: could not clear %d capabilities from the bounding set (no "
 		          "CAP_SETPCAP); no_new_privs still limits what children get",
 		          bnd_failed);
-	memset(d, 0, sizeof(d));
-	d[0].effective = (uint32_t)keep_e;
-	d[0].permitted = (uint32_t)keep_p;
-	d[1].effective = (uint32_t)(keep_e >> 32);
-	d[1].permitted = (uint32_t)(keep_p >> 32);
-	if (syscall(SYS_capset, &hdr, d) != 0) {
+	if (caps_set(keep_e, keep_p) != 0) {
 		log_warn("nfq: capset");
 		return -1;
 	}
-	if (caps_get(&eff, &prm, &inh) != 0 || eff != keep_e || prm != keep_p || inh != 0) {
+	if (caps_get(&now) != 0 || now.effective != keep_e || now.permitted != keep_p ||
+	    now.inheritable != 0) {
 		log_warnx("nfq: capabilities left after dropping them");
 		return -1;
 	}
-	if ((keep_e & CAPBIT(CAP_NET_ADMIN)) == 0)
+	if ((keep_e & CAPS_BIT(CAP_NET_ADMIN)) == 0)
 		log_warnx("nfq: running without CAP_NET_ADMIN; the sets cannot be changed");
 	return 0;
 }
