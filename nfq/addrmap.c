@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "addrmap.h"
+#include "hash.h"
 
 #define NBUCKETS 65536 /* power of two */
 
@@ -50,19 +51,16 @@ addrmap_name_unref(struct addrmap_name *nm)
 		free(nm);
 }
 
-/* Seeded FNV-1a: the addresses come from DNS answers an outsider may
- * choose, so the seed keeps them from aiming at one bucket. */
+/* Seeded (common/hash.h): the addresses come from DNS answers an outsider
+ * may choose, so the seed keeps them from aiming at one bucket. */
 static size_t
 bucket_of(const struct addrmap *m, int family, const uint8_t *ip)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ m->seed;
-	size_t i, n = family == AF_INET ? 4 : 16;
+	uint64_t h = hash_init(m->seed);
 
-	h = (h ^ (uint8_t)family) * 0x100000001b3ULL;
-	for (i = 0; i < n; i++)
-		h = (h ^ ip[i]) * 0x100000001b3ULL;
-	h ^= h >> 29;
-	return (size_t)(h & (NBUCKETS - 1));
+	h = hash_byte(h, (uint8_t)family);
+	h = hash_bytes(h, ip, family == AF_INET ? 4 : 16);
+	return (size_t)(hash_final(h) & (NBUCKETS - 1));
 }
 
 static bool

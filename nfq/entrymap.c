@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "entrymap.h"
+#include "hash.h"
 
 #define NBUCKETS 65536 /* power of two */
 /* A line over its bound looks for entries that ran out at most this often. */
@@ -58,22 +59,19 @@ entrymap_new(uint64_t seed)
 	return m;
 }
 
-/* Seeded FNV-1a, as in addrmap.c: the addresses come from answers an
- * outsider may choose. */
+/* Seeded (common/hash.h): the addresses come from answers an outsider may
+ * choose. */
 static size_t
 bucket_of(const struct entrymap *m, int family, const uint8_t *ip, uint8_t proto, uint16_t port)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ m->seed;
-	size_t i, n = family == AF_INET ? 4 : 16;
+	uint64_t h = hash_init(m->seed);
 
-	h = (h ^ (uint8_t)family) * 0x100000001b3ULL;
-	for (i = 0; i < n; i++)
-		h = (h ^ ip[i]) * 0x100000001b3ULL;
-	h = (h ^ proto) * 0x100000001b3ULL;
-	h = (h ^ (port >> 8)) * 0x100000001b3ULL;
-	h = (h ^ (port & 0xff)) * 0x100000001b3ULL;
-	h ^= h >> 29;
-	return (size_t)(h & (NBUCKETS - 1));
+	h = hash_byte(h, (uint8_t)family);
+	h = hash_bytes(h, ip, family == AF_INET ? 4 : 16);
+	h = hash_byte(h, proto);
+	h = hash_byte(h, (uint8_t)(port >> 8));
+	h = hash_byte(h, (uint8_t)(port & 0xff));
+	return (size_t)(hash_final(h) & (NBUCKETS - 1));
 }
 
 static size_t

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "addrmap.h"
@@ -21,6 +20,7 @@
 #include "confwatch.h"
 #include "entrymap.h"
 #include "gatesrv.h"
+#include "hash.h"
 #include "ipset.h"
 #include "kernel.h"
 #include "localnet.h"
@@ -538,8 +538,12 @@ run(struct gate *g)
 	uint64_t seed = 0;
 	int rc = 1;
 
-	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+	/* Fail closed: with a guessable seed, answers could aim every
+	 * address at one bucket (common/hash.h). */
+	if (hash_seed(&seed) != 0) {
 		log_warn("nfq: getrandom for the address map seed");
+		return 1;
+	}
 	g->map = addrmap_new(ADDRMAP_DEFAULT_MAX, seed);
 	g->emap = entrymap_new(seed ^ 0x9e3779b97f4a7c15ULL);
 	g->lp = loop_new();

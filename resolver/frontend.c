@@ -22,7 +22,7 @@
 
 #define FE_MAX_CONNS 256
 #define FE_IDLE_MS 10000
-#define FE_MAX_PENDING 128 /* queries in flight per TCP connection */
+#define FE_MAX_PENDING 128       /* queries in flight per TCP connection */
 #define FE_MAX_OUT (1024 * 1024) /* a client that does not read is dropped */
 #define FE_UDP_BATCH 32
 #define FE_UDP_QUERY_MAX 4096 /* a longer datagram is no query of ours: dropped */
@@ -74,7 +74,6 @@ struct frontend {
 	struct sockaddr_storage outsa[FE_UDP_BATCH];
 	uint8_t outbuf[FE_UDP_BATCH][FE_UDP_REPLY_MAX];
 };
-
 
 static void conn_close(struct frontend_conn *c);
 
@@ -328,8 +327,8 @@ out_flush(struct frontend *fe)
 	size_t done = 0;
 
 	while (done < fe->nout) {
-		int n = sendmmsg(fe->out_fd, fe->out + done, (unsigned)(fe->nout - done),
-				 MSG_DONTWAIT);
+		int n =
+		    sendmmsg(fe->out_fd, fe->out + done, (unsigned)(fe->nout - done), MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -501,8 +500,9 @@ frontend_new(struct loop *lp, const struct addr *listen, size_t n, frontend_quer
 		if (r == LISTEN_NO_V6) {
 			/* A container without IPv6 has no ::1. Nobody can reach
 			 * the address then, so there is nothing to answer on. */
-			log_warnx("frontend: %s does not exist here (IPv6 off?); not listening on it",
-				  addr_fmt(&listen[i], buf, sizeof(buf)));
+			log_warnx(
+			    "frontend: %s does not exist here (IPv6 off?); not listening on it",
+			    addr_fmt(&listen[i], buf, sizeof(buf)));
 			continue;
 		}
 		if (r != 0)
@@ -625,7 +625,7 @@ frontend_reply(const struct frontend_client *c, const uint8_t *buf, size_t len)
 		if (c->fe != NULL && out_queue(c->fe, c, buf, len))
 			return;
 		if (sendto(c->udp_fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&c->sa,
-			   c->salen) < 0)
+		           c->salen) < 0)
 			log_debug("frontend: sendto: %s", strerror(errno));
 		return;
 	}

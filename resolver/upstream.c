@@ -109,7 +109,7 @@ upstream_configure(struct upstream *u, const struct conf *c)
 			own = own || addr_equal(&c->upstream[i], &c->listen[j]);
 		if (own) {
 			log_warnx("upstream %s is one of our listen addresses; ignored",
-				  addr_fmt(&c->upstream[i], buf, sizeof(buf)));
+			          addr_fmt(&c->upstream[i], buf, sizeof(buf)));
 			continue;
 		}
 		u->servers[u->n++] = c->upstream[i];
@@ -198,8 +198,7 @@ timer_cb(struct loop_timer *t, void *arg)
 
 /* Handles one complete answer. Returns true if the request is finished (or
  * moved on) and r may be gone. */
-static bool
-answer(struct upstream_req *r, const uint8_t *buf, size_t len);
+static bool answer(struct upstream_req *r, const uint8_t *buf, size_t len);
 
 static void tcp_start(struct upstream_req *r);
 

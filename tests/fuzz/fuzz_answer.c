@@ -325,16 +325,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(ldns_pkt_qr(pkt) && ldns_pkt_id(pkt) == q.id, "accepted a non-answer");
 	cache_answer_ttl(pkt);
 	if (q.host) {
-		ldns_pkt *hit;
+		struct cache_entry *e;
+		uint64_t now = 1000 + (uint64_t)(sel & 3) * 400000;
+		ldns_pkt *hit = NULL;
 
 		/* A stale hit must never serve: at most one day old, times
 		 * from the selector so entries age and expire. */
 		cache_clear(cache);
 		cache_put(cache, q.name, q.qtype, q.do_bit, pkt, data, size, 1000);
-		hit = cache_get(cache, q.name, q.qtype, q.do_bit,
-		                1000 + (uint64_t)(sel & 3) * 400000);
-		if (hit != NULL)
+		e = cache_find(cache, q.name, q.qtype, q.do_bit, now);
+		if (e != NULL)
+			hit = cache_entry_answer(cache, e);
+		if (hit != NULL) {
+			dnsmsg_age(hit, cache_entry_age(e, now));
 			filter_and_reply(hit, &q, c, !(sel & 0x10), data, size);
+		}
 	}
 	check_template(pkt, &q, c, !(sel & 0x10), (uint32_t)sel * 997);
 	dnsmsg_age(pkt, sel);
