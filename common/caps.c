@@ -38,7 +38,9 @@ caps_set(uint64_t effective, uint64_t permitted)
 	return syscall(SYS_capset, &hdr, d) != 0 ? -1 : 0;
 }
 
-int
+/* The highest capability number the running kernel knows, or the
+ * headers' CAP_LAST_CAP when /proc does not say. */
+static int
 caps_last(void)
 {
 	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");

@@ -24,13 +24,9 @@ int caps_get(struct caps *out);
  * permitted: EPERM). Returns 0, or -1 with errno. */
 int caps_set(uint64_t effective, uint64_t permitted);
 
-/* The highest capability number the running kernel knows (it may know
- * more than the headers this was built with): /proc/sys/kernel/cap_last_cap,
- * or CAP_LAST_CAP from the headers when that cannot be read. */
-int caps_last(void);
-
-/* Drops every capability up to caps_last() that keep lacks from the
- * bounding set, so no exec can bring it back. Dropping needs CAP_SETPCAP;
+/* Drops every capability the running kernel knows (it may know more than
+ * the headers this was built with: /proc/sys/kernel/cap_last_cap) that
+ * keep lacks from the bounding set, so no exec can bring it back. Dropping needs CAP_SETPCAP;
  * one the kernel does not know (EINVAL) is no failure. Returns how many
  * could not be dropped, with errno that of the first. */
 int caps_bound_drop(uint64_t keep);
