@@ -111,6 +111,23 @@ list_move_back(struct list *l, struct list_node *n)
 	list_push_back(l, n);
 }
 
+/* Moves every node of from, in order, to the back of to, and leaves from
+ * empty; O(1). Also how a list changes heads: a head in memory that is
+ * about to move (an array that grows) hands its nodes to one that stays. */
+static inline void
+list_splice_back(struct list *to, struct list *from)
+{
+	struct list_node *first = from->head.next, *last = from->head.prev;
+
+	if (list_empty(from))
+		return;
+	first->prev = to->head.prev;
+	to->head.prev->next = first;
+	last->next = &to->head;
+	to->head.prev = last;
+	list_init(from);
+}
+
 /* The first / last node, or NULL when l is empty. */
 static inline struct list_node *
 list_first(const struct list *l)

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "bind.h"
+#include "kernel.h"
 #include "sni.h"
 
 struct held {
@@ -166,7 +167,7 @@ classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen
 	if (h != NULL && now_ms - h->since_ms > BIND_HOLD_MS) {
 		release(t, h);
 		h = NULL;
-		if (mark == VERDICT_MARK_BIND_MORE) {
+		if (mark == KERNEL_MARK_BIND_MORE) {
 			judge(SNI_MORE, &cl, http, f, e, now_ms, out);
 			return VERDICT_REJECT;
 		}
@@ -196,14 +197,14 @@ classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen
 		 * connection on the same ports (its first payload, below). */
 		release(t, h);
 		h = NULL;
-		if (mark == VERDICT_MARK_BIND_MORE) {
+		if (mark == KERNEL_MARK_BIND_MORE) {
 			judge(SNI_MORE, &cl, http, f, e, now_ms, out);
 			return VERDICT_REJECT;
 		}
 	}
 	/* A continuation the gate holds nothing for (restarted, evicted):
 	 * what the server has seen is unknown. */
-	if (mark == VERDICT_MARK_BIND_MORE) {
+	if (mark == KERNEL_MARK_BIND_MORE) {
 		judge(SNI_MORE, &cl, http, f, e, now_ms, out);
 		return VERDICT_REJECT;
 	}

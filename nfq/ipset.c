@@ -65,7 +65,8 @@ struct ipset_nl {
 	char answers[BATCH_MSGS][ANSWER_ROOM];
 };
 
-const char *
+/* Readable text for an errno or IPSET_ERR_* code from the kernel. */
+static const char *
 ipset_strerror(int err)
 {
 	switch (err) {

@@ -3,7 +3,6 @@
  * state (sets, rules, queue), takes ALLOW requests from the resolver and
  * gives verdicts to flows that missed the sets.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -11,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "addrmap.h"
 #include "allowplan.h"
+#include "caps.h"
 #include "conf.h"
 #include "confperm.h"
 #include "confwatch.h"
@@ -23,6 +22,7 @@
 #include "gatesrv.h"
 #include "hash.h"
 #include "ipset.h"
+#include "kernel.h"
 #include "localnet.h"
 #include "log.h"
 #include "loop.h"
@@ -78,8 +78,8 @@ static const char *
 family_set(int family, bool net, bool tmp)
 {
 	if (family == AF_INET)
-		return net ? (tmp ? RULES_NETSET4 "-tmp" : RULES_NETSET4) : RULES_SET4;
-	return net ? (tmp ? RULES_NETSET6 "-tmp" : RULES_NETSET6) : RULES_SET6;
+		return net ? (tmp ? KERNEL_NETSET4_TMP : KERNEL_NETSET4) : KERNEL_SET4;
+	return net ? (tmp ? KERNEL_NETSET6_TMP : KERNEL_NETSET6) : KERNEL_SET6;
 }
 
 /* The static networks go into a fresh -tmp set that is swapped in whole, so
@@ -117,11 +117,11 @@ refill_netset(struct ipset_nl *h, const struct conf *c, int family)
 			n++;
 		}
 	}
-	if (ipset_create(h, name, "hash:net,port", family, 0, false, true) < 0)
+	if (ipset_create(h, name, KERNEL_NETSET_TYPE, family, 0, false, true) < 0)
 		goto out;
 	if (ipset_destroy(h, tmp, true) < 0)
 		goto out;
-	if (ipset_create(h, tmp, "hash:net,port", family, 0, false, true) < 0)
+	if (ipset_create(h, tmp, KERNEL_NETSET_TYPE, family, 0, false, true) < 0)
 		goto out;
 	if (n > 0 && ipset_add(h, tmp, family, v, n, 0, "network") < 0)
 		goto destroy_tmp;
@@ -139,8 +139,8 @@ out:
 static int
 install_sets(struct ipset_nl *h, const struct conf *c)
 {
-	if (ipset_create(h, RULES_SET4, "hash:ip,port", AF_INET, SET_MAXELEM, true, true) < 0 ||
-	    ipset_create(h, RULES_SET6, "hash:ip,port", AF_INET6, SET_MAXELEM, true, true) < 0)
+	if (ipset_create(h, KERNEL_SET4, KERNEL_SET_TYPE, AF_INET, SET_MAXELEM, true, true) < 0 ||
+	    ipset_create(h, KERNEL_SET6, KERNEL_SET_TYPE, AF_INET6, SET_MAXELEM, true, true) < 0)
 		return -1;
 	if (refill_netset(h, c, AF_INET) < 0 || refill_netset(h, c, AF_INET6) < 0)
 		return -1;
@@ -161,8 +161,8 @@ static int
 teardown(struct ipset_nl *h)
 {
 	static const char *const sets[] = {
-	    RULES_SET4,    RULES_SET6,           RULES_NETSET4,
-	    RULES_NETSET6, RULES_NETSET4 "-tmp", RULES_NETSET6 "-tmp",
+	    KERNEL_SET4,    KERNEL_SET6,        KERNEL_NETSET4,
+	    KERNEL_NETSET6, KERNEL_NETSET4_TMP, KERNEL_NETSET6_TMP,
 	};
 	size_t i;
 	int rc = 0;
@@ -180,28 +180,12 @@ teardown(struct ipset_nl *h)
 	return rc;
 }
 
-#define CAPBIT(c) (1ULL << (c))
 /* What the running gate keeps (docs/security.md): CAP_NET_ADMIN, effective,
  * for the ipset and queue netlink sockets; CAP_NET_RAW, permitted only, so
  * that the iptables-restore a reload runs (as root, which makes a child's
  * permitted set its effective one) can open the raw socket iptables uses. */
-#define KEEP_EFFECTIVE CAPBIT(CAP_NET_ADMIN)
-#define KEEP_PERMITTED (CAPBIT(CAP_NET_ADMIN) | CAPBIT(CAP_NET_RAW))
-
-static int
-caps_get(uint64_t *eff, uint64_t *prm, uint64_t *inh)
-{
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct d[2];
-
-	memset(d, 0, sizeof(d));
-	if (syscall(SYS_capget, &hdr, d) != 0)
-		return -1;
-	*eff = d[0].effective | (uint64_t)d[1].effective << 32;
-	*prm = d[0].permitted | (uint64_t)d[1].permitted << 32;
-	*inh = d[0].inheritable | (uint64_t)d[1].inheritable << 32;
-	return 0;
-}
+#define KEEP_EFFECTIVE CAPS_BIT(CAP_NET_ADMIN)
+#define KEEP_PERMITTED (CAPS_BIT(CAP_NET_ADMIN) | CAPS_BIT(CAP_NET_RAW))
 
 /*
  * Called once the sets, the rules, the queue and the socket exist: whatever
@@ -214,57 +198,41 @@ caps_get(uint64_t *eff, uint64_t *prm, uint64_t *inh)
 static int
 drop_capabilities(void)
 {
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct d[2];
-	uint64_t eff, prm, inh, keep_e, keep_p;
-	int last = CAP_LAST_CAP, bnd_failed = 0;
-	FILE *f;
+	struct caps now;
+	uint64_t keep_e, keep_p;
+	int bnd_failed;
 
-	if (caps_get(&eff, &prm, &inh) != 0) {
+	if (caps_get(&now) != 0) {
 		log_warn("nfq: capget");
 		return -1;
 	}
-	keep_p = prm & KEEP_PERMITTED;
-	keep_e = prm & KEEP_EFFECTIVE;
+	keep_p = now.permitted & KEEP_PERMITTED;
+	keep_e = now.permitted & KEEP_EFFECTIVE;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
 		log_warn("nfq: prctl PR_SET_NO_NEW_PRIVS");
 		return -1;
 	}
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+	if (caps_ambient_clear() != 0) {
 		log_warn("nfq: clearing the ambient capabilities");
 		return -1;
 	}
-	f = fopen("/proc/sys/kernel/cap_last_cap", "re");
-	if (f != NULL) {
-		if (fscanf(f, "%d", &last) != 1 || last < 0 || last > 63)
-			last = CAP_LAST_CAP;
-		fclose(f);
-	}
 	/* Needs CAP_SETPCAP, which a container may not grant; no_new_privs
 	 * still keeps children from getting anything back. */
-	for (int cap = 0; cap <= last; cap++) {
-		if ((KEEP_PERMITTED & CAPBIT(cap)) == 0 &&
-		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-			bnd_failed++;
-	}
+	bnd_failed = caps_bound_drop(KEEP_PERMITTED);
 	if (bnd_failed > 0)
 		log_warnx("nfq: could not clear %d capabilities from the bounding set (no "
 		          "CAP_SETPCAP); no_new_privs still limits what children get",
 		          bnd_failed);
-	memset(d, 0, sizeof(d));
-	d[0].effective = (uint32_t)keep_e;
-	d[0].permitted = (uint32_t)keep_p;
-	d[1].effective = (uint32_t)(keep_e >> 32);
-	d[1].permitted = (uint32_t)(keep_p >> 32);
-	if (syscall(SYS_capset, &hdr, d) != 0) {
+	if (caps_set(keep_e, keep_p) != 0) {
 		log_warn("nfq: capset");
 		return -1;
 	}
-	if (caps_get(&eff, &prm, &inh) != 0 || eff != keep_e || prm != keep_p || inh != 0) {
+	if (caps_get(&now) != 0 || now.effective != keep_e || now.permitted != keep_p ||
+	    now.inheritable != 0) {
 		log_warnx("nfq: capabilities left after dropping them");
 		return -1;
 	}
-	if ((keep_e & CAPBIT(CAP_NET_ADMIN)) == 0)
+	if ((keep_e & CAPS_BIT(CAP_NET_ADMIN)) == 0)
 		log_warnx("nfq: running without CAP_NET_ADMIN; the sets cannot be changed");
 	return 0;
 }
@@ -306,14 +274,14 @@ static void
 revoke_all(struct gate *g, const char *why)
 {
 	entrymap_clear(g->emap); /* moves the removals counter on */
-	if (ipset_flush(g->ipset, RULES_SET4) < 0 || ipset_flush(g->ipset, RULES_SET6) < 0)
+	if (ipset_flush(g->ipset, KERNEL_SET4) < 0 || ipset_flush(g->ipset, KERNEL_SET6) < 0)
 		log_warnx("nfq: %s but the sets could not be emptied; what they allowed stays "
 		          "allowed until its entries time out",
 		          why);
 	else
 		log_info("nfq: %s; emptied %s and %s, names still listed are allowed again on "
 		         "their next lookup",
-		         why, RULES_SET4, RULES_SET6);
+		         why, KERNEL_SET4, KERNEL_SET6);
 	if (g->srv != NULL)
 		gatesrv_drop_clients(g->srv);
 }
@@ -551,8 +519,8 @@ seed_entrymap(struct gate *g)
 	sd.elines = calloc(n, sizeof(*sd.elines));
 	if (sd.lines == NULL || sd.elines == NULL) {
 		log_warn("nfq: allocating room to read the sets");
-	} else if (ipset_list(g->ipset, RULES_SET4, AF_INET, seed_entry, &sd) < 0 ||
-	           ipset_list(g->ipset, RULES_SET6, AF_INET6, seed_entry, &sd) < 0) {
+	} else if (ipset_list(g->ipset, KERNEL_SET4, AF_INET, seed_entry, &sd) < 0 ||
+	           ipset_list(g->ipset, KERNEL_SET6, AF_INET6, seed_entry, &sd) < 0) {
 		log_warnx("nfq: could not read the entries already in the sets; a short TTL may "
 		          "cut them");
 	} else if (sd.taken + sd.left > 0) {

@@ -17,6 +17,7 @@
 
 #include "addr.h"
 #include "bind.h"
+#include "kernel.h"
 #include "log.h"
 #include "packet.h"
 #include "queue.h"
@@ -190,7 +191,7 @@ packet_cb(const struct nlmsghdr *nlh, void *arg)
 		parsed = true;
 		e = addrmap_get(q->map, f.family, f.dst);
 	}
-	if (mark == VERDICT_MARK_BIND_FIRST || mark == VERDICT_MARK_BIND_MORE)
+	if (mark == KERNEL_MARK_BIND_FIRST || mark == KERNEL_MARK_BIND_MORE)
 		bind_decide(q->bind, parsed ? &f : NULL,
 		            parsed ? mnl_attr_get_payload(attr[NFQA_PAYLOAD]) : NULL,
 		            parsed ? mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]) : 0, mark, e,
@@ -214,9 +215,9 @@ packet_cb(const struct nlmsghdr *nlh, void *arg)
 		break;
 	}
 	send_verdict(q, id, nfv,
-	             v.action == VERDICT_REJECT      ? VERDICT_MARK_DENY
-	             : v.action == VERDICT_BIND_OK   ? VERDICT_MARK_BIND_OK
-	             : v.action == VERDICT_BIND_PART ? VERDICT_MARK_BIND_PART
+	             v.action == VERDICT_REJECT      ? KERNEL_MARK_DENY
+	             : v.action == VERDICT_BIND_OK   ? KERNEL_MARK_BIND_OK
+	             : v.action == VERDICT_BIND_PART ? KERNEL_MARK_BIND_PART
 	                                             : 0);
 	if (v.log)
 		log_flow(q, &f, parsed, have_uid ? &uid : NULL, &v);

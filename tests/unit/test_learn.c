@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "conf_fixture.h"
 #include "learn.h"
 #include "suffix.h"
 
@@ -218,15 +219,11 @@ test_merge(void **state)
 	                          "domain = *.example.com tcp/443\n"
 	                          "[gate]\n"
 	                          "ports = tcp/443\n";
-	char path[] = "/tmp/test_learn_XXXXXX", err[CONF_ERR_LEN], *out, *head;
+	char path[CONF_FIXTURE_PATH_LEN], *out, *head;
 	struct learn_opts o = {.group = 2};
 	struct conf c;
-	int fd = mkstemp(path);
 
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, ini, sizeof(ini) - 1), (ssize_t)(sizeof(ini) - 1));
-	close(fd);
-	assert_int_equal(conf_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(conf_fixture_load(ini, &c, path), 0);
 	o.merge = &c;
 	o.merge_path = path;
 	out = section(&o, DNS("dns.audit", "pypi.org", "NOERROR", "192.0.2.1"),

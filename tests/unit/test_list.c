@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -115,6 +116,51 @@ test_move_back(void **state)
 	assert_int_equal(got[3], 9);
 }
 
+/* Splicing keeps the order, empties the source, and hands a list from a
+ * head about to move (a growing array) to another. */
+static void
+test_splice_back(void **state)
+{
+	struct item it[5] = {{.v = 0}, {.v = 1}, {.v = 2}, {.v = 3}, {.v = 4}};
+	struct list a, b, *heads;
+	int got[8];
+
+	(void)state;
+	list_init(&a);
+	list_init(&b);
+	list_splice_back(&a, &b); /* both empty */
+	assert_true(list_empty(&a));
+	list_push_back(&a, &it[0].link);
+	list_push_back(&b, &it[1].link);
+	list_push_back(&b, &it[2].link);
+	list_splice_back(&a, &b);
+	assert_true(list_empty(&b));
+	assert_int_equal(values(&a, got, 8), 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(got[i], i);
+	list_splice_back(&a, &b); /* an empty source changes nothing */
+	assert_int_equal(values(&a, got, 8), 3);
+	heads = malloc(2 * sizeof(*heads));
+	assert_non_null(heads);
+	list_init(&heads[0]);
+	list_init(&heads[1]);
+	list_splice_back(&heads[1], &a);
+	list_push_back(&heads[1], &it[3].link);
+	list_push_front(&heads[0], &it[4].link);
+	list_splice_back(&a, &heads[1]);
+	list_splice_back(&b, &heads[0]);
+	free(heads);
+	assert_int_equal(values(&a, got, 8), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(got[i], i);
+	assert_ptr_equal(list_last(&a), &it[3].link);
+	assert_ptr_equal(list_prev(&a, &it[0].link), NULL);
+	assert_int_equal(values(&b, got, 8), 1);
+	assert_int_equal(got[0], 4);
+	list_remove(&it[4].link);
+	assert_true(list_empty(&b));
+}
+
 int
 main(void)
 {
@@ -122,6 +168,7 @@ main(void)
 	    cmocka_unit_test(test_order),
 	    cmocka_unit_test(test_remove_while_walking),
 	    cmocka_unit_test(test_move_back),
+	    cmocka_unit_test(test_splice_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
