@@ -448,13 +448,16 @@ get(const struct conf *c, const char *key)
 {
 	static char buf[4096];
 	FILE *f = fmemopen(buf, sizeof(buf), "w");
+	char *nl;
 
 	assert_non_null(f);
 	assert_true(conf_key_known(key));
 	assert_int_equal(conf_get(f, c, key), 0);
 	assert_int_equal(fclose(f), 0);
-	assert_non_null(strchr(buf, '\n'));
-	*strchr(buf, '\n') = '\0';
+	nl = strchr(buf, '\n');
+	if (nl == NULL) /* abort: cmocka's asserts return, as far as gcc -fanalyzer knows */
+		abort();
+	*nl = '\0';
 	return buf;
 }
 
