@@ -74,6 +74,15 @@ v6(uint8_t last, uint16_t port)
 	return e;
 }
 
+/* n IPv4 entries, 198.18.0.0 up, port 443: more than one netlink message
+ * carries. */
+static void
+many_v4(struct ipset_entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i] = v4(0xc6120000 + (uint32_t)i, 443);
+}
+
 /* Entries in the set, as the ipset tool lists them (in this namespace). */
 static int
 count(const char *set)
@@ -215,8 +224,7 @@ test_list(void **state)
 	struct ipset_entry many[600], one[1] = {v6(9, 8443)};
 	struct listed l = {0};
 
-	for (size_t i = 0; i < 600; i++)
-		many[i] = v4(0xc6120000 + (uint32_t)i, 443);
+	many_v4(many, 600);
 	assert_int_equal(ipset_add(h, SET4, AF_INET, many, 600, 300, "many.example.test"), 0);
 	assert_int_equal(ipset_add(h, SET6, AF_INET6, one, 1, 300, "one.example.test"), 0);
 	assert_int_equal(ipset_list(h, SET4, AF_INET, list_cb, &l), 0);
@@ -239,8 +247,7 @@ test_eintr_reads_again(void **state)
 	struct ipset_entry many[600], one[1] = {v4(0xc0000203, 443)};
 	struct listed l = {0};
 
-	for (size_t i = 0; i < 600; i++)
-		many[i] = v4(0xc6120000 + (uint32_t)i, 443);
+	many_v4(many, 600);
 	eintr_reads = 1;
 	assert_int_equal(ipset_add(h, SET4, AF_INET, many, 600, 300, "many.example.test"), 0);
 	assert_int_equal(eintr_reads, 0);
