@@ -141,7 +141,7 @@ EOF
 	# ------------------------------------------------------------ one session
 	# Every probe prints a marker; the checks below look for them.
 	local session
-	# shellcheck disable=SC2016
+	# shellcheck disable=SC2016 # run in the agent container, expanded there
 	session='
 		npm view namegate-demo version --registry=http://registry.npmjs.org/ 2>&1 | grep -qx 1.0.0 && echo M-NPM
 		pip download -q --no-deps --index-url http://pypi.org/simple/ --trusted-host pypi.org \
