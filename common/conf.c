@@ -98,6 +98,7 @@ struct parse_ctx {
 	char *err;
 	size_t errlen;
 	int seen[K_COUNT]; /* line where each key was set, 0 = not set */
+	bool no_resolv;    /* conf_load_no_resolv: resolv_conf's nameservers unread */
 };
 
 static void conf_fail(struct parse_ctx *pc, int line, const char *fmt, ...)
@@ -920,7 +921,7 @@ finish(struct parse_ctx *pc)
 	}
 	read_search(c);
 	if (c->upstream_auto)
-		return read_resolv_conf(pc);
+		return pc->no_resolv ? 0 : read_resolv_conf(pc);
 	for (i = 0; i < c->nupstream; i++) {
 		if (is_listen_addr(c, &c->upstream[i])) {
 			conf_fail(pc, pc->seen[K_UPSTREAM],
@@ -931,14 +932,15 @@ finish(struct parse_ctx *pc)
 	return 0;
 }
 
-int
-conf_load(const char *path, struct conf *out, char *err, size_t errlen)
+static int
+load(const char *path, struct conf *out, bool no_resolv, char *err, size_t errlen)
 {
 	struct parse_ctx pc;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	memset(&pc, 0, sizeof(pc));
+	pc.no_resolv = no_resolv;
 	pc.c = out;
 	pc.file = path;
 	pc.err = err;
@@ -977,6 +979,18 @@ conf_load(const char *path, struct conf *out, char *err, size_t errlen)
 fail:
 	conf_free(out);
 	return -1;
+}
+
+int
+conf_load(const char *path, struct conf *out, char *err, size_t errlen)
+{
+	return load(path, out, false, err, errlen);
+}
+
+int
+conf_load_no_resolv(const char *path, struct conf *out, char *err, size_t errlen)
+{
+	return load(path, out, true, err, errlen);
 }
 
 void
@@ -1063,6 +1077,87 @@ conf_print(FILE *f, const struct conf *c)
 		fprintf(f, "network = %s/%u %s\n", addr_ntop(&n->net, abuf, sizeof(abuf)),
 		        n->prefix, portlist_fmt(&n->ports, buf, sizeof(buf)));
 	}
+}
+
+static const struct keydef *
+keydef_of(const char *key)
+{
+	const char *dot = strchr(key, '.');
+
+	if (dot == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(keydefs) / sizeof(keydefs[0]); i++) {
+		const struct keydef *kd = &keydefs[i];
+		size_t n = strlen(kd->section);
+
+		if ((size_t)(dot - key) == n && strncmp(key, kd->section, n) == 0 &&
+		    strcmp(dot + 1, kd->name) == 0)
+			return kd;
+	}
+	return NULL;
+}
+
+bool
+conf_key_known(const char *key)
+{
+	return keydef_of(key) != NULL;
+}
+
+/*
+ * The value is taken from what conf_print writes, so that every key it
+ * prints can be asked for and is written one way: the key's line in its
+ * section, up to an inline comment (" ;", which no value holds: the reader
+ * strips it from every line).
+ */
+int
+conf_get(FILE *f, const struct conf *c, const char *key)
+{
+	const struct keydef *kd = keydef_of(key);
+	char *buf = NULL, *line, *save = NULL, *v, *end;
+	size_t len = 0, slen, nlen;
+	bool in = false, first = true;
+	FILE *m;
+
+	if (kd == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	m = open_memstream(&buf, &len);
+	if (m == NULL)
+		return -1;
+	conf_print(m, c);
+	if (fclose(m) != 0) {
+		free(buf);
+		return -1;
+	}
+	slen = strlen(kd->section);
+	nlen = strlen(kd->name);
+	for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '[') {
+			in = strncmp(line + 1, kd->section, slen) == 0 && line[slen + 1] == ']';
+			continue;
+		}
+		if (!in || strncmp(line, kd->name, nlen) != 0 || strncmp(line + nlen, " =", 2) != 0)
+			continue;
+		v = line + nlen + 2;
+		v += strspn(v, " ");
+		end = strstr(v, " ;");
+		if (end == NULL)
+			end = v + strlen(v);
+		while (end > v && end[-1] == ' ')
+			end--;
+		/* A repeating key: the first word of each line (the pattern,
+		 * the network), space-separated. */
+		if (kd->repeats && strcspn(v, " ") < (size_t)(end - v))
+			end = v + strcspn(v, " ");
+		fprintf(f, "%s%.*s", first ? "" : " ", (int)(end - v), v);
+		first = false;
+		if (!kd->repeats)
+			break;
+	}
+	free(buf);
+	fputc('\n', f);
+	return 0;
 }
 
 bool

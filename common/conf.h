@@ -125,6 +125,10 @@ struct conf {
  * left is an error. Returns 0, or -1 with err = "file:line: message"
  * (line 0 when the error is about the file as a whole). */
 int conf_load(const char *path, struct conf *out, char *err, size_t errlen);
+/* The same, except that with upstream = auto resolv_conf's nameservers are
+ * not read (nupstream stays 0): for what a caller needs to know before it
+ * writes that file (namegate-nfq --get, namegate-up). */
+int conf_load_no_resolv(const char *path, struct conf *out, char *err, size_t errlen);
 void conf_free(struct conf *c);
 
 /* config.load file=PATH, and config.error file line error from the
@@ -134,6 +138,14 @@ void conf_log_error(const char *path, const char *err);
 
 /* The effective config, as an ini file that conf_load accepts. */
 void conf_print(FILE *f, const struct conf *c);
+
+/* Is key ("section.key", e.g. "resolver.listen") a key of sandbox.ini? */
+bool conf_key_known(const char *key);
+/* Writes key's effective value (defaults applied) as one line, as
+ * conf_print writes it without its comments; for allow.domain and
+ * allow.network the first word of every line (the patterns, the networks),
+ * space-separated. Returns 0, or -1 (errno ENOENT: no such key). */
+int conf_get(FILE *f, const struct conf *c, const char *key);
 
 /* Does nc allow less than old: a domain line of old that nc no longer has
  * with at least the same ports? Then addresses old allowed may have to go. */

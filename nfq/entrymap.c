@@ -331,8 +331,14 @@ static void
 free_all(struct entrymap *m)
 {
 	for (size_t b = 0; b < NBUCKETS; b++) {
-		while (m->buckets[b] != NULL)
-			ent_free(m, m->buckets[b]);
+		struct ent *x;
+
+		/* Unlinked here, so the bucket never points at a freed entry
+		 * whatever ent_free finds. */
+		while ((x = m->buckets[b]) != NULL) {
+			m->buckets[b] = x->hnext;
+			ent_free(m, x);
+		}
 	}
 }
 

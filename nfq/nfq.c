@@ -62,12 +62,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: namegate-nfq -c FILE [--setup | --teardown | --check-config]\n"
+	           "       namegate-nfq -c FILE --get SECTION.KEY [--get SECTION.KEY]...\n"
 	           "       namegate-nfq -h | -V\n"
 	           "\n"
 	           "  -c, --config FILE   sandbox.ini\n"
 	           "      --setup         create the sets and install the rules, then exit\n"
 	           "      --teardown      remove what --setup installed, then exit\n"
 	           "      --check-config  validate, print the effective config, exit 0 (or 2)\n"
+	           "      --get KEY       validate, print KEY's effective value (one line per\n"
+	           "                      --get, in order), exit 0 (or 2)\n"
 	           "  -h, --help          this text\n"
 	           "  -V, --version       print the version\n"
 	           "\n"
@@ -607,19 +610,21 @@ free_loop:
 int
 main(int argc, char *argv[])
 {
-	enum { OPT_SETUP = 256, OPT_TEARDOWN, OPT_CHECK };
+	enum { OPT_SETUP = 256, OPT_TEARDOWN, OPT_CHECK, OPT_GET };
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"setup", no_argument, NULL, OPT_SETUP},
 	    {"teardown", no_argument, NULL, OPT_TEARDOWN},
 	    {"check-config", no_argument, NULL, OPT_CHECK},
+	    {"get", required_argument, NULL, OPT_GET},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct gate g = {0};
 	char err[CONF_ERR_LEN];
-	int ch, action = 0, rc = 1;
+	int ch, action = 0, rc = 1, nget = 0;
+	const char *get[64]; /* the --get keys, in order */
 
 	log_set_ident("namegate-nfq");
 	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
@@ -627,13 +632,25 @@ main(int argc, char *argv[])
 		case 'c':
 			g.path = optarg;
 			break;
+		case OPT_GET:
+			if (!conf_key_known(optarg)) {
+				fprintf(stderr,
+				        "namegate-nfq: --get %s: no such key (SECTION.KEY)\n",
+				        optarg);
+				return EXIT_CONFIG;
+			}
+			if (nget == (int)(sizeof(get) / sizeof(get[0]))) {
+				fprintf(stderr, "namegate-nfq: too many --get\n");
+				return EXIT_CONFIG;
+			}
+			get[nget++] = optarg;
+			/* fall through */
 		case OPT_SETUP:
 		case OPT_TEARDOWN:
 		case OPT_CHECK:
 			if (action != 0 && action != ch) {
-				fprintf(stderr,
-				        "namegate-nfq: --setup, --teardown and --check-config "
-				        "exclude each other\n");
+				fprintf(stderr, "namegate-nfq: --setup, --teardown, --check-config "
+				                "and --get exclude each other\n");
 				return EXIT_CONFIG;
 			}
 			action = ch;
@@ -670,10 +687,27 @@ main(int argc, char *argv[])
 		perror("namegate-nfq: allocating the config");
 		return 1;
 	}
-	if (conf_load(g.path, g.conf, err, sizeof(err)) < 0) {
+	/* --get reads resolv_conf only for the upstreams: namegate-up asks
+	 * for its path before it writes that file. */
+	bool want_upstream = false;
+	for (int i = 0; i < nget; i++)
+		want_upstream |= strcmp(get[i], "resolver.upstream") == 0;
+	if ((action == OPT_GET && !want_upstream
+	         ? conf_load_no_resolv(g.path, g.conf, err, sizeof(err))
+	         : conf_load(g.path, g.conf, err, sizeof(err))) < 0) {
 		fprintf(stderr, "%s\n", err);
 		free(g.conf);
 		return EXIT_CONFIG;
+	}
+	if (action == OPT_GET) {
+		rc = 0;
+		for (int i = 0; i < nget; i++) {
+			if (conf_get(stdout, g.conf, get[i]) < 0)
+				rc = 1;
+		}
+		if (fflush(stdout) != 0 || ferror(stdout))
+			rc = 1;
+		goto free_conf;
 	}
 	if (action == OPT_CHECK) {
 		suffix_conf_warnings(g.conf, stderr);

@@ -143,6 +143,8 @@ disconnect(struct gateclient *gc)
 		while (gc->buckets[i] != NULL) {
 			struct gc_req *r = req_take(gc, gc->buckets[i]->id);
 
+			if (r == NULL) /* cannot be: the head has that id */
+				break;
 			req_complete(r, GATECLIENT_DISCONNECTED);
 		}
 	}

@@ -442,6 +442,81 @@ test_roundtrip(void **state)
 	roundtrip(path);
 }
 
+/* conf_get's value of key, in a static buffer, without its newline. */
+static const char *
+get(const struct conf *c, const char *key)
+{
+	static char buf[4096];
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+	char *nl;
+
+	assert_non_null(f);
+	assert_true(conf_key_known(key));
+	assert_int_equal(conf_get(f, c, key), 0);
+	assert_int_equal(fclose(f), 0);
+	nl = strchr(buf, '\n');
+	if (nl == NULL) /* abort: cmocka's asserts return, as far as gcc -fanalyzer knows */
+		abort();
+	*nl = '\0';
+	return buf;
+}
+
+/* namegate-nfq --get: every key's effective value, defaults applied, one
+ * line, no comment; the repeating keys as their first words. */
+static void
+test_get(void **state)
+{
+	char text[PATH_MAX + 256], path[PATH_MAX], err[CONF_ERR_LEN];
+	struct conf c;
+
+	load_ok(HEAD "[allow]\ndomain = x.test\ndomain = .y.test tcp/22 ; why\n"
+	             "domain = *.z.test inward\nnetwork = 192.0.2.0/24 tcp/443\n[log]\nfile =\n",
+	        &c);
+	assert_string_equal(get(&c, "resolver.listen"), "127.0.0.1:53 [::1]:53");
+	assert_string_equal(get(&c, "resolver.upstream"), "192.0.2.53:53");
+	assert_string_equal(get(&c, "resolver.resolv_conf"), "/etc/resolv.conf");
+	assert_string_equal(get(&c, "resolver.user"), "namegate");
+	assert_string_equal(get(&c, "resolver.deny"), "nxdomain");
+	assert_string_equal(get(&c, "resolver.keep_ech"), "no");
+	assert_string_equal(get(&c, "gate.mode"), "enforce");
+	assert_string_equal(get(&c, "gate.ports"), "tcp/443 tcp/80");
+	assert_string_equal(get(&c, "gate.inbound"), "");
+	assert_string_equal(get(&c, "gate.socket"), "/run/namegate/gate.sock");
+	assert_string_equal(get(&c, "log.file"), "");
+	assert_string_equal(get(&c, "log.format"), "text");
+	assert_string_equal(get(&c, "allow.domain"), "x.test .y.test *.z.test");
+	assert_string_equal(get(&c, "allow.network"), "192.0.2.0/24");
+	conf_free(&c);
+
+	/* A key of one section is not found in another. */
+	load_ok(HEAD "[log]\nfile = /tmp/x.log\n", &c);
+	assert_string_equal(get(&c, "log.file"), "/tmp/x.log");
+	assert_string_equal(get(&c, "allow.domain"), "");
+	conf_free(&c);
+	assert_false(conf_key_known("resolver.file"));
+	assert_false(conf_key_known("log"));
+	assert_false(conf_key_known(".file"));
+	assert_false(conf_key_known("log.file.x"));
+	assert_int_equal(conf_get(stdout, &c, "resolver.nope"), -1);
+
+	/* With upstream = auto, conf_load_no_resolv leaves resolv_conf
+	 * unread (it may not be written yet); conf_load fails on it. */
+	snprintf(text, sizeof(text), "[resolver]\nresolv_conf = %s/missing.conf\nuser = nobody\n",
+	         tmpdir);
+	write_ini(text, path, sizeof(path));
+	assert_int_equal(conf_load(path, &c, err, sizeof(err)), -1);
+	assert_int_equal(conf_load_no_resolv(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.nupstream, 0);
+	assert_string_equal(get(&c, "resolver.user"), "nobody");
+	conf_free(&c);
+	/* and a bad line is still file:line */
+	snprintf(text, sizeof(text), "[resolver]\nresolv_conf = %s/missing.conf\nmax_ttl = x\n",
+	         tmpdir);
+	write_ini(text, path, sizeof(path));
+	assert_int_equal(conf_load_no_resolv(path, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":3: "));
+}
+
 /* The search list of resolv_conf, read whatever upstream says. */
 static void
 test_search(void **state)
@@ -857,6 +932,7 @@ main(void)
 	    cmocka_unit_test(test_ports),
 	    cmocka_unit_test(test_log_events),
 	    cmocka_unit_test(test_inbound),
+	    cmocka_unit_test(test_get),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
