@@ -382,7 +382,7 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	          v6 ? KERNEL_NETSET6 : KERNEL_NETSET4);
 	/* Every checked port: one past the first MULTIPORT_MAX would
 	 * otherwise be let out by the set alone, its first flight unread. */
-	multiport_rules(&tb, KERNEL_CHAIN, &protos[1], 1, "dports", bports, nbind,
+	multiport_rules(&tb, KERNEL_CHAIN, &protos[1] /* tcp */, 1, "dports", bports, nbind,
 	                v6 ? " -m set --match-set " KERNEL_SET6 " dst,dst -j " KERNEL_CHAIN_PEND
 	                   : " -m set --match-set " KERNEL_SET4 " dst,dst -j " KERNEL_CHAIN_PEND);
 	tb_printf(&tb, "-A " KERNEL_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
