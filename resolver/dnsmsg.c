@@ -4,6 +4,7 @@
  * checked SVCB parser below.
  */
 #include "dnsmsg.h"
+#include "addr.h"
 #include "dnsmsg_testing.h"
 #include "inward.h"
 
@@ -1138,24 +1139,13 @@ dnsmsg_wire_rcode(const uint8_t *buf, size_t len)
 const char *
 dnsmsg_addrs_fmt(const struct dnsmsg_addrs *a, char *buf, size_t len)
 {
-	size_t pos = 0;
+	size_t used = 0;
 
-	if (len == 0)
-		return buf;
-	buf[0] = '\0';
-	for (size_t i = 0; i < a->n; i++) {
-		char ip[INET6_ADDRSTRLEN];
-		int w;
-
-		if (inet_ntop(a->v[i].family, a->v[i].ip, ip, sizeof(ip)) == NULL)
-			continue;
-		w = snprintf(buf + pos, len - pos, "%s%s", pos ? "," : "", ip);
-		if (w < 0 || (size_t)w >= len - pos) {
-			buf[pos] = '\0';
+	if (len > 0)
+		buf[0] = '\0';
+	for (size_t i = 0; i < a->n; i++)
+		if (addr_list_add(buf, len, &used, ",", a->v[i].family, a->v[i].ip, -1) < 0)
 			break;
-		}
-		pos += (size_t)w;
-	}
 	return buf;
 }
 

@@ -4,47 +4,26 @@
  */
 #include "privdrop.h"
 
-#include <errno.h>
 #include <grp.h>
-#include <linux/capability.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "log.h"
-
-static unsigned long
-cap_last(void)
-{
-	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
-	unsigned long last = CAP_LAST_CAP;
-
-	if (f == NULL) {
-		log_warn("open /proc/sys/kernel/cap_last_cap; assuming %lu", last);
-		return last;
-	}
-	if (fscanf(f, "%lu", &last) != 1 || last > 63)
-		last = CAP_LAST_CAP;
-	fclose(f);
-	return last;
-}
 
 static void
 check_no_caps(void)
 {
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct data[2];
+	struct caps now;
 
-	memset(data, 0, sizeof(data));
-	if (syscall(SYS_capget, &hdr, data) != 0)
+	if (caps_get(&now) != 0)
 		fatal("capget");
-	for (int i = 0; i < 2; i++)
-		if (data[i].permitted || data[i].effective || data[i].inheritable)
-			fatalx("capabilities left after dropping privileges");
+	if ((now.permitted | now.effective | now.inheritable) != 0)
+		fatalx("capabilities left after dropping privileges");
 }
 
 /* Gives up root for good. The agent can send us any bytes; if one of them
@@ -54,7 +33,6 @@ privdrop(const struct conf *c)
 {
 	if (geteuid() == 0) {
 		struct passwd *pw = getpwnam(c->user);
-		unsigned long last;
 		gid_t gid;
 		uid_t uid;
 
@@ -73,20 +51,16 @@ privdrop(const struct conf *c)
 			fatal("setgroups");
 		if (setresgid(gid, gid, gid) != 0)
 			fatal("setresgid");
-		last = cap_last();
-		for (unsigned long cap = 0; cap <= last; cap++)
-			if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-				fatal("prctl PR_CAPBSET_DROP %lu", cap);
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 &&
-		    errno != EINVAL)
+		if (caps_bound_drop(0) != 0)
+			fatal("prctl PR_CAPBSET_DROP");
+		if (caps_ambient_clear() != 0)
 			fatal("prctl PR_CAP_AMBIENT_CLEAR_ALL");
 		if (setresuid(uid, uid, uid) != 0)
 			fatal("setresuid");
 		if (setuid(0) == 0)
 			fatalx("could regain root after dropping privileges");
 	} else {
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 &&
-		    errno != EINVAL)
+		if (caps_ambient_clear() != 0)
 			fatal("prctl PR_CAP_AMBIENT_CLEAR_ALL");
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
