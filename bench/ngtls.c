@@ -2,8 +2,8 @@
  * ngtls: the TLS load tools of the SNI/Host binding's benchmark
  * (bench/sni.py), one binary linked to OpenSSL's libssl:
  *
- *   ngtls serve PORT PROCS NAME...
- *       a TLS server on 0.0.0.0 and :: of PORT: PROCS processes (0 = one
+ *   ngtls serve PORT[,PORT...] PROCS NAME...
+ *       a TLS server on 0.0.0.0 and :: of each PORT: PROCS processes (0 = one
  *       per core), each pinned to its own core, each with its own
  *       SO_REUSEPORT listeners and one epoll loop. One self-signed ECDSA
  *       P-256 certificate per NAME, made at start and chosen by SNI (no or
@@ -296,7 +296,7 @@ serve_listen(int ep, int port, int fam)
 }
 
 static void
-serve_proc(int port, int cpu, int ready)
+serve_proc(const char *ports, int cpu, int ready)
 {
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	cpu_set_t set;
@@ -307,8 +307,10 @@ serve_proc(int port, int cpu, int ready)
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set) != 0)
 		die("sched_setaffinity");
-	serve_listen(ep, port, AF_INET);
-	serve_listen(ep, port, AF_INET6);
+	for (const char *p = ports; *p != '\0'; p += strcspn(p, ","), p += *p == ',') {
+		serve_listen(ep, atoi(p), AF_INET);
+		serve_listen(ep, atoi(p), AF_INET6);
+	}
 	if (write(ready, "r", 1) != 1)
 		die("write");
 	close(ready);
@@ -333,7 +335,8 @@ serve_proc(int port, int cpu, int ready)
 static int
 serve(int argc, char **argv)
 {
-	int port = atoi(argv[0]), procs = atoi(argv[1]);
+	const char *ports = argv[0];
+	int procs = atoi(argv[1]);
 	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	static pid_t pids[256];
 	int pfd[2];
@@ -363,7 +366,7 @@ serve(int argc, char **argv)
 			if (getppid() == 1)
 				_exit(1);
 			close(pfd[0]);
-			serve_proc(port, i % (ncpu > 0 ? ncpu : 1), pfd[1]);
+			serve_proc(ports, i % (ncpu > 0 ? ncpu : 1), pfd[1]);
 			_exit(1);
 		}
 		pids[i] = pid;
@@ -684,7 +687,7 @@ main(int argc, char **argv)
 		return hs(argv + 2);
 	if (argc == 6 && strcmp(argv[1], "bulk") == 0)
 		return bulk(argv + 2);
-	fprintf(stderr, "usage: ngtls serve PORT PROCS NAME...\n"
+	fprintf(stderr, "usage: ngtls serve PORT[,PORT...] PROCS NAME...\n"
 	                "       ngtls hs N CONCURRENCY ADDR PORT NAME\n"
 	                "       ngtls bulk BYTES ADDR PORT NAME\n");
 	return 2;
