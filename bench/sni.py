@@ -90,13 +90,26 @@ def drop_bnf():
     lab.delete_netns(BNF)
 
 
-def turn(a, setup):
-    """One turn of one setup: its figures."""
+def cpu_ns(pid):
+    """The CPU time a process's threads have had, in ns (schedstat: not
+    the 10 ms ticks of /proc/PID/stat)."""
+    t = 0
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/schedstat" % (pid, task)) as f:
+            t += int(f.read().split()[0])
+    return t
+
+
+def turn(a, setup, gate_pid):
+    """One turn of one setup: its figures, and the gate's CPU time per
+    connection (what it costs whatever the box's load)."""
     ns, port = WHERE[setup]
+    c0 = cpu_ns(gate_pid)
     lat = ngtls(a.tool, ns, "hs", a.lat, 1, V4, port, GOOD)
     rate = ngtls(a.tool, ns, "hs", a.rate, a.conc, V4, port, GOOD)
+    gate_us = (cpu_ns(gate_pid) - c0) / 1000 / (a.lat + a.rate)
     bulk = ngtls(a.tool, ns, "bulk", a.bulk, V4, port, GOOD)
-    return {"lat": lat, "rate": rate, "bulk": bulk,
+    return {"lat": lat, "rate": rate, "bulk": bulk, "gate_us": gate_us,
             "conn_s": rate["conn_s"], "p50_us": lat["p50_us"], "p90_us": lat["p90_us"], "p99_us": lat["p99_us"],
             "flight_p50_us": lat["flight_p50_us"], "rate_p99_us": rate["p99_us"], "mb_s": bulk["mb_s"]}
 
@@ -128,7 +141,7 @@ def fmt(x):
 
 
 def report(res):
-    fig = ("conn_s", "p50_us", "p90_us", "p99_us", "flight_p50_us", "rate_p99_us", "mb_s")
+    fig = ("conn_s", "p50_us", "p90_us", "p99_us", "flight_p50_us", "rate_p99_us", "mb_s", "gate_us")
     med = {k: {f: statistics.median(x[f] for x in v) for f in fig} for k, v in res.items()}
     rounds = len(res["enforce"])
     # the same ratio within each round (the setups of one round ran back to back)
@@ -154,6 +167,7 @@ def report(res):
     print(row("ClientHello → first server byte p50, µs", "flight_p50_us", ""))
     print(row("connect → first server byte p99, µs (concurrent)", "rate_p99_us", ""))
     print(row("bulk on one connection, MB/s", "mb_s", ""))
+    print(row("namegate-nfq CPU per connection, µs", "gate_us", ""))
     print("\nagainst the targets\n")
     print("| figure | of the medians | per round: median (min..max) | target |")
     print("| --- | --- | --- | --- |")
@@ -176,6 +190,8 @@ def main():
     ap.add_argument("--rate", type=int)
     ap.add_argument("--conc", type=int, default=8)
     ap.add_argument("--bulk", type=int)
+    ap.add_argument("--gate-nice", type=int, help="renice namegate-nfq to this (how much of the added latency "
+                    "is the gate waiting for a core on a loaded box)")
     ap.add_argument("--json", help="write every turn's figures here")
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
@@ -185,8 +201,9 @@ def main():
         if getattr(a, k) is None:
             setattr(a, k, smoke if a.smoke else full)
     print("sni: load before: %s on %d cores; %d rounds of %d connections one at a time, %d at %d in flight, "
-          "%d bytes" % (" ".join("%.2f" % x for x in os.getloadavg()), os.cpu_count(), a.rounds, a.lat,
-                        a.rate, a.conc, a.bulk), flush=True)
+          "%d bytes%s" % (" ".join("%.2f" % x for x in os.getloadavg()), os.cpu_count(), a.rounds, a.lat,
+                          a.rate, a.conc, a.bulk, "" if a.gate_nice is None else "; gate at nice %d" % a.gate_nice),
+          flush=True)
     L = lab.Lab(a.build)
     res = {k: [] for k in SETUPS}
     evil = None
@@ -197,8 +214,10 @@ def main():
         server(L, a.tool)
         t = tests_lab.T(L, "bench-sni")
         # min_ttl: the set entry outlives the run
-        t.namegate(allow=ALLOW, gate=GATE, resolver={"min_ttl": "7200"}, fresh=False)
+        ng = t.namegate(allow=ALLOW, gate=GATE, resolver={"min_ttl": "7200"}, fresh=False)
         tests_lab.want_answer(GOOD, "A", V4)
+        if a.gate_nice is not None:
+            os.setpriority(os.PRIO_PROCESS, ng.nfq.pid, a.gate_nice)
         # warm-up, and the check is really on: the other name on that
         # address is reset
         for setup in SETUPS:
@@ -207,7 +226,7 @@ def main():
         for r in range(a.rounds):
             order = SETUPS[r % 3:] + SETUPS[:r % 3]
             for setup in order:
-                res[setup].append(turn(a, setup))
+                res[setup].append(turn(a, setup, ng.nfq.pid))
             print("sni: round %d (%s): %s" % (r + 1, " ".join(order), "  ".join(
                 "%s %.0f/s p50 %d µs %.0f MB/s" % (k, res[k][-1]["conn_s"], res[k][-1]["p50_us"] or 0,
                                                    res[k][-1]["mb_s"]) for k in SETUPS)), flush=True)
