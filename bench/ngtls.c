@@ -11,7 +11,7 @@
  *       connection is a full handshake. After the handshake a client may
  *       send a line with a byte count, and gets that many bytes.
  *       Prints "ready" once every process listens; runs until killed.
- *   ngtls hs N CONCURRENCY ADDR PORT NAME
+ *   ngtls hs N CONCURRENCY ADDR PORT[,PORT...] NAME
  *       N TLS connections to ADDR:PORT with SNI NAME, CONCURRENCY in
  *       flight: connect, a real ClientHello (a fresh SSL object, so a fresh
  *       key share), the server's first flight read and the handshake done,
@@ -20,6 +20,9 @@
  *       and the latency from connect() to the first byte of the server
  *       (p50/p90/p99, µs), with its two parts: the TCP handshake and the
  *       ClientHello written -> first server byte (the first flight).
+ *       With several PORTs the connections take them in turns (ABAB...)
+ *       and "ports" has the same figures per port: two paths compared
+ *       connection by connection, so the box's drift falls on both alike.
  *   ngtls bulk BYTES ADDR PORT NAME
  *       one connection, asks for BYTES and reads them; prints one JSON
  *       line: outcome, bytes, MB/s from the request to the last byte.
@@ -54,6 +57,7 @@
 #define NGT_MAX_CONC 1024
 #define NGT_TIMEOUT_NS (3 * 1000000000LL)
 #define NGT_CHUNK 16384
+#define NGT_MAX_PORTS 4
 
 static uint64_t
 now_ns(void)
@@ -409,16 +413,25 @@ client_ctx(void)
 
 enum cstate { C_FREE, C_CONNECT, C_HELLO, C_FLIGHT };
 
+struct tally {
+	unsigned ok, reset, refused, timeout, other;
+	uint32_t *total, *tcp, *flight;
+};
+
+/* One port the connections go to, and what they got there. */
+struct ctarget {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	const char *port;
+	struct tally t;
+};
+
 struct cconn {
 	enum cstate st;
 	int fd;
 	SSL *ssl;
+	struct ctarget *tg;
 	uint64_t t0, est, hello, first;
-};
-
-struct tally {
-	unsigned ok, reset, refused, timeout, other;
-	uint32_t *total, *tcp, *flight;
 };
 
 static int
@@ -430,10 +443,18 @@ cmp_u32(const void *a, const void *b)
 }
 
 static void
-cconn_end(struct cconn *c, struct tally *t, int err)
+tally_init(struct tally *t, unsigned n)
 {
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	t->total = calloc(n, sizeof(uint32_t));
+	t->tcp = calloc(n, sizeof(uint32_t));
+	t->flight = calloc(n, sizeof(uint32_t));
+	if (t->total == NULL || t->tcp == NULL || t->flight == NULL)
+		die("calloc");
+}
 
+static void
+tally_add(struct tally *t, const struct cconn *c, int err)
+{
 	if (err == 0) {
 		t->total[t->ok] = (uint32_t)((c->first - c->t0) / 1000);
 		t->tcp[t->ok] = (uint32_t)((c->est - c->t0) / 1000);
@@ -448,6 +469,15 @@ cconn_end(struct cconn *c, struct tally *t, int err)
 	} else {
 		t->other++;
 	}
+}
+
+static void
+cconn_end(struct cconn *c, struct tally *all, int err)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	tally_add(all, c, err);
+	tally_add(&c->tg->t, c, err);
 	/* Closed with a reset: no TIME_WAIT, so the ports never run out. */
 	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	SSL_free(c->ssl);
@@ -457,8 +487,9 @@ cconn_end(struct cconn *c, struct tally *t, int err)
 }
 
 static void
-cconn_open(struct cconn *c, int ep, const struct sockaddr_storage *sa, socklen_t len)
+cconn_open(struct cconn *c, int ep, struct ctarget *tg)
 {
+	const struct sockaddr_storage *sa = &tg->sa;
 	struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
 	int one = 1;
 
@@ -468,8 +499,9 @@ cconn_open(struct cconn *c, int ep, const struct sockaddr_storage *sa, socklen_t
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->st = C_CONNECT;
 	c->ssl = NULL;
+	c->tg = tg;
 	c->t0 = now_ns();
-	if (connect(c->fd, (const struct sockaddr *)sa, len) != 0 && errno != EINPROGRESS)
+	if (connect(c->fd, (const struct sockaddr *)sa, tg->len) != 0 && errno != EINPROGRESS)
 		die("connect");
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
 		die("epoll_ctl");
@@ -557,33 +589,44 @@ quantiles(FILE *f, const char *key, uint32_t *v, unsigned n)
 	        v[(unsigned)((uint64_t)n * 90 / 100)], key, v[(unsigned)((uint64_t)n * 99 / 100)]);
 }
 
+static void
+tally_print(const struct tally *t)
+{
+	printf("\"ok\": %u, \"reset\": %u, \"refused\": %u, \"timeout\": %u, \"other\": %u", t->ok,
+	       t->reset, t->refused, t->timeout, t->other);
+	quantiles(stdout, "", t->total, t->ok);
+	quantiles(stdout, "tcp_", t->tcp, t->ok);
+	quantiles(stdout, "flight_", t->flight, t->ok);
+}
+
 static int
 hs(char **argv)
 {
-	unsigned n = (unsigned)atoi(argv[0]), started = 0, done = 0;
+	unsigned n = (unsigned)atoi(argv[0]), started = 0, done = 0, nt = 0;
 	int conc = atoi(argv[1]);
 	const char *name = argv[4];
-	struct sockaddr_storage sa;
-	socklen_t len;
-	struct tally t = {0};
+	static struct ctarget tgs[NGT_MAX_PORTS];
+	struct tally all = {0};
 	static struct cconn cs[NGT_MAX_CONC];
 	SSL_CTX *ctx = client_ctx();
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	uint64_t t0, wall;
 
-	target(argv[2], argv[3], &sa, &len);
-	if (n == 0 || conc <= 0 || conc > NGT_MAX_CONC || ep < 0) {
-		fprintf(stderr, "ngtls: hs needs N > 0 and 1..%d in flight\n", NGT_MAX_CONC);
+	for (char *p = strtok(argv[3], ","); p != NULL && nt < NGT_MAX_PORTS; p = strtok(NULL, ","))
+		tgs[nt++].port = p;
+	if (n == 0 || nt == 0 || conc <= 0 || conc > NGT_MAX_CONC || ep < 0) {
+		fprintf(stderr, "ngtls: hs needs N > 0, a port and 1..%d in flight\n",
+		        NGT_MAX_CONC);
 		return 2;
 	}
-	t.total = calloc(n, sizeof(uint32_t));
-	t.tcp = calloc(n, sizeof(uint32_t));
-	t.flight = calloc(n, sizeof(uint32_t));
-	if (t.total == NULL || t.tcp == NULL || t.flight == NULL)
-		die("calloc");
+	tally_init(&all, n);
+	for (unsigned i = 0; i < nt; i++) {
+		target(argv[2], tgs[i].port, &tgs[i].sa, &tgs[i].len);
+		tally_init(&tgs[i].t, n);
+	}
 	t0 = now_ns();
 	for (int i = 0; i < conc && started < n; i++, started++)
-		cconn_open(&cs[i], ep, &sa, len);
+		cconn_open(&cs[i], ep, &tgs[started % nt]);
 	while (done < n) {
 		struct epoll_event evs[64];
 		int k = epoll_wait(ep, evs, 64, 100);
@@ -595,32 +638,34 @@ hs(char **argv)
 
 			if (r == 0)
 				continue;
-			cconn_end(c, &t, r < 0 ? 0 : r);
+			cconn_end(c, &all, r < 0 ? 0 : r);
 			done++;
-			if (started < n) {
-				cconn_open(c, ep, &sa, len);
-				started++;
-			}
+			if (started < n)
+				cconn_open(c, ep, &tgs[started++ % nt]);
 		}
 		now = now_ns(); /* after the events: the slots they opened start before it */
 		for (int i = 0; i < conc; i++) {
 			if (cs[i].st == C_FREE || now - cs[i].t0 < (uint64_t)NGT_TIMEOUT_NS)
 				continue;
-			cconn_end(&cs[i], &t, ETIMEDOUT);
+			cconn_end(&cs[i], &all, ETIMEDOUT);
 			done++;
-			if (started < n) {
-				cconn_open(&cs[i], ep, &sa, len);
-				started++;
-			}
+			if (started < n)
+				cconn_open(&cs[i], ep, &tgs[started++ % nt]);
 		}
 	}
 	wall = now_ns() - t0;
-	printf("{\"n\": %u, \"concurrency\": %d, \"ok\": %u, \"reset\": %u, \"refused\": %u, "
-	       "\"timeout\": %u, \"other\": %u, \"conn_s\": %.1f",
-	       n, conc, t.ok, t.reset, t.refused, t.timeout, t.other, t.ok / (wall / 1e9));
-	quantiles(stdout, "", t.total, t.ok);
-	quantiles(stdout, "tcp_", t.tcp, t.ok);
-	quantiles(stdout, "flight_", t.flight, t.ok);
+	printf("{\"n\": %u, \"concurrency\": %d, \"conn_s\": %.1f, ", n, conc,
+	       all.ok / (wall / 1e9));
+	tally_print(&all);
+	if (nt > 1) {
+		printf(", \"ports\": {");
+		for (unsigned i = 0; i < nt; i++) {
+			printf("%s\"%s\": {", i ? ", " : "", tgs[i].port);
+			tally_print(&tgs[i].t);
+			printf("}");
+		}
+		printf("}");
+	}
 	printf("}\n");
 	return 0;
 }

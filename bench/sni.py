@@ -114,6 +114,16 @@ def turn(a, setup, gate_pid):
             "flight_p50_us": lat["flight_p50_us"], "rate_p99_us": rate["p99_us"], "mb_s": bulk["mb_s"]}
 
 
+def paired(a):
+    """--lat connections one at a time, taking the checked and the unchecked
+    port of the gate in turns (ABAB...): the check's added latency,
+    connection by connection."""
+    r = ngtls(a.tool, lab.SBX, "hs", a.lat, 1, V4, "%d,%d" % (PORT_ON, PORT_OFF), GOOD)
+    on, off = r["ports"][str(PORT_ON)], r["ports"][str(PORT_OFF)]
+    r.update({q: on[q] - off[q] for q in ("p50_us", "p90_us", "p99_us", "flight_p50_us")})
+    return r
+
+
 def verdict(res, a, evil):
     """Empty when every setup ran and all its connections and its bulk
     transfers got through, and the check really was on; else what did not."""
@@ -122,6 +132,10 @@ def verdict(res, a, evil):
         if len(v) != a.rounds:
             bad.append("%s ran %d of %d rounds" % (k, len(v), a.rounds))
         for x in v:
+            if k == "paired":
+                if x["ok"] != a.lat:
+                    bad.append("paired: %d/%d connected (%s)" % (x["ok"], a.lat, json.dumps(x)))
+                continue
             for what, n in (("lat", a.lat), ("rate", a.rate)):
                 if x[what]["ok"] != n:
                     bad.append("%s: %d/%d connected (%s)" % (k, x[what]["ok"], n, json.dumps(x[what])))
@@ -142,14 +156,15 @@ def fmt(x):
 
 def report(res):
     fig = ("conn_s", "p50_us", "p90_us", "p99_us", "flight_p50_us", "rate_p99_us", "mb_s", "gate_us")
-    med = {k: {f: statistics.median(x[f] for x in v) for f in fig} for k, v in res.items()}
+    med = {k: {f: statistics.median(res[k][i][f] for i in range(len(res[k]))) for f in fig} for k in SETUPS}
+    pair = {q: [x[q] for x in res["paired"]] for q in ("p50_us", "p90_us", "p99_us", "flight_p50_us")}
     rounds = len(res["enforce"])
     # the same ratio within each round (the setups of one round ran back to back)
     per = {"conn_s": [res["enforce"][i]["conn_s"] / res["off"][i]["conn_s"] for i in range(rounds)],
            "p50_us": [res["enforce"][i]["p50_us"] - res["off"][i]["p50_us"] for i in range(rounds)],
            "mb_s": [res["enforce"][i]["mb_s"] / res["no-firewall"][i]["mb_s"] for i in range(rounds)],
            "mb_s_off": [res["off"][i]["mb_s"] / res["no-firewall"][i]["mb_s"] for i in range(rounds)]}
-    print(json.dumps({"median": med, "per_round": per}, indent=1))
+    print(json.dumps({"median": med, "per_round": per, "paired": pair}, indent=1))
     on, off, nofw = med["enforce"], med["off"], med["no-firewall"]
 
     def row(label, f, unit):
@@ -175,6 +190,9 @@ def report(res):
         on["conn_s"] / off["conn_s"], statistics.median(per["conn_s"]), spread(per["conn_s"]), TARGETS["conn_s"]))
     print("| p50 connect → first byte, on − off | %+.0f µs | %+.0f µs (%s) | %s |" % (
         on["p50_us"] - off["p50_us"], statistics.median(per["p50_us"]), spread(per["p50_us"]), TARGETS["p50_us"]))
+    for q in ("p50_us", "p90_us", "p99_us"):
+        print("| %s connect → first byte, on − off, paired ABAB in one client | | %+.0f µs (%s) | %s |" % (
+            q[:3], statistics.median(pair[q]), spread(pair[q]), TARGETS["p50_us"] if q == "p50_us" else ""))
     print("| bulk, on vs no firewall | %.3f× | %.3f× (%s) | %s |" % (
         on["mb_s"] / nofw["mb_s"], statistics.median(per["mb_s"]), spread(per["mb_s"]), TARGETS["mb_s"]))
     print("| bulk, off vs no firewall | %.3f× | %.3f× (%s) | (the noise floor) |" % (
@@ -205,7 +223,7 @@ def main():
                           a.rate, a.conc, a.bulk, "" if a.gate_nice is None else "; gate at nice %d" % a.gate_nice),
           flush=True)
     L = lab.Lab(a.build)
-    res = {k: [] for k in SETUPS}
+    res = {k: [] for k in SETUPS + ("paired",)}
     evil = None
     t = None
     try:
@@ -227,9 +245,11 @@ def main():
             order = SETUPS[r % 3:] + SETUPS[:r % 3]
             for setup in order:
                 res[setup].append(turn(a, setup, ng.nfq.pid))
-            print("sni: round %d (%s): %s" % (r + 1, " ".join(order), "  ".join(
+            res["paired"].append(paired(a))
+            print("sni: round %d (%s): %s  paired p50 on - off %+d µs" % (r + 1, " ".join(order), "  ".join(
                 "%s %.0f/s p50 %d µs %.0f MB/s" % (k, res[k][-1]["conn_s"], res[k][-1]["p50_us"] or 0,
-                                                   res[k][-1]["mb_s"]) for k in SETUPS)), flush=True)
+                                                   res[k][-1]["mb_s"]) for k in SETUPS),
+                res["paired"][-1]["p50_us"]), flush=True)
     except (lab.Fail, OSError, ValueError, KeyError, IndexError) as e:
         if t is not None:
             t.close()
