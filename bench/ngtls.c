@@ -53,27 +53,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ngcommon.h"
+
 #define NGT_MAX_NAMES 8
 #define NGT_MAX_CONC 1024
 #define NGT_TIMEOUT_NS (3 * 1000000000LL)
 #define NGT_CHUNK 16384
 #define NGT_MAX_PORTS 4
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "ngtls: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
 
 static void
 die_ssl(const char *what)
@@ -81,27 +67,6 @@ die_ssl(const char *what)
 	fprintf(stderr, "ngtls: %s failed\n", what);
 	ERR_print_errors_fp(stderr);
 	exit(1);
-}
-
-static void
-target(const char *addr, const char *port, struct sockaddr_storage *sa, socklen_t *len)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
-
-	memset(sa, 0, sizeof(*sa));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)atoi(port));
-		*len = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)atoi(port));
-		*len = sizeof(*s6);
-	} else {
-		fprintf(stderr, "ngtls: not an address: %s\n", addr);
-		exit(2);
-	}
 }
 
 /* ----------------------------------------------------------------- serve */
@@ -621,7 +586,7 @@ hs(char **argv)
 	}
 	tally_init(&all, n);
 	for (unsigned i = 0; i < nt; i++) {
-		target(argv[2], tgs[i].port, &tgs[i].sa, &tgs[i].len);
+		sockaddr_of(argv[2], atoi(tgs[i].port), &tgs[i].sa, &tgs[i].len);
 		tally_init(&tgs[i].t, n);
 	}
 	t0 = now_ns();
@@ -686,7 +651,7 @@ bulk(char **argv)
 	uint64_t t0;
 	int fd;
 
-	target(argv[1], argv[2], &sa, &len);
+	sockaddr_of(argv[1], atoi(argv[2]), &sa, &len);
 	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || ssl == NULL)
 		die("socket");
