@@ -432,7 +432,8 @@ table_row(struct table *t, const char *const *cells)
 		t->cap = cap;
 	}
 	for (size_t i = 0; i < t->ncols; i++)
-		snprintf(t->cell[t->nrows][i], COL_LEN, "%s", cells[i] != NULL ? cells[i] : "-");
+		snprintf(t->cell[t->nrows][i], COL_LEN, "%s",
+		         cells[i] != NULL && cells[i][0] != '\0' ? cells[i] : "-");
 	t->nrows++;
 }
 
@@ -465,7 +466,7 @@ table_print(FILE *f, struct table *t)
 static json_object *
 jstr(const char *s)
 {
-	return s != NULL && strcmp(s, "-") != 0 ? json_object_new_string(s) : NULL;
+	return s != NULL && s[0] != '\0' && strcmp(s, "-") != 0 ? json_object_new_string(s) : NULL;
 }
 
 static json_object *
