@@ -49,6 +49,32 @@ usage(FILE *f)
 	        LEARN_DEFAULT_GROUP, STATUS_DEFAULT_TOP);
 }
 
+/* The end of an option loop: -h prints the usage and exits 0, anything
+ * else getopt did not know is a usage error. */
+static int
+usage_option(int c)
+{
+	usage(c == 'h' ? stdout : stderr);
+	return c == 'h' ? 0 : EXIT_USAGE;
+}
+
+/* A count option's value, 0..1000000; -1 after saying why. */
+static int
+parse_count(const char *cmd, const char *opt, const char *arg, unsigned *out)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || n > 1000000) {
+		fprintf(stderr, "namegate %s: %s wants a number, not \"%s\"\n", cmd, opt, arg);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
 static int
 learn_main(int argc, char **argv)
 {
@@ -62,10 +88,9 @@ learn_main(int argc, char **argv)
 	struct conf *merge = NULL;
 	struct learn *l = NULL;
 	const char *path = "-";
-	char err[CONF_ERR_LEN], *line = NULL, *end;
+	char err[CONF_ERR_LEN], *line = NULL;
 	size_t cap = 0;
 	FILE *in = stdin;
-	unsigned long n;
 	int c, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "m:g:h", opts, NULL)) != -1) {
@@ -74,22 +99,11 @@ learn_main(int argc, char **argv)
 			o.merge_path = optarg;
 			break;
 		case 'g':
-			errno = 0;
-			n = strtoul(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0' || n > 1000000) {
-				fprintf(stderr,
-				        "namegate learn: --group wants a number, not \"%s\"\n",
-				        optarg);
+			if (parse_count("learn", "--group", optarg, &o.group) != 0)
 				return EXIT_USAGE;
-			}
-			o.group = (unsigned)n;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return usage_option(c);
 		}
 	}
 	if (argc - optind > 1) {
@@ -207,13 +221,12 @@ state_main(int argc, char **argv, bool why)
 	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_CONFIG, *logpath = NULL, *err = NULL, *cmd = argv[0];
-	char cerr[CONF_ERR_LEN], *end;
+	char cerr[CONF_ERR_LEN];
 	struct conf *conf = NULL;
 	struct status *st = NULL;
 	struct ipset_nl *h = NULL;
 	struct port port, *pp = NULL;
 	unsigned top = STATUS_DEFAULT_TOP;
-	unsigned long n;
 	bool json = false;
 	int c, rc = EXIT_USAGE;
 
@@ -226,24 +239,14 @@ state_main(int argc, char **argv, bool why)
 			logpath = optarg;
 			break;
 		case 't':
-			errno = 0;
-			n = strtoul(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0' || n > 1000000) {
-				fprintf(stderr, "namegate %s: --top wants a number, not \"%s\"\n",
-				        cmd, optarg);
+			if (parse_count(cmd, "--top", optarg, &top) != 0)
 				return EXIT_USAGE;
-			}
-			top = (unsigned)n;
 			break;
 		case 'j':
 			json = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return usage_option(c);
 		}
 	}
 	if (why ? (argc - optind < 1 || argc - optind > 2) : argc - optind != 0) {
