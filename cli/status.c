@@ -245,6 +245,15 @@ port_fmt(const struct port *p, char *buf, size_t len)
 
 /* ---- the log */
 
+/* What the log says ends up in a terminal: nothing that moves the cursor. */
+static void
+clean(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			*s = '?';
+}
+
 static struct scount *
 group_count(struct sgroup *g, const char *const *cols, size_t ncols, const char *ts)
 {
@@ -255,10 +264,7 @@ group_count(struct sgroup *g, const char *const *cols, size_t ncols, const char 
 		return NULL;
 	for (size_t i = 0; i < ncols && i < COLS; i++) {
 		snprintf(c->col[i], COL_LEN, "%s", cols[i] != NULL && cols[i][0] ? cols[i] : "-");
-		/* Columns end up in a terminal: nothing that moves the cursor. */
-		for (char *p = c->col[i]; *p != '\0'; p++)
-			if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
-				*p = '?';
+		clean(c->col[i]);
 		used += (size_t)snprintf(c->key + used, sizeof(c->key) - used, "%s\x1f", c->col[i]);
 	}
 	found = tfind(c, &g->tree, cmp_count);
@@ -291,16 +297,21 @@ group_count(struct sgroup *g, const char *const *cols, size_t ncols, const char 
 		free(c);
 	}
 	(*found)->count++;
-	if (ts != NULL && strcmp(ts, (*found)->last) > 0)
+	if (ts != NULL && strcmp(ts, (*found)->last) > 0) {
 		snprintf((*found)->last, sizeof((*found)->last), "%s", ts);
+		clean((*found)->last);
+	}
 	return *found;
 }
 
 static void
 remember_lookups(struct status *s, const char *name, const char *addrs, const char *ts)
 {
-	char buf[LOGREAD_VALUE_MAX], *save = NULL;
+	char buf[LOGREAD_VALUE_MAX], norm[NAME_MAX_LEN + 1], *save = NULL;
+	const char *err;
 
+	if (name_normalize(name, norm, &err) != 0)
+		return;
 	snprintf(buf, sizeof(buf), "%s", addrs);
 	for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
 		struct slookup *l, **found;
@@ -325,8 +336,9 @@ remember_lookups(struct status *s, const char *name, const char *addrs, const ch
 			free(l);
 		}
 		/* The latest lookup wins, as in the sets. */
-		snprintf((*found)->name, sizeof((*found)->name), "%s", name);
+		snprintf((*found)->name, sizeof((*found)->name), "%s", norm);
 		snprintf((*found)->ts, sizeof((*found)->ts), "%s", ts != NULL ? ts : "");
+		clean((*found)->ts);
 	}
 }
 
@@ -349,8 +361,10 @@ count_process(struct status *s, const struct logread_fields *fs, const char *ts)
 	c = group_count(&s->by_proc, cols, 3, ts);
 	/* The pid changes with every run of a command: the latest is kept
 	 * as a column outside the key. */
-	if (c != NULL && pid != NULL && ts != NULL && strcmp(ts, c->last) >= 0)
+	if (c != NULL && pid != NULL && ts != NULL && strcmp(ts, c->last) >= 0) {
 		snprintf(c->col[3], COL_LEN, "%s", pid);
+		clean(c->col[3]);
+	}
 }
 
 int
@@ -377,10 +391,14 @@ status_log_line(struct status *s, const char *line)
 	if (!dns && !flow)
 		return 0;
 	s->denials++;
-	if (ts != NULL && (s->first[0] == '\0' || strcmp(ts, s->first) < 0))
+	if (ts != NULL && (s->first[0] == '\0' || strcmp(ts, s->first) < 0)) {
 		snprintf(s->first, sizeof(s->first), "%s", ts);
-	if (ts != NULL && strcmp(ts, s->last) > 0)
+		clean(s->first);
+	}
+	if (ts != NULL && strcmp(ts, s->last) > 0) {
 		snprintf(s->last, sizeof(s->last), "%s", ts);
+		clean(s->last);
+	}
 	if (dns) {
 		char *name = (char *)logread_field(&fs, "name");
 

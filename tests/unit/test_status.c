@@ -149,18 +149,23 @@ test_denials_counted(void **state)
 	status_log_line(s, DENY("evil.test", "NXDOMAIN", " pid=41 comm=curl"));
 	status_log_line(s, DENY("EVIL.test", "NXDOMAIN", " pid=42 comm=curl"));
 	status_log_line(s, DENY("other.test", "NXDOMAIN", ""));
+	/* a terminal escape in the log reaches the terminal as '?' */
+	status_log_line(s, DENY("\"esc\\x1b[2Jape\"", "NXDOMAIN", ""));
 	status_log_line(s, FLOW("1", "203.0.113.9", "443", "unresolved", " pid=43 comm=curl"));
 	status_log_line(s, FLOW("2", "203.0.113.9", "443", "unresolved", " pid=44 comm=curl"));
 	status_log_line(s, FLOW("3", "203.0.113.9", "8443", "unresolved", " pid=45 comm=wget"));
 	status_log_line(s, "ts=2026-12-01T10:00:00.000Z level=info event=config.load daemon=x\n");
 	status_set_log(s, "/var/log/namegate.log", false);
 	out = printed(s, false);
-	assert_non_null(strstr(out, "recent denials in /var/log/namegate.log: 6, from "
+	assert_non_null(strstr(out, "recent denials in /var/log/namegate.log: 7, from "
 	                            "2026-12-01T10:00:00.000Z to 2026-12-01T10:00:03.000Z\n"));
 	/* names in any case are one, the biggest count first */
 	assert_non_null(strstr(out, "COUNT  NAME        ANSWER    LAST\n"
 	                            "2      evil.test   NXDOMAIN  2026-12-01T10:00:00.000Z\n"
+	                            "1      esc?[2jape  NXDOMAIN  2026-12-01T10:00:00.000Z\n"
 	                            "1      other.test  NXDOMAIN"));
+	assert_non_null(strstr(out, "esc?[2jape"));
+	assert_null(strchr(out, '\x1b'));
 	assert_non_null(strstr(out, "2      tcp    203.0.113.9  443   unresolved  -     "));
 	assert_non_null(strstr(out, "1      tcp    203.0.113.9  8443  unresolved"));
 	/* the process: uid and command the key, the latest pid shown; a dns
@@ -178,7 +183,7 @@ test_denials_counted(void **state)
 		assert_non_null(o);
 		assert_true(json_object_object_get_ex(o, "denials", &d));
 		assert_true(json_object_object_get_ex(d, "name", &a));
-		assert_int_equal(json_object_array_length(a), 2);
+		assert_int_equal(json_object_array_length(a), 3);
 		r = json_object_array_get_idx(a, 0);
 		assert_true(json_object_object_get_ex(r, "count", &v));
 		assert_int_equal(json_object_get_int(v), 2);
