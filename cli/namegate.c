@@ -13,9 +13,9 @@
 
 #include "conf.h"
 #include "ipset.h"
+#include "kernel.h"
 #include "learn.h"
 #include "localnet.h"
-#include "rules.h"
 #include "status.h"
 #include "suffix.h"
 
@@ -287,13 +287,13 @@ state_main(int argc, char **argv, bool why)
 	/* The kernel answers ipset only to CAP_NET_ADMIN: the agent learns
 	 * nothing from here. */
 	h = ipset_open();
-	if (h == NULL || ipset_list(h, RULES_SET4, AF_INET, read_set, st) != 0 ||
-	    ipset_list(h, RULES_SET6, AF_INET6, read_set, st) != 0) {
+	if (h == NULL || ipset_list(h, KERNEL_SET4, AF_INET, read_set, st) != 0 ||
+	    ipset_list(h, KERNEL_SET6, AF_INET6, read_set, st) != 0) {
 		fprintf(
 		    stderr,
 		    "namegate %s: cannot read the sets %s and %s: it needs root (CAP_NET_ADMIN) "
 		    "in the sandbox's network namespace, with namegate-nfq set up there\n",
-		    cmd, RULES_SET4, RULES_SET6);
+		    cmd, KERNEL_SET4, KERNEL_SET6);
 		goto out;
 	}
 	if (read_log(st, logpath != NULL ? logpath : conf->log_file, logpath != NULL) != 0)
