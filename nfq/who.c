@@ -51,8 +51,9 @@ struct who {
 	uint32_t portid, seq;
 	int fd; /* the gate's end of the socketpair; -1 once the helper is gone */
 	pid_t helper;
-	uint64_t second; /* CLOCK_MONOTONIC second the budget counts */
-	unsigned used;
+	uint64_t second;  /* CLOCK_MONOTONIC second the budget counts */
+	unsigned used;    /* lookups in it */
+	uint64_t used_us; /* and the time the gate waited for them */
 	char buf[8192]; /* one sock_diag request or answer */
 };
 
@@ -177,45 +178,63 @@ read_exe(int procfd, long pid, struct who_rep *r)
 	r->exe[n > 0 ? n : 0] = '\0';
 }
 
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* The scan: the owner's processes only (the owner of /proc/PID is the
- * process's euid, root for one that is not dumpable), each read with the
- * owner's fsuid and the process's fsgid, so the kernel lets the helper see
- * what the owner could see of its own processes and nothing more. */
+ * process's euid, root for one that is not dumpable), read with the
+ * owner's fsuid and the process's egid as fsgid, so the kernel lets the
+ * helper see what the owner could see of its own processes and nothing
+ * more. It gives up after WHO_TIMEOUT_MS, when the gate has stopped
+ * waiting for it. */
 static void
 scan(DIR *proc, uint32_t uid, uint64_t inode, struct who_rep *r)
 {
-	char want[40];
+	char want[40], name[24];
 	struct stat st;
 	size_t n, i;
 	long *pids = list_pids(proc, &n);
+	uint64_t deadline = now_us() + WHO_TIMEOUT_MS * 1000;
 	int procfd = dirfd(proc), h;
+	gid_t gid = 0;
 	bool denied = false;
-	char name[24];
 
 	r->why = WHO_GONE;
 	r->pid = -1;
 	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)inode);
+	setfsuid(uid);
 	for (i = 0; pids != NULL && i < n; i++) {
+		if ((i & 15) == 15 && now_us() > deadline) {
+			r->why = WHO_TIMEOUT;
+			break;
+		}
 		snprintf(name, sizeof(name), "%ld", pids[i]);
 		if (fstatat(procfd, name, &st, 0) < 0 || st.st_uid != uid)
 			continue;
-		setfsgid(st.st_gid);
-		setfsuid(uid);
+		if (st.st_gid != gid) {
+			gid = st.st_gid;
+			setfsgid(gid);
+		}
 		h = holds(procfd, pids[i], want);
 		if (h == 1) {
 			r->why = WHO_FOUND;
 			r->pid = (int32_t)pids[i];
 			read_comm(procfd, pids[i], r);
 			read_exe(procfd, pids[i], r);
-		}
-		setfsuid(0);
-		setfsgid(0);
-		if (h == 1)
 			break;
+		}
 		if (h < 0)
 			denied = true;
 	}
-	if (r->why != WHO_FOUND && denied)
+	setfsuid(0);
+	setfsgid(0);
+	if (r->why == WHO_GONE && denied)
 		r->why = WHO_DENIED;
 	free(pids);
 }
@@ -411,20 +430,23 @@ diag_one(struct who *w, const struct flow *f, bool swap, struct diag_result *res
 	return res->found;
 }
 
-static bool
+/* How long this lookup may wait, in ms: 0 when the second's budget is
+ * spent (WHO_PER_SECOND lookups, WHO_WAIT_US of waiting). */
+static long
 budget(struct who *w)
 {
-	struct timespec ts;
+	uint64_t now = now_us(), left;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if ((uint64_t)ts.tv_sec != w->second) {
-		w->second = (uint64_t)ts.tv_sec;
+	if (now / 1000000 != w->second) {
+		w->second = now / 1000000;
 		w->used = 0;
+		w->used_us = 0;
 	}
-	if (w->used >= WHO_PER_SECOND)
-		return false;
+	if (w->used >= WHO_PER_SECOND || w->used_us + 1000 > WHO_WAIT_US)
+		return 0;
 	w->used++;
-	return true;
+	left = (WHO_WAIT_US - w->used_us) / 1000;
+	return left < WHO_TIMEOUT_MS ? (long)left : WHO_TIMEOUT_MS;
 }
 
 static void
@@ -433,18 +455,19 @@ helper_gone(struct who *w)
 	log_warnx("who: the lookup helper is gone; flow lines say why=nohelper from now on");
 	close(w->fd);
 	w->fd = -1;
+	if (w->helper > 0 && waitpid(w->helper, NULL, WNOHANG) == w->helper)
+		w->helper = 0;
 }
 
 /* Asks the helper and waits for the answer to this request, at most
  * WHO_TIMEOUT_MS; late answers to earlier requests are skipped. */
 static void
-ask_helper(struct who *w, uint32_t uid, uint64_t inode, struct who_answer *a)
+ask_helper(struct who *w, uint32_t uid, uint64_t inode, long wait_ms, struct who_answer *a)
 {
 	struct who_req q = {.magic = WHO_MAGIC, .seq = ++w->seq, .uid = uid, .inode = inode};
 	struct who_rep r;
 	struct pollfd p = {.fd = w->fd, .events = POLLIN};
-	struct timespec t0, t;
-	long left;
+	uint64_t t0 = now_us(), deadline = t0 + (uint64_t)wait_ms * 1000, t;
 	ssize_t n;
 
 	if (send(w->fd, &q, sizeof(q), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(q)) {
@@ -454,12 +477,11 @@ ask_helper(struct who *w, uint32_t uid, uint64_t inode, struct who_answer *a)
 			helper_gone(w);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = WHO_TIMEOUT_MS - ((t.tv_sec - t0.tv_sec) * 1000 +
-		                         (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+		t = now_us();
+		if (t >= deadline ||
+		    poll(&p, 1, (int)((deadline - t + 999) / 1000)) == 0) {
+			w->used_us += now_us() - t0;
 			a->why = WHO_TIMEOUT;
 			return;
 		}
@@ -474,6 +496,7 @@ ask_helper(struct who *w, uint32_t uid, uint64_t inode, struct who_answer *a)
 			continue;
 		break;
 	}
+	w->used_us += now_us() - t0;
 	if (r.why > WHO_NONE) {
 		helper_gone(w);
 		return;
@@ -490,6 +513,7 @@ void
 who_flow(struct who *w, const struct flow *f, struct who_answer *a)
 {
 	struct diag_result res;
+	long wait_ms;
 
 	memset(a, 0, sizeof(*a));
 	a->pid = -1;
@@ -500,7 +524,8 @@ who_flow(struct who *w, const struct flow *f, struct who_answer *a)
 		a->why = WHO_NOHELPER;
 		return;
 	}
-	if (!budget(w)) {
+	wait_ms = budget(w);
+	if (wait_ms == 0) {
 		a->why = WHO_BUSY;
 		return;
 	}
@@ -516,7 +541,7 @@ who_flow(struct who *w, const struct flow *f, struct who_answer *a)
 		a->why = WHO_GONE;
 		return;
 	}
-	ask_helper(w, res.uid, res.inode, a);
+	ask_helper(w, res.uid, res.inode, wait_ms, a);
 }
 
 const char *

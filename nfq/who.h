@@ -15,7 +15,10 @@
  * owner's for the scan of that owner's processes, so it can read no
  * process the owner could not read itself, and returns what it found.
  *
- * Lookups are bounded: WHO_PER_SECOND a second, WHO_TIMEOUT_MS each.
+ * Lookups are bounded: WHO_PER_SECOND a second, WHO_TIMEOUT_MS each, and
+ * the gate waits for them WHO_WAIT_US a second at most (5%), so a flood of
+ * denials, or an agent with many processes, slows the queue by that much
+ * at worst; past it the lines say why=busy.
  */
 #ifndef NAMEGATE_WHO_H
 #define NAMEGATE_WHO_H
@@ -26,7 +29,8 @@
 #include "packet.h"
 
 #define WHO_PER_SECOND 20
-#define WHO_TIMEOUT_MS 20
+#define WHO_TIMEOUT_MS 10  /* one lookup, at most */
+#define WHO_WAIT_US 50000 /* the gate waits at most this long a second */
 #define WHO_COMM_MAX 16 /* TASK_COMM_LEN, with the NUL */
 #define WHO_EXE_MAX 256
 

@@ -147,8 +147,9 @@ def helper_pid(gate_pid):
 def t_cost(t):
     """What a lookup costs: N idle processes of the agent's uid, newer than
     the sender (so the scan, newest first, walks all of them), and 40
-    denials at once to distinct destinations: the first WHO_PER_SECOND (20)
-    are looked up, the rest are logged why=busy. Prints the helper's CPU
+    denials at once to distinct destinations: the first are looked up (at
+    most WHO_PER_SECOND, 20, and 50 ms of waiting a second), the rest are
+    logged why=busy. Prints the helper's CPU
     per lookup and the extra connect-to-refused time of a looked-up denial
     over a busy one."""
     n = int(os.environ.get("NG_WHO_PROCS", "200"))
@@ -182,7 +183,9 @@ def t_cost(t):
                 found.append(u)
             elif e.get("why") == "busy":
                 busy.append(u)
-        check(len(found) >= 15, "most of the first 20 lookups named the sender", found, busy)
+        # 20 lookups a second, and 50 ms of waiting for them: with many
+        # processes the time runs out first.
+        check(len(found) >= 5, "the first lookups named the sender", found, busy)
         check(busy, "past the budget, lines say why=busy", [e["_line"] for e in evs][-3:])
         per = (h1 - h0) / 1000.0 / len(found)
         extra = statistics.median(found) - statistics.median(busy)
