@@ -107,8 +107,8 @@ list_pids(DIR *proc, size_t *n)
 	return v;
 }
 
-/* Does process pid hold socket:[inode]? 1 yes, 0 no, -1 its fds cannot be
- * read (EACCES: not dumpable, or other credentials). */
+/* Does process pid hold socket:[inode]? 1 yes, 0 no or its fds cannot be
+ * read. */
 static int
 holds(int procfd, long pid, const char *want)
 {
@@ -121,7 +121,7 @@ holds(int procfd, long pid, const char *want)
 	snprintf(path, sizeof(path), "%ld/fd", pid);
 	fd = openat(procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == EACCES || errno == EPERM ? -1 : 0;
+		return 0;
 	d = fdopendir(fd);
 	if (d == NULL) {
 		close(fd);
@@ -132,10 +132,8 @@ holds(int procfd, long pid, const char *want)
 			continue;
 		n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
 		if (n < 0) {
-			if (errno == EACCES || errno == EPERM) {
-				found = -1;
+			if (errno == EACCES || errno == EPERM)
 				break;
-			}
 			continue;
 		}
 		link[n] = '\0';
@@ -203,9 +201,12 @@ scan(DIR *proc, uint32_t uid, uint64_t inode, struct who_rep *r)
 	uint64_t deadline = now_us() + WHO_TIMEOUT_MS * 1000;
 	int procfd = dirfd(proc), h;
 	gid_t gid = 0;
-	bool denied = false;
 
-	r->why = WHO_GONE;
+	/* The socket is there (sock_diag found it), so a scan that finds no
+	 * holder could not read it: a process that made itself not dumpable
+	 * (its /proc entries belong to root then), or one of another uid the
+	 * descriptor was passed to. */
+	r->why = WHO_DENIED;
 	r->pid = -1;
 	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)inode);
 	setfsuid(uid);
@@ -229,13 +230,9 @@ scan(DIR *proc, uint32_t uid, uint64_t inode, struct who_rep *r)
 			read_exe(procfd, pids[i], r);
 			break;
 		}
-		if (h < 0)
-			denied = true;
 	}
 	setfsuid(0);
 	setfsgid(0);
-	if (r->why == WHO_GONE && denied)
-		r->why = WHO_DENIED;
 	free(pids);
 }
 

@@ -36,8 +36,8 @@
 
 enum who_why {
 	WHO_FOUND,
-	WHO_GONE,     /* the socket, or every process holding it, was gone */
-	WHO_DENIED,   /* a process of the owner's uid whose fds could not be read */
+	WHO_GONE,     /* the socket was closed (its sender exited) before the lookup */
+	WHO_DENIED,   /* the socket is there, but no process whose fds may be read holds it */
 	WHO_BUSY,     /* over WHO_PER_SECOND */
 	WHO_TIMEOUT,  /* the helper took longer than WHO_TIMEOUT_MS */
 	WHO_NOHELPER, /* the helper did not start or has died */

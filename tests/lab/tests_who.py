@@ -124,6 +124,42 @@ def t_audit(t):
         c.close()
 
 
+CAP_SETGID, CAP_SETUID = 6, 7
+
+
+@test("123.who.helper")
+def t_helper(t):
+    """The lookup helper (a child of the gate, comm namegate-who) holds
+    CAP_SETUID and CAP_SETGID and nothing else, no_new_privs, and no
+    descriptor but its end of the socketpair to the gate, /proc and stdio; the
+    gate keeps what it kept (48.gate.capabilities). A sender that made
+    itself not dumpable is logged pid=- why=denied: the helper reads only
+    what the sender's uid could read, and names no one wrongly."""
+    ng = t.namegate()
+    hp = helper_pid(ng.nfq.pid)
+    check(hp, "the gate has its lookup helper (comm namegate-who)")
+    with open("/proc/%d/status" % hp) as f:
+        st = dict(ln.split(":", 1) for ln in f.read().splitlines() if ":" in ln)
+    st = {k: v.strip() for k, v in st.items()}
+    want = (1 << CAP_SETUID) | (1 << CAP_SETGID)
+    for k in ("CapEff", "CapPrm", "CapBnd"):
+        check(int(st[k], 16) == want, "helper %s must be %#x" % (k, want), "%s: %s" % (k, st[k]))
+    check(int(st["CapInh"], 16) == 0 and int(st["CapAmb"], 16) == 0, "no inheritable or ambient caps", st)
+    check(st.get("NoNewPrivs") == "1", "helper NoNewPrivs must be 1", st.get("NoNewPrivs"))
+    fds = {int(x): os.readlink("/proc/%d/fd/%s" % (hp, x)) for x in os.listdir("/proc/%d/fd" % hp)}
+    check(max(fds) <= 4 and fds[3].startswith("socket:") and fds.get(4, "/proc") == "/proc",
+          "the helper holds only stdio, its socket and /proc", fds)
+    c = Client()
+    try:
+        m = ng.mark()
+        r = c.run("hidden", "192.0.2.95", PORT)
+        e = want_event(ng, m, "flow.deny", timeout=4, dst="192.0.2.95")[-1]
+        check(e.get("pid") == "-" and e.get("why") == "denied" and "comm" not in e,
+              "a sender that is not dumpable is logged pid=- why=denied", r, e["_line"])
+    finally:
+        c.close()
+
+
 def schedstat_ns(pid):
     """CPU time the process has run, in ns (/proc/PID/schedstat)."""
     with open("/proc/%d/schedstat" % pid) as f:

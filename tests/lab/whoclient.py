@@ -6,6 +6,7 @@ symlink's name. Prints one JSON line {"pid": ..., ...} per step on stdout.
   whoclient.py tcp HOST PORT HOLD    blocking connect, then stay HOLD seconds
   whoclient.py udp HOST PORT HOLD    one datagram from an unconnected socket
   whoclient.py fire tcp|udp HOST PORT  send (SYN or datagram) and exit at once
+  whoclient.py hidden HOST PORT      as tcp, after prctl(PR_SET_DUMPABLE, 0)
   whoclient.py many HOST0 COUNT PORT GO  once file GO exists, COUNT connects
                                        to HOST0, HOST0+1, ..., each one's
                                        connect-to-refused time in us
@@ -25,6 +26,11 @@ def out(**kw):
 
 def main():
     mode = sys.argv[1]
+    if mode == "hidden":
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+        mode = "tcp"
+        sys.argv[4:] = ["0"]
     if mode in ("tcp", "udp"):
         host, port, hold = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
