@@ -54,7 +54,7 @@ struct who {
 	uint64_t second;  /* CLOCK_MONOTONIC second the budget counts */
 	unsigned used;    /* lookups in it */
 	uint64_t used_us; /* and the time the gate waited for them */
-	char buf[8192]; /* one sock_diag request or answer */
+	char buf[8192];   /* one sock_diag request or answer */
 };
 
 /* ------------------------------------------------------------ the helper */
@@ -382,8 +382,7 @@ diag_cb(const struct nlmsghdr *nlh, void *arg)
 	struct diag_result *res = arg;
 	const struct inet_diag_msg *m;
 
-	if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*m))
+	if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY || mnl_nlmsg_get_payload_len(nlh) < sizeof(*m))
 		return MNL_CB_OK;
 	m = mnl_nlmsg_get_payload(nlh);
 	res->found = true;
@@ -476,8 +475,7 @@ ask_helper(struct who *w, uint32_t uid, uint64_t inode, long wait_ms, struct who
 	}
 	for (;;) {
 		t = now_us();
-		if (t >= deadline ||
-		    poll(&p, 1, (int)((deadline - t + 999) / 1000)) == 0) {
+		if (t >= deadline || poll(&p, 1, (int)((deadline - t + 999) / 1000)) == 0) {
 			w->used_us += now_us() - t0;
 			a->why = WHO_TIMEOUT;
 			return;

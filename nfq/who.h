@@ -29,9 +29,9 @@
 #include "packet.h"
 
 #define WHO_PER_SECOND 20
-#define WHO_TIMEOUT_MS 10  /* one lookup, at most */
+#define WHO_TIMEOUT_MS 10 /* one lookup, at most */
 #define WHO_WAIT_US 50000 /* the gate waits at most this long a second */
-#define WHO_COMM_MAX 16 /* TASK_COMM_LEN, with the NUL */
+#define WHO_COMM_MAX 16   /* TASK_COMM_LEN, with the NUL */
 #define WHO_EXE_MAX 256
 
 enum who_why {
