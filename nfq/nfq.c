@@ -29,6 +29,7 @@
 #include "queue.h"
 #include "rules.h"
 #include "suffix.h"
+#include "who.h"
 
 #ifndef NAMEGATE_VERSION
 #define NAMEGATE_VERSION "unknown"
@@ -50,6 +51,7 @@ struct gate {
 	struct addrmap *map;
 	struct entrymap *emap;
 	struct queue *queue;
+	struct who *who; /* names the sender of a denied flow (who.h) */
 	struct gatesrv *srv;
 	struct confwatch *watch;
 	struct localnet_watch *netwatch;
@@ -422,6 +424,7 @@ reload(void *arg)
 	if (nq != NULL) {
 		queue_free(g->queue);
 		g->queue = nq;
+		queue_set_who(nq, g->who);
 	} else {
 		queue_set_conf(g->queue, nc);
 	}
@@ -554,12 +557,17 @@ run(struct gate *g)
 		log_warn("nfq: allocating the address map and event loop");
 		goto free_loop;
 	}
+	/* Forked before anything is added to the loop or a capability is
+	 * dropped: it keeps CAP_SETUID and CAP_SETGID, the gate does not.
+	 * Without it, flow lines say why=nohelper. */
+	g->who = who_start();
 	if (setup(g->ipset, g->conf, g->ruid) < 0)
 		goto free_loop;
 	seed_entrymap(g);
 	g->queue = queue_new(g->lp, g->conf->queue, g->conf, g->map);
 	if (g->queue == NULL)
 		goto free_loop;
+	queue_set_who(g->queue, g->who);
 	g->srv = gatesrv_new(g->lp, g->conf, g->ruid, g->rgid, g->ipset, g->map, g->emap);
 	if (g->srv == NULL)
 		goto free_queue;
@@ -601,6 +609,7 @@ free_srv:
 free_queue:
 	queue_free(g->queue);
 free_loop:
+	who_free(g->who);
 	loop_free(g->lp);
 	addrmap_free(g->map);
 	entrymap_free(g->emap);
