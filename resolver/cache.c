@@ -67,6 +67,34 @@ key_hash(const char *name, uint16_t qtype, bool do_bit)
 	return h;
 }
 
+static void entry_remove(struct cache *c, struct cache_entry *e);
+
+/* A table of at least twice max buckets, with every entry moved over. */
+static int
+rehash(struct cache *c, size_t max)
+{
+	size_t nb = 64;
+	struct cache_entry **b;
+
+	while (nb < 2 * max)
+		nb *= 2;
+	if (nb == c->nbuckets)
+		return 0;
+	b = calloc(nb, sizeof(*b));
+	if (b == NULL) {
+		log_warn("cache: calloc %zu buckets", nb);
+		return -1;
+	}
+	for (struct cache_entry *e = c->head; e != NULL; e = e->next) {
+		e->hnext = b[e->hash & (nb - 1)];
+		b[e->hash & (nb - 1)] = e;
+	}
+	free(c->buckets);
+	c->buckets = b;
+	c->nbuckets = nb;
+	return 0;
+}
+
 struct cache *
 cache_new(size_t max_entries)
 {
@@ -78,16 +106,25 @@ cache_new(size_t max_entries)
 	}
 	c->max = max_entries ? max_entries : 1;
 	c->fresh_gen = 1;
-	c->nbuckets = 64;
-	while (c->nbuckets < 2 * c->max)
-		c->nbuckets *= 2;
-	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	if (c->buckets == NULL) {
-		log_warn("cache: calloc buckets");
+	if (rehash(c, c->max) != 0) {
 		free(c);
 		return NULL;
 	}
 	return c;
+}
+
+int
+cache_set_max(struct cache *c, size_t max_entries)
+{
+	size_t max = max_entries ? max_entries : 1;
+
+	/* The least recently used go first, as when the cache fills up. */
+	while (c->n > max && c->tail != NULL)
+		entry_remove(c, c->tail);
+	if (rehash(c, max) != 0 && max > c->max)
+		return -1;
+	c->max = max;
+	return 0;
 }
 
 static void

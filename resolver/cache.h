@@ -17,13 +17,16 @@
 
 #include "dnsmsg.h"
 
-#define CACHE_MAX_ENTRIES 10000
 #define CACHE_NEG_MAX_TTL 300 /* seconds, for NXDOMAIN and NODATA */
 #define CACHE_POS_MAX_TTL 86400
 
 struct cache;
 
 struct cache *cache_new(size_t max_entries);
+/* A new bound, kept on reload: the least recently used entries beyond it
+ * are dropped, the rest stay. -1 (and the old bound kept) when the larger
+ * table cannot be allocated. */
+int cache_set_max(struct cache *c, size_t max_entries);
 void cache_free(struct cache *c);
 void cache_clear(struct cache *c);
 size_t cache_size(const struct cache *c);
