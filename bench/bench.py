@@ -119,6 +119,16 @@ class Proc:
             return str(e)
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            f = f.read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def rss_kib(pid, key="VmRSS"):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -556,7 +566,23 @@ class Bench:
     def part_miss(self):
         chunk = self.n_miss // self.n_rounds
         paths = [self.names_file("miss%d" % k, k * chunk, chunk) for k in range(self.n_rounds)]
-        out = self.rounds(lambda rnd, sysname, ns: self.dnsperf(ns, paths[rnd], 16, 128, runs=1))
+        # CPU per miss of each daemon, over its own rounds only: less
+        # moved by the machine's load than queries/s
+        pids = {"resolver": self.resolver.pid, "gate": self.nfq.pid, "dnsmasq": self.dm.pid}
+        cpu = {k: 0.0 for k in pids}
+
+        def one(rnd, sysname, ns):
+            mine = ("resolver", "gate") if sysname == "namegate" else ("dnsmasq",)
+            c0 = {k: cpu_s(pids[k]) for k in mine}
+            res = self.dnsperf(ns, paths[rnd], 16, 128, runs=1)
+            for k in mine:
+                cpu[k] += cpu_s(pids[k]) - c0[k]
+            return res
+        out = self.rounds(one)
+        n = chunk * self.n_rounds
+        self.r["miss_cpu_us"] = {k: 1e6 * v / n for k, v in cpu.items()}
+        log("miss CPU per query: resolver %.1f µs, gate %.1f µs, dnsmasq %.1f µs" % (
+            self.r["miss_cpu_us"]["resolver"], self.r["miss_cpu_us"]["gate"], self.r["miss_cpu_us"]["dnsmasq"]))
         for sysname, ns, setname in (("namegate", NG, "namegate4"), ("dnsmasq", DM, DM_SET4)):
             r = out[sysname]
             v = self.verify_set(ns, setname, r, 0, chunk * self.n_rounds)
@@ -814,6 +840,10 @@ def table(r):
         add("cache miss: queries/s", "%.0f" % n["qps"], "%.0f" % d["qps"], "", ratio(n["qps"], d["qps"]), "", "q/s")
         add("cache miss: latency avg", "%.3f" % n["avg_ms"], "%.3f" % d["avg_ms"], "", ratio(n["avg_ms"], d["avg_ms"]), "", "ms")
         add("cache miss: latency p99", "%.3f" % n["p99_ms"], "%.3f" % d["p99_ms"], "", ratio(n["p99_ms"], d["p99_ms"]), "", "ms")
+        c = r.get("miss_cpu_us")
+        if c:
+            add("cache miss: CPU per query (resolver + gate)", "%.1f + %.1f" % (c["resolver"], c["gate"]),
+                "%.1f" % c["dnsmasq"], "", ratio(c["resolver"] + c["gate"], c["dnsmasq"]), "", "µs")
         add("cache miss: answers in the set", "%d/%d" % (n["set"]["in_set"], n["set"]["answered"]),
             "%d/%d" % (d["set"]["in_set"], d["set"]["answered"]), "", "", "", "")
     one = next((row for row in r.get("plot", []) if row["clients"] == 1), None)
