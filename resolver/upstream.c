@@ -11,6 +11,9 @@
  * used for one attempt and then closed, like a fresh one: the port is
  * still new per query. Whatever it received while it waited in the pool
  * came before our query was sent, so it is read and thrown away first.
+ * Closing a used socket waits for the same hook: it is no longer listened
+ * to from the moment its attempt ends, but the close itself comes after
+ * the ALLOW for its answer went to the gate.
  */
 #include "upstream.h"
 
@@ -28,6 +31,7 @@
 #define UP_MSG_MAX 65535
 #define UP_POOL 32       /* about one turn's worth of queries (frontend.c) */
 #define UP_POOL_DRAIN 64 /* datagrams read from a pooled socket, at most */
+#define UP_CLOSING 256   /* used sockets left to close at the end of a turn */
 
 struct pooled {
 	int fd;
@@ -47,7 +51,9 @@ struct upstream {
 	 * back, so none waits longer than UP_POOL queries. */
 	struct pooled socks[UP_POOL];
 	size_t sock_head, nsocks;
-	bool hooked;
+	bool hooked, hook_ok;
+	int closing[UP_CLOSING];
+	size_t nclosing;
 	uint8_t buf[UP_MSG_MAX];
 };
 
@@ -119,6 +125,8 @@ upstream_free(struct upstream *u)
 		loop_turn_unhook(u->lp, pool_refill, u);
 	for (size_t i = 0; i < u->nsocks; i++)
 		close(u->socks[(u->sock_head + i) % UP_POOL].fd);
+	for (size_t i = 0; i < u->nclosing; i++)
+		close(u->closing[i]);
 	free(u);
 }
 
@@ -142,13 +150,17 @@ connected_socket(const struct addr *server, int type)
 	return fd;
 }
 
-/* The turn hook: tops the pool up with sockets connected to the server the
- * next query will most likely go to. */
+/* The turn hook: closes the sockets whose attempts ended in this turn and
+ * tops the pool up with sockets connected to the server the next query
+ * will most likely go to. */
 static void
 pool_refill(void *arg)
 {
 	struct upstream *u = arg;
 
+	for (size_t i = 0; i < u->nclosing; i++)
+		close(u->closing[i]);
+	u->nclosing = 0;
 	if (u->n == 0)
 		return;
 	while (u->nsocks < UP_POOL) {
@@ -188,7 +200,8 @@ pool_take(struct upstream *u, const struct addr *server)
 		 * that it runs after the hooks that send replies and ALLOWs
 		 * (frontend.c, gateclient.c): those are on a query's way. */
 		u->hooked = true; /* tried once; unhooking an absent hook is harmless */
-		if (loop_turn_hook(u->lp, pool_refill, u) != 0)
+		u->hook_ok = loop_turn_hook(u->lp, pool_refill, u) == 0;
+		if (!u->hook_ok)
 			log_warnx("upstream: no loop hook left: a fresh socket per query");
 	}
 	if (u->nsocks == 0)
@@ -238,13 +251,28 @@ upstream_mismatches(const struct upstream *u)
 	return u->mismatches;
 }
 
+/* The end of an attempt's socket: from now on nothing it receives is
+ * read. A UDP socket is closed at the end of the turn (pool_refill). */
+static void
+attempt_fd_close(struct upstream_req *r)
+{
+	struct upstream *u = r->u;
+
+	if (r->fd < 0)
+		return;
+	if (!r->tcp && u->hook_ok && u->nclosing < UP_CLOSING) {
+		loop_forget(u->lp, r->fd);
+		u->closing[u->nclosing++] = r->fd;
+	} else {
+		loop_del_close(u->lp, r->fd);
+	}
+	r->fd = -1;
+}
+
 static void
 attempt_close(struct upstream_req *r)
 {
-	if (r->fd >= 0) {
-		loop_del_close(r->u->lp, r->fd);
-		r->fd = -1;
-	}
+	attempt_fd_close(r);
 	loop_timer_cancel(r->u->lp, &r->timer);
 	free(r->out);
 	free(r->in);
@@ -284,10 +312,7 @@ static void
 attempt_failed(struct upstream_req *r, const char *error)
 {
 	r->error = error;
-	if (r->fd >= 0) {
-		loop_del_close(r->u->lp, r->fd);
-		r->fd = -1;
-	}
+	attempt_fd_close(r);
 	loop_timer_set(r->u->lp, &r->timer, 0);
 }
 
