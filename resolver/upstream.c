@@ -115,6 +115,7 @@ upstream_new(struct loop *lp)
 }
 
 static void pool_refill(void *arg);
+static void pool_flush(struct upstream *u);
 
 void
 upstream_free(struct upstream *u)
@@ -123,8 +124,8 @@ upstream_free(struct upstream *u)
 		return;
 	if (u->hooked)
 		loop_turn_unhook(u->lp, pool_refill, u);
-	for (size_t i = 0; i < u->nsocks; i++)
-		close(u->socks[(u->sock_head + i) % UP_POOL].fd);
+	u->n = 0;
+	pool_flush(u);
 	for (size_t i = 0; i < u->nclosing; i++)
 		close(u->closing[i]);
 	free(u);
@@ -219,6 +220,24 @@ pool_take(struct upstream *u, const struct addr *server)
 	return p.fd;
 }
 
+/* Closes the pooled sockets: all of them, or (after a reload) those
+ * connected to another server than the preferred one. */
+static void
+pool_flush(struct upstream *u)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < u->nsocks; i++) {
+		struct pooled *p = &u->socks[(u->sock_head + i) % UP_POOL];
+
+		if (u->n > 0 && addr_equal(&p->server, &u->servers[u->preferred]))
+			u->socks[(u->sock_head + keep++) % UP_POOL] = *p;
+		else
+			close(p->fd);
+	}
+	u->nsocks = keep;
+}
+
 void
 upstream_configure(struct upstream *u, const struct conf *c)
 {
@@ -243,6 +262,7 @@ upstream_configure(struct upstream *u, const struct conf *c)
 	if (u->preferred >= u->n)
 		u->preferred = 0;
 	u->timeout_ms = c->upstream_timeout_ms ? c->upstream_timeout_ms : 2000;
+	pool_flush(u);
 }
 
 uint64_t

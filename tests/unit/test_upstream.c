@@ -207,38 +207,47 @@ udp_to_server(struct sockinfo *out, size_t max)
 	return n;
 }
 
-static bool
-ino_open(ino_t ino)
+/* The open socket with inode ino, or else with local port port: its
+ * inode, 0 if there is none. */
+static ino_t
+find_sock(ino_t ino, uint16_t port)
 {
 	struct sockinfo s[256];
 	size_t n = udp_to_server(s, 256);
 
 	for (size_t i = 0; i < n; i++)
-		if (s[i].ino == ino)
-			return true;
-	return false;
+		if ((ino != 0 && s[i].ino == ino) || (ino == 0 && s[i].port == port))
+			return s[i].ino;
+	return 0;
 }
 
-static ino_t
-ino_of_port(uint16_t port)
+/* A config whose one upstream is 127.0.0.1:port. */
+static int
+load_conf(uint16_t port, struct conf *c)
 {
-	struct sockinfo s[256];
-	size_t n = udp_to_server(s, 256);
+	char path[] = "/tmp/test_upstream_XXXXXX";
+	char ini[512], err[CONF_ERR_LEN];
+	int fd, n;
 
-	for (size_t i = 0; i < n; i++)
-		if (s[i].port == port)
-			return s[i].ino;
-	fail_msg("no socket has port %u", port);
-	return 0;
+	n = snprintf(ini, sizeof(ini),
+	             "[resolver]\nlisten = 127.0.0.1:53\nupstream = 127.0.0.1:%u\n"
+	             "[gate]\nsocket = /tmp/none.sock\n[log]\nfile =\n[allow]\ndomain = .x.test\n",
+	             port);
+	fd = mkstemp(path);
+	if (fd < 0 || write(fd, ini, (size_t)n) != n)
+		return -1;
+	close(fd);
+	n = conf_load(path, c, err, sizeof(err));
+	if (n != 0)
+		fprintf(stderr, "%s\n", err);
+	unlink(path);
+	return n;
 }
 
 static int
 setup(void **state)
 {
-	char path[] = "/tmp/test_upstream_XXXXXX";
-	char ini[512], err[CONF_ERR_LEN];
 	socklen_t sl = sizeof(srv_sa);
-	int fd, n;
 
 	srv = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	memset(&srv_sa, 0, sizeof(srv_sa));
@@ -247,20 +256,8 @@ setup(void **state)
 	if (srv < 0 || bind(srv, (struct sockaddr *)&srv_sa, sizeof(srv_sa)) != 0 ||
 	    getsockname(srv, (struct sockaddr *)&srv_sa, &sl) != 0)
 		return -1;
-	n = snprintf(ini, sizeof(ini),
-	             "[resolver]\nlisten = 127.0.0.1:53\nupstream = 127.0.0.1:%u\n"
-	             "[gate]\nsocket = /tmp/none.sock\n[log]\nfile =\n[allow]\ndomain = .x.test\n",
-	             ntohs(srv_sa.sin_port));
-	fd = mkstemp(path);
-	if (fd < 0 || write(fd, ini, (size_t)n) != n)
+	if (load_conf(ntohs(srv_sa.sin_port), &cfg) != 0)
 		return -1;
-	close(fd);
-	if (conf_load(path, &cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
-		unlink(path);
-		return -1;
-	}
-	unlink(path);
 	lp = loop_new();
 	up = lp ? upstream_new(lp) : NULL;
 	if (up == NULL || loop_add(lp, srv, EPOLLIN, srv_cb, NULL) != 0)
@@ -314,7 +311,9 @@ test_fresh_port(void **state)
 			for (size_t j = 0; j < i; j++)
 				if (port == ntohs(held[j].from.sin_port))
 					fail_msg("queries %zu and %zu share port %u", j, i, port);
-			ino[i] = ino_of_port(port);
+			ino[i] = find_sock(0, port);
+			if (ino[i] == 0)
+				fail_msg("no socket has port %u", port);
 			for (size_t j = 0; j < nbefore; j++)
 				pooled += before[j].ino == ino[i];
 		}
@@ -324,7 +323,7 @@ test_fresh_port(void **state)
 		assert_int_equal(ndone, NQ);
 		for (size_t i = 0; i < NQ; i++) {
 			assert_string_equal(answers[i], "192.0.2.10");
-			if (ino_open(ino[i]))
+			if (find_sock(ino[i], 0) != 0)
 				fail_msg("the socket of query %zu is still open", i);
 			dnsmsg_query_free(&q[i]);
 		}
@@ -387,12 +386,32 @@ test_pooled_spoof(void **state)
 	assert_int_equal(upstream_mismatches(up), 0);
 }
 
+/* A reload to the same upstream keeps the pool; one to another upstream
+ * closes the sockets connected to the old one at once. */
+static void
+test_reconfigure(void **state)
+{
+	struct sockinfo s[256];
+	struct conf other;
+	size_t n = udp_to_server(s, 256);
+
+	assert_true(n >= 16);
+	upstream_configure(up, &cfg);
+	assert_int_equal(udp_to_server(s, 256), n);
+	assert_int_equal(load_conf((uint16_t)(ntohs(srv_sa.sin_port) ^ 1), &other), 0);
+	upstream_configure(up, &other);
+	assert_int_equal(udp_to_server(s, 256), 0);
+	upstream_configure(up, &cfg);
+	conf_free(&other);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fresh_port),
 	    cmocka_unit_test(test_pooled_spoof),
+	    cmocka_unit_test(test_reconfigure),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
