@@ -34,6 +34,7 @@ enum conf_key {
 	K_MIN_TTL,
 	K_MAX_TTL,
 	K_MAX_ADDRS,
+	K_CACHE_SIZE,
 	K_USER,
 	K_KEEP_ECH,
 	K_MODE,
@@ -69,6 +70,7 @@ static const struct keydef keydefs[] = {
     {"resolver", "min_ttl", K_MIN_TTL, false},
     {"resolver", "max_ttl", K_MAX_TTL, false},
     {"resolver", "max_addrs", K_MAX_ADDRS, false},
+    {"resolver", "cache_size", K_CACHE_SIZE, false},
     {"resolver", "user", K_USER, false},
     {"resolver", "keep_ech", K_KEEP_ECH, false},
     {"gate", "mode", K_MODE, false},
@@ -503,6 +505,14 @@ set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		}
 		c->max_addrs = (uint32_t)v;
 		return 0;
+	case K_CACHE_SIZE:
+		if (parse_num(value, 1, CONF_MAX_CACHE_SIZE, &v) == -1) {
+			conf_fail(pc, pc->line, "cache_size must be 1..%d (answers), not \"%s\"",
+			          CONF_MAX_CACHE_SIZE, value);
+			return -1;
+		}
+		c->cache_size = (uint32_t)v;
+		return 0;
 	case K_USER:
 		return set_string(pc, "user", value, c->user, sizeof(c->user), false);
 	case K_KEEP_ECH:
@@ -753,6 +763,7 @@ set_defaults(struct conf *c)
 	c->min_ttl = 60;
 	c->max_ttl = 86400;
 	c->max_addrs = 64;
+	c->cache_size = CONF_DEFAULT_CACHE_SIZE;
 	strcpy(c->user, "namegate");
 	c->mode = MODE_ENFORCE;
 	for (i = 0; i < sizeof(defports) / sizeof(defports[0]); i++)
@@ -1036,6 +1047,7 @@ conf_print(FILE *f, const struct conf *c)
 	fprintf(f, "deny = %s\n", c->deny == DENY_NXDOMAIN ? "nxdomain" : "refused");
 	fprintf(f, "min_ttl = %u\nmax_ttl = %u\nmax_addrs = %u\n", c->min_ttl, c->max_ttl,
 	        c->max_addrs);
+	fprintf(f, "cache_size = %u\n", c->cache_size);
 	fprintf(f, "user = %s\n", c->user);
 	fprintf(f, "keep_ech = %s\n\n", c->keep_ech ? "yes" : "no");
 

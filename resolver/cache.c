@@ -70,6 +70,38 @@ key_hash(const struct cache *c, const char *name, uint16_t qtype, bool do_bit)
 
 _Static_assert(_Alignof(struct dnsmsg_addr) == 1, "prep->data holds dnsmsg_addr unaligned");
 
+static void entry_remove(struct cache *c, struct cache_entry *e);
+
+/* A table of at least twice max buckets, with every entry moved over. */
+static int
+rehash(struct cache *c, size_t max)
+{
+	size_t nb = 64;
+	struct cache_entry **b;
+	struct list_node *n, *tmp;
+
+	while (nb < 2 * max)
+		nb *= 2;
+	if (nb == c->nbuckets)
+		return 0;
+	b = calloc(nb, sizeof(*b));
+	if (b == NULL) {
+		log_warn("cache: calloc %zu buckets", nb);
+		return -1;
+	}
+	list_for_each_safe(n, tmp, &c->lru)
+	{
+		struct cache_entry *e = list_entry(n, struct cache_entry, lru);
+
+		e->hnext = b[e->hash & (nb - 1)];
+		b[e->hash & (nb - 1)] = e;
+	}
+	free(c->buckets);
+	c->buckets = b;
+	c->nbuckets = nb;
+	return 0;
+}
+
 struct cache *
 cache_new(size_t max_entries)
 {
@@ -86,16 +118,25 @@ cache_new(size_t max_entries)
 	}
 	list_init(&c->lru);
 	c->max = max_entries ? max_entries : 1;
-	c->nbuckets = 64;
-	while (c->nbuckets < 2 * c->max)
-		c->nbuckets *= 2;
-	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	if (c->buckets == NULL) {
-		log_warn("cache: calloc buckets");
+	if (rehash(c, c->max) != 0) {
 		free(c);
 		return NULL;
 	}
 	return c;
+}
+
+int
+cache_set_max(struct cache *c, size_t max_entries)
+{
+	size_t max = max_entries ? max_entries : 1;
+
+	/* The least recently used go first, as when the cache fills up. */
+	while (c->n > max && !list_empty(&c->lru))
+		entry_remove(c, list_entry(list_last(&c->lru), struct cache_entry, lru));
+	if (rehash(c, max) != 0 && max > c->max)
+		return -1;
+	c->max = max;
+	return 0;
 }
 
 static void

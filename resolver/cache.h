@@ -21,20 +21,23 @@
 #include "dnsmsg.h"
 #include "holds.h"
 
-#define CACHE_MAX_ENTRIES 10000
 #define CACHE_NEG_MAX_TTL 300 /* seconds, for NXDOMAIN and NODATA */
 #define CACHE_POS_MAX_TTL 86400
 
 struct cache;
 /* One stored answer. A handle the cache hands out is borrowed: valid until
- * the next cache_put, cache_find or cache_clear, which may drop entries. A
- * query that keeps one across loop turns holds it (cache_entry_hold) and
- * releases it; a held entry that the cache dropped meanwhile stays valid
- * but is found by no lookup again, so nothing recorded in it reaches a
- * newer answer. */
+ * the next cache_put, cache_find, cache_set_max or cache_clear, which may
+ * drop entries. A query that keeps one across loop turns holds it
+ * (cache_entry_hold) and releases it; a held entry that the cache dropped
+ * meanwhile stays valid but is found by no lookup again, so nothing
+ * recorded in it reaches a newer answer. */
 struct cache_entry;
 
 struct cache *cache_new(size_t max_entries);
+/* A new bound, kept on reload: the least recently used entries beyond it
+ * are dropped, the rest stay. -1 (and the old bound kept) when the larger
+ * table cannot be allocated. */
+int cache_set_max(struct cache *c, size_t max_entries);
 /* Every held entry must have been released. */
 void cache_free(struct cache *c);
 void cache_clear(struct cache *c);

@@ -96,6 +96,9 @@ reload(void *arg)
 	rs.conf = c;
 	query_set_conf(c);
 	upstream_configure(rs.up, c);
+	if (cache_set_max(rs.cache, c->cache_size) != 0)
+		log_warnx("reload: cache_size %u: out of memory, the cache keeps its size",
+		          c->cache_size);
 	gateclient_set_path(rs.gc, c->socket);
 	conf_log_load(c->path);
 }
@@ -215,7 +218,7 @@ main(int argc, char **argv)
 	if (rs.up == NULL)
 		goto out_frontend;
 	upstream_configure(rs.up, rs.conf);
-	rs.cache = cache_new(CACHE_MAX_ENTRIES);
+	rs.cache = cache_new(rs.conf->cache_size);
 	if (rs.cache == NULL)
 		goto out_upstream;
 	holds_init(&rs.holds);

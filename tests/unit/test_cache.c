@@ -164,6 +164,72 @@ test_bound(void **state)
 	cache_free(c);
 }
 
+/* How many of n<lo>.test .. n<hi-1>.test have an entry at 0. */
+static size_t
+count_n(struct cache *c, int lo, int hi)
+{
+	char name[32];
+	size_t n = 0;
+
+	for (int i = lo; i < hi; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		n += cache_find(c, name, 1, false, 0) != NULL;
+	}
+	return n;
+}
+
+/* A new bound on reload keeps the most recently used entries up to it,
+ * drops the rest, and grows the table for a larger one. */
+static void
+test_set_max(void **state)
+{
+	struct cache *c = cache_new(4);
+	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
+	char name[32];
+	ldns_pkt *h;
+
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		put(c, name, 1, false, p, 0);
+	}
+	/* n0 is now the most recently used, then n3, n2, n1 */
+	h = cache_get(c, "n0.test", 1, false, 0);
+	ldns_pkt_free(h);
+	assert_int_equal(cache_set_max(c, 2), 0);
+	assert_int_equal(count_n(c, 0, 4), 2);
+	assert_null(cache_get(c, "n1.test", 1, false, 0));
+	assert_null(cache_get(c, "n2.test", 1, false, 0));
+	h = cache_get(c, "n3.test", 1, false, 0);
+	assert_non_null(h);
+	ldns_pkt_free(h);
+	h = cache_get(c, "n0.test", 1, false, 0);
+	assert_non_null(h);
+	ldns_pkt_free(h);
+	/* the smaller bound holds for new entries too */
+	put(c, "n4.test", 1, false, p, 0);
+	assert_int_equal(count_n(c, 0, 5), 2);
+
+	/* larger: the entries stay and every one is still found in the
+	 * bigger table, up to the new bound */
+	assert_int_equal(cache_set_max(c, 1000), 0);
+	assert_int_equal(count_n(c, 0, 5), 2);
+	for (int i = 5; i < 1005; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		put(c, name, 1, false, p, 0);
+	}
+	assert_int_equal(count_n(c, 0, 1005), 1000);
+	for (int i = 5; i < 1005; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		h = cache_get(c, name, 1, false, 0);
+		assert_non_null(h);
+		ldns_pkt_free(h);
+	}
+	assert_int_equal(cache_set_max(c, 0), 0); /* 0 counts as 1 */
+	assert_int_equal(count_n(c, 0, 1005), 1);
+	ldns_pkt_free(p);
+	cache_free(c);
+}
+
 /* A hit may skip the gate only while the acknowledged set entries have
  * more than half of their timeout left and outlive the answer's TTL, only
  * for the answer that was acknowledged, and never after an invalidation. */
@@ -436,6 +502,7 @@ main(void)
 	    cmocka_unit_test(test_prepared),
 	    cmocka_unit_test(test_flood),
 	    cmocka_unit_test(test_no_seed_no_cache),
+	    cmocka_unit_test(test_set_max),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

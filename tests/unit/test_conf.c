@@ -171,6 +171,7 @@ test_defaults(void **state)
 	assert_int_equal(c.min_ttl, 60);
 	assert_int_equal(c.max_ttl, 86400);
 	assert_int_equal(c.max_addrs, 64);
+	assert_int_equal(c.cache_size, CONF_DEFAULT_CACHE_SIZE);
 	assert_string_equal(c.user, "namegate");
 	assert_int_equal(c.mode, MODE_ENFORCE);
 	assert_string_equal(fmt_ports(&c.ports), "tcp/443 tcp/80");
@@ -370,6 +371,7 @@ roundtrip(const char *path)
 	assert_int_equal(a.min_ttl, b.min_ttl);
 	assert_int_equal(a.max_ttl, b.max_ttl);
 	assert_int_equal(a.max_addrs, b.max_addrs);
+	assert_int_equal(a.cache_size, b.cache_size);
 	assert_string_equal(a.user, b.user);
 	assert_int_equal(a.mode, b.mode);
 	assert_string_equal(fmt_ports(&a.ports), fmt_ports2(&b.ports));
@@ -668,6 +670,16 @@ test_errors(void **state)
 	load_bad(HEAD "max_addrs = 0\n", 3, "max_addrs");
 	load_bad(HEAD "max_addrs = 257\n", 3, "max_addrs");
 	load_bad(HEAD "max_addrs =\n", 3, "max_addrs");
+	load_bad(HEAD "cache_size = 0\n", 3, "cache_size must be 1..1000000");
+	load_bad(HEAD "cache_size = 1000001\n", 3, "cache_size must be 1..1000000");
+	load_bad(HEAD "cache_size = 10k\n", 3, "cache_size must be 1..1000000");
+	{
+		struct conf k;
+
+		load_ok(HEAD "cache_size = 25000\n", &k);
+		assert_int_equal(k.cache_size, 25000);
+		conf_free(&k);
+	}
 	load_bad(HEAD "user =\n", 3, "must not be empty");
 	load_bad(HEAD "user = a b\n", 3, "space");
 	load_bad(HEAD "user = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
