@@ -234,6 +234,12 @@ cmp_flow(const void *a, const void *b)
 	return strcmp(((const struct lflow *)a)->key, ((const struct lflow *)b)->key);
 }
 
+/* As for dns_line: the flow f that flow_line hands to l->byflow is kept by
+ * tsearch (and in l->flows), freed by learn_free. */
+#ifndef __clang__
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
 static int
 flow_line(struct learn *l, const struct logread_fields *fs)
 {
@@ -302,6 +308,9 @@ flow_line(struct learn *l, const struct logread_fields *fs)
 	add_proc(&l->names[idx], fs);
 	return 1;
 }
+#ifndef __clang__
+#pragma GCC diagnostic pop
+#endif
 
 int
 learn_line(struct learn *l, const char *line)
