@@ -653,7 +653,7 @@ main(int argc, char *argv[])
 				return EXIT_CONFIG;
 			}
 			get[nget++] = optarg;
-			/* fall through */
+			__attribute__((fallthrough));
 		case OPT_SETUP:
 		case OPT_TEARDOWN:
 		case OPT_CHECK:
