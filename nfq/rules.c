@@ -198,18 +198,19 @@ inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queu
 	tb_printf(tb, "-A " RULES_CHAIN_IN " -j %s\n", c->mode == MODE_AUDIT ? "ACCEPT" : "DROP");
 }
 
-/* The ports whose first flight is judged (bind.h), as a multiport list;
- * empty when the check is off. */
+/* The ports whose first flight is judged (bind.h), as a multiport list:
+ * TCP's (tls_ports, http_ports) or UDP's (quic_ports); empty when the
+ * check is off. */
 static size_t
-bind_ports(const struct conf *c, char *list, size_t len)
+bind_ports(const struct conf *c, uint8_t proto, char *list, size_t len)
 {
-	const struct portlist *pls[] = {&c->tls_ports, &c->http_ports};
+	const struct portlist *pls[] = {&c->tls_ports, &c->http_ports, &c->quic_ports};
 	size_t used = 0, n = 0, i, k;
 
 	list[0] = '\0';
 	if (c->bind == BIND_OFF)
 		return 0;
-	for (k = 0; k < 2; k++) {
+	for (k = proto == IPPROTO_UDP ? 2 : 0; k < (proto == IPPROTO_UDP ? 3u : 2u); k++) {
 		for (i = 0; i < pls[k]->n && n < MULTIPORT_MAX; i++, n++)
 			used += (size_t)snprintf(list + used, len - used, "%s%u", n ? "," : "",
 			                         pls[k]->v[i].port);
@@ -239,7 +240,7 @@ bind_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
 
 	tb_printf(tb, "-A " RULES_CHAIN_PEND " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
 	          (uint32_t)VERDICT_CT_PENDING);
-	if (c->bind == BIND_OFF || c->tls_ports.n + c->http_ports.n == 0) {
+	if (c->bind == BIND_OFF || c->tls_ports.n + c->http_ports.n + c->quic_ports.n == 0) {
 		tb_printf(tb, "-A " RULES_CHAIN_PEND " -j ACCEPT\n");
 		return;
 	}
@@ -250,6 +251,11 @@ bind_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
 	          "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
 	          " -p tcp -j REJECT --reject-with tcp-reset\n",
 	          (uint32_t)VERDICT_MARK_DENY);
+	tb_printf(tb,
+	          "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
+	          " -p udp -j REJECT --reject-with %s\n",
+	          (uint32_t)VERDICT_MARK_DENY,
+	          family == AF_INET6 ? "icmp6-adm-prohibited" : "icmp-admin-prohibited");
 	tb_printf(tb, "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j DROP\n",
 	          (uint32_t)VERDICT_MARK_DENY);
 	tb_printf(tb,
@@ -264,6 +270,20 @@ bind_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
 	          (uint32_t)VERDICT_MARK_BIND_PART, (uint32_t)VERDICT_CT_PARTIAL);
 	tb_printf(tb, "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j ACCEPT\n",
 	          (uint32_t)VERDICT_MARK_BIND_PART);
+	/* A judged QUIC flow: its short-header (1-RTT) packets, all of the
+	 * bulk, pass; a long-header one may be the Initial of another
+	 * connection on the same ports, and goes to the gate. u32 reads the
+	 * first byte of the UDP payload (IPv6: only right after the fixed
+	 * header; with extension headers it goes to the gate). */
+	tb_printf(tb,
+	          "-A " RULES_CHAIN_BIND " -p udp -m connmark --mark 0x%08" PRIx32
+	          " -m u32 --u32 \"%s\" -j ACCEPT\n",
+	          (uint32_t)VERDICT_CT_CHECKED,
+	          family == AF_INET ? "0>>22&0x3C@8>>24&0x80=0" : "4&0xFF00=0x1100&&48>>24&0x80=0");
+	tb_printf(tb,
+	          "-A " RULES_CHAIN_BIND " -p udp -m connmark --mark 0x%08" PRIx32
+	          " -j MARK --set-mark 0x%08" PRIx32 "\n",
+	          (uint32_t)VERDICT_CT_CHECKED, (uint32_t)VERDICT_MARK_BIND_QUIC);
 	for (i = 0; i < sizeof(doffs) / sizeof(doffs[0]); i++) {
 		if (family == AF_INET)
 			tb_printf(tb,
@@ -303,8 +323,9 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	static const unsigned ndp_types[] = {133, 134, 135, 136, 137, 143};
 	struct textbuf tb = {.p = buf, .cap = len};
 	bool v6 = family == AF_INET6;
-	char ip[ADDR_STRLEN], blist[MULTIPORT_MAX * 6 + 1];
-	size_t nbind = bind_ports(c, blist, sizeof(blist));
+	char ip[ADDR_STRLEN], blist[MULTIPORT_MAX * 6 + 1], qlist[MULTIPORT_MAX * 6 + 1];
+	size_t nbind = bind_ports(c, IPPROTO_TCP, blist, sizeof(blist));
+	size_t nquic = bind_ports(c, IPPROTO_UDP, qlist, sizeof(qlist));
 	size_t i, j;
 
 	if (len == 0)
@@ -320,11 +341,18 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 
 	/* A connection whose first flight is still to be judged is not let
 	 * out by the ESTABLISHED accept (one connmark match for both marks). */
-	if (nbind > 0)
+	if (nbind + nquic > 0)
 		tb_printf(&tb,
 		          "-A " RULES_CHAIN " -m connmark --mark 0x%08" PRIx32 "/0x%08" PRIx32
 		          " -j " RULES_CHAIN_BIND "\n",
 		          (uint32_t)VERDICT_CT_PENDING, (uint32_t)VERDICT_CT_MASK);
+	/* A judged QUIC flow too: UDP is ESTABLISHED once the server
+	 * answered, and it can carry other connections after that. */
+	if (nquic > 0)
+		tb_printf(&tb,
+		          "-A " RULES_CHAIN " -p udp -m connmark --mark 0x%08" PRIx32
+		          " -j " RULES_CHAIN_BIND "\n",
+		          (uint32_t)VERDICT_CT_CHECKED);
 	/* Most packets belong to flows that are under way: they leave first.
 	 * A packet the gate marked for rejection is the first of a new flow
 	 * (NF_REPEAT keeps its conntrack state), so it never matches this. */
@@ -384,6 +412,12 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 		          " -p tcp -m multiport --dports %s -m set --match-set %s "
 		          "dst,dst -j " RULES_CHAIN_PEND "\n",
 		          blist, v6 ? RULES_SET6 : RULES_SET4);
+	if (nquic > 0)
+		tb_printf(&tb,
+		          "-A " RULES_CHAIN
+		          " -p udp -m multiport --dports %s -m set --match-set %s "
+		          "dst,dst -j " RULES_CHAIN_PEND "\n",
+		          qlist, v6 ? RULES_SET6 : RULES_SET4);
 	tb_printf(&tb, "-A " RULES_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
 	          v6 ? RULES_SET6 : RULES_SET4);
 	/* No --queue-bypass: with the gate gone, new flows are dropped. */

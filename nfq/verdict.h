@@ -30,6 +30,10 @@
  * connection marks above. */
 #define VERDICT_MARK_BIND_OK 0x4e470022u
 #define VERDICT_MARK_BIND_PART 0x4e470023u
+/* A long-header datagram of a CHECKED QUIC flow: a new connection's
+ * Initial may ride on a flow already judged (QUIC demultiplexes by
+ * connection ID, not by addresses and ports). */
+#define VERDICT_MARK_BIND_QUIC 0x4e470024u
 
 enum verdict_action {
 	VERDICT_ACCEPT, /* audit mode only */
@@ -55,6 +59,7 @@ enum verdict_reason {
 	REASON_HOST,      /* HTTP Host not handed out for this address and port, or none */
 	REASON_ECH,       /* as REASON_SNI, the hello carrying encrypted_client_hello */
 	REASON_NOT_HTTP,  /* no well-formed HTTP/1 request in time on an HTTP port */
+	REASON_NOT_QUIC,  /* no readable QUIC Initial on a QUIC port (nfq/quic.h) */
 };
 
 struct verdict {
