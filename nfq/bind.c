@@ -19,6 +19,7 @@ struct held {
 	size_t len;
 	uint8_t *buf;         /* TCP: SNI_MAX_BYTES */
 	struct quic_conn *q; /* UDP: the Initial crypto stream */
+	bool bound;           /* UDP: q holds a whole hello, found bound */
 };
 
 struct bindtab {
@@ -277,14 +278,24 @@ quic_classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t
 		judge(SNI_NOT_QUIC, &cl, false, f, e, now_ms, out);
 		return VERDICT_REJECT;
 	}
-	if (seen.fresh)
+	if (seen.fresh) {
 		h->since_ms = now_ms;
+		h->bound = false;
+	}
 	if (seen.crypto == 0) {
+		bool bound = h->q->used && h->bound;
+
 		if (!h->q->used)
 			release(t, h);
 		/* Nothing of a hello: on a judged flow, the packets of its
 		 * connections; before, only Initials of the hello under way
-		 * that carry nothing else (an ACK). */
+		 * that carry nothing else (an ACK). A flow whose hello was
+		 * found bound can still carry the PENDING or PARTIAL mark:
+		 * the datagrams of a hello in two leave before the first
+		 * verdict, each with a conntrack entry of its own, and the
+		 * first one's mark wins when they are merged. */
+		if (!checked && bound)
+			return VERDICT_BIND_OK;
 		if (checked || (mark == VERDICT_MARK_BIND_MORE && seen.initials > 0 && !seen.opaque &&
 		                !seen.short_hdr))
 			return VERDICT_PASS;
@@ -299,6 +310,8 @@ quic_classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t
 	judge(r, &cl, false, f, e, now_ms, out);
 	if (out->reason != REASON_NONE)
 		release(t, h);
+	else
+		h->bound = true;
 	return VERDICT_REJECT;
 }
 

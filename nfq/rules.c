@@ -258,6 +258,9 @@ bind_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
 	          family == AF_INET6 ? "icmp6-adm-prohibited" : "icmp-admin-prohibited");
 	tb_printf(tb, "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j DROP\n",
 	          (uint32_t)VERDICT_MARK_DENY);
+	/* That ICMP error, which the kernel ties to the flow it answers. */
+	tb_printf(tb, "-A " RULES_CHAIN_BIND " -p %s -m conntrack --ctstate RELATED -j ACCEPT\n",
+	          family == AF_INET6 ? "ipv6-icmp" : "icmp");
 	tb_printf(tb,
 	          "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
 	          " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
