@@ -14,7 +14,7 @@
 
 /* A TLS 1.3 ClientHello (handshake message, no record layer): server_name
  * name (none if NULL), then a padding extension of pad bytes. */
-static size_t
+static inline size_t
 seal_hello(const char *name, size_t pad, uint8_t *out)
 {
 	size_t n = 0, ext, nl = name != NULL ? strlen(name) : 0, extstart;
@@ -54,7 +54,7 @@ seal_hello(const char *name, size_t pad, uint8_t *out)
 }
 
 /* A CRYPTO frame of len bytes at off. */
-static size_t
+static inline size_t
 seal_crypto(uint64_t off, const uint8_t *p, size_t len, uint8_t *out)
 {
 	out[0] = 0x06;
@@ -66,7 +66,7 @@ seal_crypto(uint64_t off, const uint8_t *p, size_t len, uint8_t *out)
 
 /* A client Initial packet carrying frames, padded to fill a datagram of
  * 1200 bytes, sealed with the keys of dcid. Returns its length. */
-static size_t
+static inline size_t
 seal_initial(uint32_t version, const uint8_t *dcid, size_t dcid_len, uint32_t pn,
              const uint8_t *frames, size_t flen, uint8_t *out)
 {
