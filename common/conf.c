@@ -568,7 +568,8 @@ set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		 * a ClientHello in its Initial packets. */
 		for (i = 0; i < pl->n; i++) {
 			if (pl->v[i].proto != want) {
-				conf_fail(pc, pc->line, "%s: only %s ports can be checked, not %s/%u",
+				conf_fail(pc, pc->line,
+				          "%s: only %s ports can be checked, not %s/%u",
 				          key == K_TLS_PORTS    ? "tls_ports"
 				          : key == K_HTTP_PORTS ? "http_ports"
 				                                : "quic_ports",

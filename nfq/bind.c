@@ -17,9 +17,9 @@ struct held {
 	uint32_t start; /* sequence number of the first byte */
 	uint64_t since_ms;
 	size_t len;
-	uint8_t *buf;         /* TCP: SNI_MAX_BYTES */
+	uint8_t *buf;        /* TCP: SNI_MAX_BYTES */
 	struct quic_conn *q; /* UDP: the Initial crypto stream */
-	bool bound;           /* UDP: q holds a whole hello, found bound */
+	bool bound;          /* UDP: q holds a whole hello, found bound */
 };
 
 struct bindtab {
@@ -82,7 +82,7 @@ find(struct bindtab *t, const struct flow *f)
 /* A free slot, after dropping what is past its time; when none is free,
  * the oldest flight makes room (its next segment is then denied). */
 static struct held *
-slot_for(struct bindtab *t, uint64_t now_ms, bool quic)
+slot_for(struct bindtab *t, const struct flow *f, uint64_t now_ms, bool quic)
 {
 	struct held *oldest = NULL, *free_slot = NULL;
 	size_t i;
@@ -110,6 +110,12 @@ slot_for(struct bindtab *t, uint64_t now_ms, bool quic)
 	if (free_slot->buf == NULL && free_slot->q == NULL)
 		return NULL;
 	free_slot->used = true;
+	free_slot->family = f->family;
+	memcpy(free_slot->src, f->src, 16);
+	memcpy(free_slot->dst, f->dst, 16);
+	free_slot->sport = f->sport;
+	free_slot->dport = f->dport;
+	free_slot->since_ms = now_ms;
 	t->count++;
 	return free_slot;
 }
@@ -222,17 +228,11 @@ classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen
 		judge(r, &cl, http, f, e, now_ms, out);
 		return VERDICT_REJECT;
 	}
-	if (plen > SNI_MAX_BYTES || (h = slot_for(t, now_ms, false)) == NULL) {
+	if (plen > SNI_MAX_BYTES || (h = slot_for(t, f, now_ms, false)) == NULL) {
 		judge(SNI_MORE, &cl, http, f, e, now_ms, out);
 		return VERDICT_REJECT;
 	}
-	h->family = f->family;
-	memcpy(h->src, f->src, 16);
-	memcpy(h->dst, f->dst, 16);
-	h->sport = f->sport;
-	h->dport = f->dport;
 	h->start = seq;
-	h->since_ms = now_ms;
 	memcpy(h->buf, pl, plen);
 	h->len = plen;
 	return VERDICT_BIND_PART;
@@ -259,16 +259,10 @@ quic_classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t
 		h = NULL;
 	}
 	if (h == NULL) {
-		if ((h = slot_for(t, now_ms, true)) == NULL) {
+		if ((h = slot_for(t, f, now_ms, true)) == NULL) {
 			judge(SNI_NOT_QUIC, &cl, false, f, e, now_ms, out);
 			return VERDICT_REJECT;
 		}
-		h->family = f->family;
-		memcpy(h->src, f->src, 16);
-		memcpy(h->dst, f->dst, 16);
-		h->sport = f->sport;
-		h->dport = f->dport;
-		h->since_ms = now_ms;
 	}
 	/* A new connection whose hello does not start here continues one
 	 * the gate holds nothing of (restarted, evicted, past its time):
@@ -296,8 +290,8 @@ quic_classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t
 		 * first one's mark wins when they are merged. */
 		if (!checked && bound)
 			return VERDICT_BIND_OK;
-		if (checked || (mark == VERDICT_MARK_BIND_MORE && seen.initials > 0 && !seen.opaque &&
-		                !seen.short_hdr))
+		if (checked || (mark == VERDICT_MARK_BIND_MORE && seen.initials > 0 &&
+		                !seen.opaque && !seen.short_hdr))
 			return VERDICT_PASS;
 		judge(SNI_NOT_QUIC, &cl, false, f, e, now_ms, out);
 		return VERDICT_REJECT;

@@ -90,9 +90,11 @@ hkdf(int mode, const uint8_t *salt, size_t saltlen, const uint8_t *key, size_t k
 	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, keylen);
 	if (salt != NULL)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
+		*p++ =
+		    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
 	if (info != NULL)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen);
+		*p++ =
+		    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen);
 	*p = OSSL_PARAM_construct_end();
 	ok = EVP_KDF_derive(ctx, out, outlen, params);
 	EVP_KDF_CTX_free(ctx);
@@ -284,7 +286,8 @@ frames(struct quic_conn *c, const uint8_t *p, size_t n, struct quic_seen *seen)
 			f.pos += (size_t)len;
 			break;
 		case FRAME_CLOSE:
-			if (!getvar(&f, &v) || !getvar(&f, &v) || !getvar(&f, &len) || !skip(&f, len))
+			if (!getvar(&f, &v) || !getvar(&f, &v) || !getvar(&f, &len) ||
+			    !skip(&f, len))
 				return false;
 			break;
 		default:

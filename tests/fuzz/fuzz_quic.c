@@ -111,7 +111,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cut > size)
 			cut = size;
 		n1 = seal_initial(QUIC_VERSION_1, dcid, sizeof(dcid), 0, data, cut, d1);
-		n2 = seal_initial(QUIC_VERSION_1, dcid, sizeof(dcid), 1, data + cut, size - cut, d2);
+		n2 =
+		    seal_initial(QUIC_VERSION_1, dcid, sizeof(dcid), 1, data + cut, size - cut, d2);
 		FUZZ_CHECK(n1 > 0 && n2 > 0, "seal");
 		r = quic_parse(d1, n1, &cl);
 		if (r == SNI_OK)

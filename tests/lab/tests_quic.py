@@ -13,7 +13,8 @@ import re
 
 import lab
 from lab import Fail, AGENT_UID, run, wait_until
-from tests_lab import BASE_ALLOW, check, test, want_answer, want_event, want_refused, no_event
+from tests_lab import BASE_ALLOW, check, test, want_event, want_refused, no_event
+import tests_sni
 from tests_sni import V4, V6, GOOD, EVIL
 
 QUIC_PORT = 8443
@@ -86,10 +87,7 @@ def up(t, gate=None, allow=None):
     server(t)
     g = dict(GATE)
     g.update(gate or {})
-    ng = t.namegate(allow=allow or ALLOW, gate=g)
-    want_answer(GOOD, "A", V4)
-    want_answer(GOOD, "AAAA", V6)
-    return ng
+    return tests_sni.up(t, gate=g, allow=allow or ALLOW)
 
 
 def want_quic(t, host, sni, extra=()):

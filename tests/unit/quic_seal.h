@@ -25,10 +25,10 @@ seal_hello(const char *name, size_t pad, uint8_t *out)
 	out[n++] = 3;
 	memset(out + n, 0x5a, 32);
 	n += 32;
-	out[n++] = 0;                            /* session id */
-	out[n++] = 0, out[n++] = 2;              /* cipher suites */
-	out[n++] = 0x13, out[n++] = 0x01;        /* TLS_AES_128_GCM_SHA256 */
-	out[n++] = 1, out[n++] = 0;              /* compression: null */
+	out[n++] = 0;                     /* session id */
+	out[n++] = 0, out[n++] = 2;       /* cipher suites */
+	out[n++] = 0x13, out[n++] = 0x01; /* TLS_AES_128_GCM_SHA256 */
+	out[n++] = 1, out[n++] = 0;       /* compression: null */
 	extstart = n;
 	n += 2;
 	if (name != NULL) {

@@ -448,8 +448,9 @@ test_bind(void **state)
 	assert_int_equal(port_parse("udp/443", &p), 0);
 	assert_int_equal(portlist_add(&c.quic_ports, p), 0);
 	assert_true(rules_text(&c, NULL, AF_INET, 999, 7, 0, buf, sizeof(buf)) > 0);
-	assert_non_null(strstr(buf, "-A NAMEGATE -p udp -m connmark --mark 0x4e470012 -j NAMEGATE-BIND\n"
-	                            "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"));
+	assert_non_null(
+	    strstr(buf, "-A NAMEGATE -p udp -m connmark --mark 0x4e470012 -j NAMEGATE-BIND\n"
+	                "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"));
 	assert_non_null(strstr(buf, "-A NAMEGATE -p udp -m multiport --dports 443 -m set "
 	                            "--match-set namegate4 dst,dst -j NAMEGATE-PEND\n"));
 	assert_non_null(strstr(buf, "-A NAMEGATE-BIND -p udp -m connmark --mark 0x4e470012 -m u32 "
