@@ -119,6 +119,16 @@ class Proc:
             return str(e)
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            f = f.read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def rss_kib(pid, key="VmRSS"):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -263,9 +273,10 @@ class Bench:
         if self.smoke:
             self.n_miss, self.n_hit, self.n_plot = 2000, 1000, 400
             self.hit_secs, self.conn_secs, self.flood_secs, self.plot_secs = 1.5, 1.5, 2.0, 1.0
-            self.plot_clients = [16]
+            self.plot_clients = [1, 16]
         else:
-            self.n_miss, self.n_hit, self.n_plot = 100000, 10000, 20000
+            # the hit part's working set: a big sandbox's 25,000 names
+            self.n_miss, self.n_hit, self.n_plot = 100000, 25000, 20000
             self.hit_secs, self.conn_secs, self.flood_secs, self.plot_secs = 10, 5, 8, 3
             self.plot_clients = [1, 4, 16, 64]
         self.total_names = self.n_miss + self.n_plot * len(self.plot_clients)
@@ -428,6 +439,16 @@ class Bench:
         os.chmod(path, 0o644)
         self.ng_dir = d
         self.ng_ini = path
+        # namegate's cache size as it runs (its default): dnsmasq's hit
+        # runs get a cache of the same size
+        out = run([self.res_bin, "-c", path, "--check-config"]).stdout
+        m = re.search(r"^cache_size = (\d+)", out, re.M)
+        # a build from before the key (for comparisons) had 10,000
+        self.cache_size = int(m.group(1)) if m else 10000
+        self.r["cache_size"] = self.cache_size
+        if self.cache_size < self.n_hit:
+            log("warning: namegate's cache (%d) is smaller than the hit part's %d names" % (
+                self.cache_size, self.n_hit))
 
     def poller(self, ns, name, secs=20):
         p = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-c", POLLER, name, str(secs)],
@@ -544,7 +565,23 @@ class Bench:
     def part_miss(self):
         chunk = self.n_miss // self.n_rounds
         paths = [self.names_file("miss%d" % k, k * chunk, chunk) for k in range(self.n_rounds)]
-        out = self.rounds(lambda rnd, sysname, ns: self.dnsperf(ns, paths[rnd], 16, 128, runs=1))
+        # CPU per miss of each daemon, over its own rounds only: less
+        # moved by the machine's load than queries/s
+        pids = {"resolver": self.resolver.pid, "gate": self.nfq.pid, "dnsmasq": self.dm.pid}
+        cpu = {k: 0.0 for k in pids}
+
+        def one(rnd, sysname, ns):
+            mine = ("resolver", "gate") if sysname == "namegate" else ("dnsmasq",)
+            c0 = {k: cpu_s(pids[k]) for k in mine}
+            res = self.dnsperf(ns, paths[rnd], 16, 128, runs=1)
+            for k in mine:
+                cpu[k] += cpu_s(pids[k]) - c0[k]
+            return res
+        out = self.rounds(one)
+        n = chunk * self.n_rounds
+        self.r["miss_cpu_us"] = {k: 1e6 * v / n for k, v in cpu.items()}
+        log("miss CPU per query: resolver %.1f µs, gate %.1f µs, dnsmasq %.1f µs" % (
+            self.r["miss_cpu_us"]["resolver"], self.r["miss_cpu_us"]["gate"], self.r["miss_cpu_us"]["dnsmasq"]))
         for sysname, ns, setname in (("namegate", NG, "namegate4"), ("dnsmasq", DM, DM_SET4)):
             r = out[sysname]
             v = self.verify_set(ns, setname, r, 0, chunk * self.n_rounds)
@@ -562,7 +599,7 @@ class Bench:
     def part_hit(self):
         first = self.n_miss - self.n_hit
         path = self.names_file("hit", first, self.n_hit)
-        self.restart_dnsmasq(self.n_hit)
+        self.restart_dnsmasq(self.cache_size)
         for ns in (NG, DM):
             self.dnsperf(ns, path, 16, 128, runs=1, verbose=False)  # warm
         out = self.rounds(lambda rnd, sysname, ns: self.dnsperf(
@@ -577,6 +614,7 @@ class Bench:
         members = self.set_addrs(NG, "namegate4")
         stale = [addr(i) for i in range(first, first + self.n_hit) if (members.get(addr(i)) or 0) < 60]
         out["namegate"]["stale_entries"] = len(stale)
+        self.r["hit_names"] = self.n_hit
         self.r["hit"] = out
         cached = self.resolver_cached_share()
         out["namegate"]["cached_share"] = cached
@@ -739,7 +777,7 @@ class Bench:
         hitpath = os.path.join(self.dir, "names-hit5.txt")
         with open(os.path.join(self.dir, "names-hit.txt")) as f, open(hitpath, "w") as g:
             g.write(f.read() * 5)
-        self.restart_dnsmasq(self.n_hit)
+        self.restart_dnsmasq(self.cache_size)
         for sysname, ns in (("namegate", NG), ("dnsmasq", DM)):
             self.closed_loop(ns, os.path.join(self.dir, "names-hit.txt"), 16, 30)  # warm
             for c in self.plot_clients:
@@ -801,11 +839,22 @@ def table(r):
         add("cache miss: queries/s", "%.0f" % n["qps"], "%.0f" % d["qps"], "", ratio(n["qps"], d["qps"]), "", "q/s")
         add("cache miss: latency avg", "%.3f" % n["avg_ms"], "%.3f" % d["avg_ms"], "", ratio(n["avg_ms"], d["avg_ms"]), "", "ms")
         add("cache miss: latency p99", "%.3f" % n["p99_ms"], "%.3f" % d["p99_ms"], "", ratio(n["p99_ms"], d["p99_ms"]), "", "ms")
+        c = r.get("miss_cpu_us")
+        if c:
+            add("cache miss: CPU per query (resolver + gate)", "%.1f + %.1f" % (c["resolver"], c["gate"]),
+                "%.1f" % c["dnsmasq"], "", ratio(c["resolver"] + c["gate"], c["dnsmasq"]), "", "µs")
         add("cache miss: answers in the set", "%d/%d" % (n["set"]["in_set"], n["set"]["answered"]),
             "%d/%d" % (d["set"]["in_set"], d["set"]["answered"]), "", "", "", "")
+    one = next((row for row in r.get("plot", []) if row["clients"] == 1), None)
+    if one:
+        n, d = one["namegate_miss"], one["dnsmasq_miss"]
+        for k in ("avg", "p50", "p99"):
+            add("cache miss, one client: latency %s" % k, "%.3f" % n[k + "_ms"], "%.3f" % d[k + "_ms"], "",
+                ratio(n[k + "_ms"], d[k + "_ms"]), "", "ms")
     if h:
         n, d = h["namegate"], h["dnsmasq"]
-        add("cache hit: queries/s", "%.0f" % n["qps"], "%.0f" % d["qps"], "", ratio(n["qps"], d["qps"]), "", "q/s")
+        add("cache hit: queries/s, %d names, caches of %d" % (r.get("hit_names", 0), r.get("cache_size", 0)),
+            "%.0f" % n["qps"], "%.0f" % d["qps"], "", ratio(n["qps"], d["qps"]), "", "q/s")
         add("cache hit: latency avg", "%.3f" % n["avg_ms"], "%.3f" % d["avg_ms"], "", ratio(n["avg_ms"], d["avg_ms"]), "", "ms")
         add("cache hit: latency p99", "%.3f" % n["p99_ms"], "%.3f" % d["p99_ms"], "", ratio(n["p99_ms"], d["p99_ms"]), "", "ms")
     if "rss" in r:
@@ -842,6 +891,7 @@ def table(r):
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for row in rows:
         lines.append("| " + " | ".join(row) + " |")
+    lines += targets(r)
     up = r.get("upstream")
     if up:
         lines.append("")
@@ -851,6 +901,33 @@ def table(r):
         lines.append("Load average before / after: %s / %s." % (
             " ".join("%.2f" % x for x in r["load_before"]), " ".join("%.2f" % x for x in r.get("load_after", ()))))
     return "\n".join(lines)
+
+
+def targets(r):
+    """The targets of issue 14, each with its figure from this run."""
+    out = []
+
+    def one(what, val, ok):
+        out.append("| %s | %s | %s |" % (what, val, "met" if ok else "**not met**"))
+    m, h, s = r.get("miss"), r.get("hit"), r.get("rss")
+    if m:
+        x = m["namegate"]["qps"] / m["dnsmasq"]["qps"]
+        one("miss q/s ≥ 2× dnsmasq, addresses acked before the reply", "%.2f×" % x, x >= 2)
+    if h:
+        x = h["namegate"]["qps"] / h["dnsmasq"]["qps"]
+        one("hit q/s ≥ 1.2× at %d names, caches of equal size (%d)" % (r.get("hit_names", 0), r.get("cache_size", 0)),
+            "%.2f×" % x, x >= 1.2)
+    p1 = next((row for row in r.get("plot", []) if row["clients"] == 1), None)
+    if p1:
+        x = p1["namegate_miss"]["avg_ms"] / p1["dnsmasq_miss"]["avg_ms"]
+        one("one-client miss latency ≤ 1.2× dnsmasq's (avg; p99 %.2f×)" % (
+            p1["namegate_miss"]["p99_ms"] / p1["dnsmasq_miss"]["p99_ms"]), "%.2f×" % x, x <= 1.2)
+    if s and s.get("namegate_resolver_kib"):
+        mib = s["namegate_resolver_kib"] / 1024
+        one("resolver RSS ≤ 16 MiB at %d names" % s["names_answered"], "%.1f MiB" % mib, mib <= 16)
+    if out:
+        out = ["", "| target | this run | |", "| --- | --- | --- |"] + out
+    return out
 
 
 GNUPLOT = """set terminal pngcairo size 1100,420 font "sans,10"

@@ -44,26 +44,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ngcommon.h"
+
 #define NGB_MAX_ADDRS 256
 #define NGB_MAX_LAT (16 * 1024 * 1024)
 #define NGB_CONN_TIMEOUT_NS (3 * 1000000000LL)
 #define NGB_FLOOD_BATCH 64
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "ngbench: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
 
 struct target {
 	struct sockaddr_storage sa;
@@ -75,24 +61,8 @@ parse_targets(char **argv, int argc, int port, struct target *t)
 {
 	size_t n = 0;
 
-	for (int i = 0; i < argc && n < NGB_MAX_ADDRS; i++, n++) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&t[n].sa;
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t[n].sa;
-
-		memset(&t[n], 0, sizeof(t[n]));
-		if (inet_pton(AF_INET, argv[i], &s4->sin_addr) == 1) {
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons((uint16_t)port);
-			t[n].len = sizeof(*s4);
-		} else if (inet_pton(AF_INET6, argv[i], &s6->sin6_addr) == 1) {
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons((uint16_t)port);
-			t[n].len = sizeof(*s6);
-		} else {
-			fprintf(stderr, "ngbench: not an address: %s\n", argv[i]);
-			exit(2);
-		}
-	}
+	for (int i = 0; i < argc && n < NGB_MAX_ADDRS; i++, n++)
+		sockaddr_of(argv[i], port, &t[n].sa, &t[n].len);
 	return n;
 }
 

@@ -2,18 +2,17 @@
  * namegate learn: see learn.h.
  */
 #include "learn.h"
+#include "logread.h"
 #include "suffix.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <json-c/json.h>
 #include <netinet/in.h>
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FIELDS 10
-#define VALUE_MAX 4096
+#define VALUE_MAX LOGREAD_VALUE_MAX
 
 /* One name seen in the log. */
 struct lname {
@@ -51,133 +50,9 @@ struct learn {
 	size_t lines, used;
 };
 
-struct fields {
-	const char *key[MAX_FIELDS];
-	char val[MAX_FIELDS][VALUE_MAX];
-	size_t n;
+static const char *const wanted[] = {
+    "event", "name", "rcode", "addrs", "proto", "dst", "dport", "reason", "comm", "pid", NULL,
 };
-
-static const char *const wanted[MAX_FIELDS] = {
-    "event", "name", "rcode", "addrs", "proto", "dst", "dport", "reason", "comm", "pid",
-};
-
-static const char *
-field(const struct fields *fs, const char *key)
-{
-	for (size_t i = 0; i < fs->n; i++)
-		if (strcmp(fs->key[i], key) == 0)
-			return fs->val[i];
-	return NULL;
-}
-
-static void
-field_set(struct fields *fs, const char *key, size_t klen, const char *v, size_t vlen)
-{
-	for (size_t i = 0; i < MAX_FIELDS; i++) {
-		if (strlen(wanted[i]) != klen || memcmp(wanted[i], key, klen) != 0)
-			continue;
-		if (field(fs, wanted[i]) != NULL || fs->n == MAX_FIELDS)
-			return;
-		if (vlen >= VALUE_MAX)
-			vlen = VALUE_MAX - 1;
-		fs->key[fs->n] = wanted[i];
-		memcpy(fs->val[fs->n], v, vlen);
-		fs->val[fs->n][vlen] = '\0';
-		fs->n++;
-		return;
-	}
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* key=value pairs as log.c writes them: a value with spaces, quotes or
- * bytes outside printable ASCII is quoted, with \" \\ \n \t \r \xNN. */
-static void
-parse_logfmt(const char *s, struct fields *fs)
-{
-	static char v[VALUE_MAX];
-
-	while (*s != '\0') {
-		const char *k, *eq;
-		size_t vlen = 0;
-
-		while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-			s++;
-		k = s;
-		while (*s != '\0' && *s != '=' && *s != ' ')
-			s++;
-		if (*s != '=') {
-			/* a word without a value: skip it */
-			continue;
-		}
-		eq = s++;
-		if (*s == '"') {
-			s++;
-			while (*s != '\0' && *s != '"') {
-				char c = *s++;
-
-				if (c == '\\' && *s != '\0') {
-					c = *s++;
-					if (c == 'n')
-						c = '\n';
-					else if (c == 't')
-						c = '\t';
-					else if (c == 'r')
-						c = '\r';
-					else if (c == 'x' && hexval(s[0]) >= 0 &&
-					         hexval(s[1]) >= 0) {
-						c = (char)(hexval(s[0]) << 4 | hexval(s[1]));
-						s += 2;
-					}
-				}
-				if (vlen < sizeof(v) - 1)
-					v[vlen++] = c;
-			}
-			if (*s == '"')
-				s++;
-		} else {
-			while (*s != '\0' && *s != ' ' && *s != '\n' && *s != '\r' && *s != '\t') {
-				if (vlen < sizeof(v) - 1)
-					v[vlen++] = *s;
-				s++;
-			}
-		}
-		field_set(fs, k, (size_t)(eq - k), v, vlen);
-	}
-}
-
-/* One JSON object per line (log format = json), through json-c. */
-static void
-parse_json(const char *s, struct fields *fs)
-{
-	json_object *o = json_tokener_parse(s);
-
-	if (o == NULL)
-		return;
-	if (json_object_is_type(o, json_type_object)) {
-		for (size_t i = 0; i < MAX_FIELDS; i++) {
-			json_object *v;
-			const char *str;
-
-			if (!json_object_object_get_ex(o, wanted[i], &v) || v == NULL)
-				continue;
-			str = json_object_get_string(v);
-			if (str != NULL)
-				field_set(fs, wanted[i], strlen(wanted[i]), str, strlen(str));
-		}
-	}
-	json_object_put(o);
-}
 
 static int
 cmp_name(const void *a, const void *b)
@@ -248,9 +123,9 @@ name_index(struct learn *l, const char *name)
 }
 
 static void
-add_proc(struct lname *n, const struct fields *fs)
+add_proc(struct lname *n, const struct logread_fields *fs)
 {
-	const char *comm = field(fs, "comm"), *pid = field(fs, "pid");
+	const char *comm = logread_field(fs, "comm"), *pid = logread_field(fs, "pid");
 	char p[32];
 
 	if (comm != NULL && comm[0] != '\0' && strcmp(comm, "-") != 0)
@@ -318,11 +193,18 @@ map_addrs(struct learn *l, const char *addrs, size_t idx)
 	}
 }
 
+/* gcc -fanalyzer (12) does not know that tsearch keeps its key, and takes
+ * the key name_index hands to l->byname (freed by learn_free's tdestroy)
+ * for a leak here. */
+#ifndef __clang__
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
 static int
-dns_line(struct learn *l, const struct fields *fs)
+dns_line(struct learn *l, const struct logread_fields *fs)
 {
-	const char *name = field(fs, "name"), *rcode = field(fs, "rcode");
-	const char *event = field(fs, "event"), *addrs = field(fs, "addrs"), *err;
+	const char *name = logread_field(fs, "name"), *rcode = logread_field(fs, "rcode");
+	const char *event = logread_field(fs, "event"), *addrs = logread_field(fs, "addrs"), *err;
 	char norm[NAME_MAX_LEN + 1];
 	long idx;
 
@@ -342,6 +224,9 @@ dns_line(struct learn *l, const struct fields *fs)
 		map_addrs(l, addrs, (size_t)idx);
 	return 1;
 }
+#ifndef __clang__
+#pragma GCC diagnostic pop
+#endif
 
 static int
 cmp_flow(const void *a, const void *b)
@@ -349,11 +234,18 @@ cmp_flow(const void *a, const void *b)
 	return strcmp(((const struct lflow *)a)->key, ((const struct lflow *)b)->key);
 }
 
+/* As for dns_line: the flow f that flow_line hands to l->byflow is kept by
+ * tsearch (and in l->flows), freed by learn_free. */
+#ifndef __clang__
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
 static int
-flow_line(struct learn *l, const struct fields *fs)
+flow_line(struct learn *l, const struct logread_fields *fs)
 {
-	const char *reason = field(fs, "reason"), *proto = field(fs, "proto");
-	const char *dst = field(fs, "dst"), *dport = field(fs, "dport"), *name = field(fs, "name");
+	const char *reason = logread_field(fs, "reason"), *proto = logread_field(fs, "proto");
+	const char *dst = logread_field(fs, "dst"), *dport = logread_field(fs, "dport"),
+	           *name = logread_field(fs, "name");
 	const char *err;
 	char ip[INET6_ADDRSTRLEN], norm[NAME_MAX_LEN + 1], pt[24];
 	struct laddr key, **a;
@@ -416,23 +308,20 @@ flow_line(struct learn *l, const struct fields *fs)
 	add_proc(&l->names[idx], fs);
 	return 1;
 }
+#ifndef __clang__
+#pragma GCC diagnostic pop
+#endif
 
 int
 learn_line(struct learn *l, const char *line)
 {
-	static struct fields fs;
+	static struct logread_fields fs;
 	const char *event;
 	int r = 0;
 
-	fs.n = 0;
 	l->lines++;
-	while (*line == ' ' || *line == '\t')
-		line++;
-	if (line[0] == '{')
-		parse_json(line, &fs);
-	else
-		parse_logfmt(line, &fs);
-	event = field(&fs, "event");
+	logread_parse(line, wanted, &fs);
+	event = logread_field(&fs, "event");
 	if (event == NULL)
 		return 0;
 	if (strcmp(event, "dns.allow") == 0 || strcmp(event, "dns.audit") == 0)
@@ -628,10 +517,11 @@ learn_print(FILE *f, struct learn *l, const struct learn_opts *o)
 	const char *g0;
 	char *notebuf = NULL;
 	size_t notelen = 0;
-	FILE *notes = open_memstream(&notebuf, &notelen);
+	FILE *notes;
 
 	if (e == NULL)
 		return -1;
+	notes = open_memstream(&notebuf, &notelen);
 	for (i = 0; i < l->n; i++) {
 		apply_merge(&v[i], o->merge);
 		if (v[i].covered)

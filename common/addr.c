@@ -236,3 +236,28 @@ addr_fmt(const struct addr *a, char *buf, size_t len)
 		snprintf(buf, len, "%s:%u", ip, a->port);
 	return buf;
 }
+
+int
+addr_list_add(char *buf, size_t len, size_t *used, const char *sep, int family, const uint8_t *ip,
+              int prefix)
+{
+	char text[INET6_ADDRSTRLEN];
+	int w;
+
+	if (len == 0 || *used >= len)
+		return -1;
+	buf[*used] = '\0';
+	if ((family != AF_INET && family != AF_INET6) ||
+	    inet_ntop(family, ip, text, sizeof(text)) == NULL)
+		return 0;
+	if (prefix >= 0)
+		w = snprintf(buf + *used, len - *used, "%s%s/%d", *used ? sep : "", text, prefix);
+	else
+		w = snprintf(buf + *used, len - *used, "%s%s", *used ? sep : "", text);
+	if (w < 0 || (size_t)w >= len - *used) {
+		buf[*used] = '\0';
+		return -1;
+	}
+	*used += (size_t)w;
+	return 0;
+}

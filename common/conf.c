@@ -34,6 +34,7 @@ enum conf_key {
 	K_MIN_TTL,
 	K_MAX_TTL,
 	K_MAX_ADDRS,
+	K_CACHE_SIZE,
 	K_USER,
 	K_KEEP_ECH,
 	K_MODE,
@@ -70,6 +71,7 @@ static const struct keydef keydefs[] = {
     {"resolver", "min_ttl", K_MIN_TTL, false},
     {"resolver", "max_ttl", K_MAX_TTL, false},
     {"resolver", "max_addrs", K_MAX_ADDRS, false},
+    {"resolver", "cache_size", K_CACHE_SIZE, false},
     {"resolver", "user", K_USER, false},
     {"resolver", "keep_ech", K_KEEP_ECH, false},
     {"gate", "mode", K_MODE, false},
@@ -100,6 +102,7 @@ struct parse_ctx {
 	char *err;
 	size_t errlen;
 	int seen[K_COUNT]; /* line where each key was set, 0 = not set */
+	bool no_resolv;    /* conf_load_no_resolv: resolv_conf's nameservers unread */
 };
 
 static void conf_fail(struct parse_ctx *pc, int line, const char *fmt, ...)
@@ -504,6 +507,14 @@ set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		}
 		c->max_addrs = (uint32_t)v;
 		return 0;
+	case K_CACHE_SIZE:
+		if (parse_num(value, 1, CONF_MAX_CACHE_SIZE, &v) == -1) {
+			conf_fail(pc, pc->line, "cache_size must be 1..%d (answers), not \"%s\"",
+			          CONF_MAX_CACHE_SIZE, value);
+			return -1;
+		}
+		c->cache_size = (uint32_t)v;
+		return 0;
 	case K_USER:
 		return set_string(pc, "user", value, c->user, sizeof(c->user), false);
 	case K_KEEP_ECH:
@@ -762,6 +773,7 @@ set_defaults(struct conf *c)
 	c->min_ttl = 60;
 	c->max_ttl = 86400;
 	c->max_addrs = 64;
+	c->cache_size = CONF_DEFAULT_CACHE_SIZE;
 	strcpy(c->user, "namegate");
 	c->mode = MODE_ENFORCE;
 	for (i = 0; i < sizeof(defports) / sizeof(defports[0]); i++)
@@ -931,7 +943,7 @@ finish(struct parse_ctx *pc)
 	}
 	read_search(c);
 	if (c->upstream_auto)
-		return read_resolv_conf(pc);
+		return pc->no_resolv ? 0 : read_resolv_conf(pc);
 	for (i = 0; i < c->nupstream; i++) {
 		if (is_listen_addr(c, &c->upstream[i])) {
 			conf_fail(pc, pc->seen[K_UPSTREAM],
@@ -942,14 +954,15 @@ finish(struct parse_ctx *pc)
 	return 0;
 }
 
-int
-conf_load(const char *path, struct conf *out, char *err, size_t errlen)
+static int
+load(const char *path, struct conf *out, bool no_resolv, char *err, size_t errlen)
 {
 	struct parse_ctx pc;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	memset(&pc, 0, sizeof(pc));
+	pc.no_resolv = no_resolv;
 	pc.c = out;
 	pc.file = path;
 	pc.err = err;
@@ -988,6 +1001,18 @@ conf_load(const char *path, struct conf *out, char *err, size_t errlen)
 fail:
 	conf_free(out);
 	return -1;
+}
+
+int
+conf_load(const char *path, struct conf *out, char *err, size_t errlen)
+{
+	return load(path, out, false, err, errlen);
+}
+
+int
+conf_load_no_resolv(const char *path, struct conf *out, char *err, size_t errlen)
+{
+	return load(path, out, true, err, errlen);
 }
 
 void
@@ -1033,6 +1058,7 @@ conf_print(FILE *f, const struct conf *c)
 	fprintf(f, "deny = %s\n", c->deny == DENY_NXDOMAIN ? "nxdomain" : "refused");
 	fprintf(f, "min_ttl = %u\nmax_ttl = %u\nmax_addrs = %u\n", c->min_ttl, c->max_ttl,
 	        c->max_addrs);
+	fprintf(f, "cache_size = %u\n", c->cache_size);
 	fprintf(f, "user = %s\n", c->user);
 	fprintf(f, "keep_ech = %s\n\n", c->keep_ech ? "yes" : "no");
 
@@ -1076,6 +1102,87 @@ conf_print(FILE *f, const struct conf *c)
 		fprintf(f, "network = %s/%u %s\n", addr_ntop(&n->net, abuf, sizeof(abuf)),
 		        n->prefix, portlist_fmt(&n->ports, buf, sizeof(buf)));
 	}
+}
+
+static const struct keydef *
+keydef_of(const char *key)
+{
+	const char *dot = strchr(key, '.');
+
+	if (dot == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(keydefs) / sizeof(keydefs[0]); i++) {
+		const struct keydef *kd = &keydefs[i];
+		size_t n = strlen(kd->section);
+
+		if ((size_t)(dot - key) == n && strncmp(key, kd->section, n) == 0 &&
+		    strcmp(dot + 1, kd->name) == 0)
+			return kd;
+	}
+	return NULL;
+}
+
+bool
+conf_key_known(const char *key)
+{
+	return keydef_of(key) != NULL;
+}
+
+/*
+ * The value is taken from what conf_print writes, so that every key it
+ * prints can be asked for and is written one way: the key's line in its
+ * section, up to an inline comment (" ;", which no value holds: the reader
+ * strips it from every line).
+ */
+int
+conf_get(FILE *f, const struct conf *c, const char *key)
+{
+	const struct keydef *kd = keydef_of(key);
+	char *buf = NULL, *line, *save = NULL, *v, *end;
+	size_t len = 0, slen, nlen;
+	bool in = false, first = true;
+	FILE *m;
+
+	if (kd == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	m = open_memstream(&buf, &len);
+	if (m == NULL)
+		return -1;
+	conf_print(m, c);
+	if (fclose(m) != 0) {
+		free(buf);
+		return -1;
+	}
+	slen = strlen(kd->section);
+	nlen = strlen(kd->name);
+	for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '[') {
+			in = strncmp(line + 1, kd->section, slen) == 0 && line[slen + 1] == ']';
+			continue;
+		}
+		if (!in || strncmp(line, kd->name, nlen) != 0 || strncmp(line + nlen, " =", 2) != 0)
+			continue;
+		v = line + nlen + 2;
+		v += strspn(v, " ");
+		end = strstr(v, " ;");
+		if (end == NULL)
+			end = v + strlen(v);
+		while (end > v && end[-1] == ' ')
+			end--;
+		/* A repeating key: the first word of each line (the pattern,
+		 * the network), space-separated. */
+		if (kd->repeats && strcspn(v, " ") < (size_t)(end - v))
+			end = v + strcspn(v, " ");
+		fprintf(f, "%s%.*s", first ? "" : " ", (int)(end - v), v);
+		first = false;
+		if (!kd->repeats)
+			break;
+	}
+	free(buf);
+	fputc('\n', f);
+	return 0;
 }
 
 bool

@@ -20,6 +20,12 @@
 #define CONF_MAX_LISTEN 8
 #define CONF_MAX_UPSTREAMS 8
 #define CONF_MAX_ADDRS 256 /* upper bound for max_addrs */
+/* [resolver] cache_size: answers the resolver keeps. The default holds a
+ * big sandbox's working set (25,000 names) within the resolver's memory
+ * target, 16 MiB after 100,000 names (README: about 0.4 KiB per cached
+ * answer measured); the bound keeps a typo from taking gigabytes. */
+#define CONF_DEFAULT_CACHE_SIZE 25000
+#define CONF_MAX_CACHE_SIZE 1000000
 #define CONF_ERR_LEN 512
 /* maxelem of namegate4 and namegate6, and the default bound of one line:
  * 128 lines at their bound fill a set. */
@@ -87,6 +93,7 @@ struct conf {
 	enum deny_rcode deny;
 	uint32_t min_ttl, max_ttl; /* seconds; defaults 60 and 86400 */
 	uint32_t max_addrs;        /* default 64, at most CONF_MAX_ADDRS */
+	uint32_t cache_size;       /* answers kept; CONF_DEFAULT_CACHE_SIZE */
 	char user[64];             /* default "namegate" */
 	/* Relay the ech SvcParam of HTTPS/SVCB records; by default it is
 	 * removed, so clients send a readable SNI. */
@@ -126,6 +133,10 @@ struct conf {
  * left is an error. Returns 0, or -1 with err = "file:line: message"
  * (line 0 when the error is about the file as a whole). */
 int conf_load(const char *path, struct conf *out, char *err, size_t errlen);
+/* The same, except that with upstream = auto resolv_conf's nameservers are
+ * not read (nupstream stays 0): for what a caller needs to know before it
+ * writes that file (namegate-nfq --get, namegate-up). */
+int conf_load_no_resolv(const char *path, struct conf *out, char *err, size_t errlen);
 void conf_free(struct conf *c);
 
 /* config.load file=PATH, and config.error file line error from the
@@ -135,6 +146,14 @@ void conf_log_error(const char *path, const char *err);
 
 /* The effective config, as an ini file that conf_load accepts. */
 void conf_print(FILE *f, const struct conf *c);
+
+/* Is key ("section.key", e.g. "resolver.listen") a key of sandbox.ini? */
+bool conf_key_known(const char *key);
+/* Writes key's effective value (defaults applied) as one line, as
+ * conf_print writes it without its comments; for allow.domain and
+ * allow.network the first word of every line (the patterns, the networks),
+ * space-separated. Returns 0, or -1 (errno ENOENT: no such key). */
+int conf_get(FILE *f, const struct conf *c, const char *key);
 
 /* Does nc allow less than old: a domain line of old that nc no longer has
  * with at least the same ports? Then addresses old allowed may have to go. */

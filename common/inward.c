@@ -1,9 +1,8 @@
 /* Inward addresses: see inward.h. No I/O. */
-#include <arpa/inet.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "addr.h"
 #include "inward.h"
 
 struct range {
@@ -138,22 +137,11 @@ inward_local_fmt(const struct inward_local *l, char *buf, size_t len)
 {
 	size_t used = 0;
 
-	if (len == 0)
-		return buf;
-	buf[0] = '\0';
-	for (size_t i = 0; i < l->n; i++) {
-		char ip[INET6_ADDRSTRLEN];
-		int w;
-
-		if (inet_ntop(l->v[i].family, l->v[i].ip, ip, sizeof(ip)) == NULL)
-			continue;
-		w = snprintf(buf + used, len - used, "%s%s/%u", used ? " " : "", ip,
-		             (unsigned)l->v[i].prefix);
-		if (w < 0 || (size_t)w >= len - used) {
-			buf[used] = '\0';
+	if (len > 0)
+		buf[0] = '\0';
+	for (size_t i = 0; i < l->n; i++)
+		if (addr_list_add(buf, len, &used, " ", l->v[i].family, l->v[i].ip,
+		                  l->v[i].prefix) < 0)
 			break;
-		}
-		used += (size_t)w;
-	}
 	return buf;
 }

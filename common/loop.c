@@ -202,12 +202,18 @@ loop_del(struct loop *lp, int fd)
 }
 
 void
+loop_forget(struct loop *lp, int fd)
+{
+	if (fd >= 0 && (size_t)fd < lp->nregs)
+		memset(&lp->regs[fd], 0, sizeof(lp->regs[fd]));
+}
+
+void
 loop_del_close(struct loop *lp, int fd)
 {
 	if (fd < 0)
 		return;
-	if ((size_t)fd < lp->nregs)
-		memset(&lp->regs[fd], 0, sizeof(lp->regs[fd]));
+	loop_forget(lp, fd);
 	/* The last close of a file takes it out of every epoll set. */
 	close(fd);
 }
@@ -496,7 +502,7 @@ loop_turn_unhook(struct loop *lp, void (*cb)(void *arg), void *arg)
 	for (size_t h = 0; h < lp->nhooks; h++) {
 		if (lp->hooks[h].cb == cb && lp->hooks[h].arg == arg) {
 			memmove(&lp->hooks[h], &lp->hooks[h + 1],
-				(lp->nhooks - h - 1) * sizeof(lp->hooks[0]));
+			        (lp->nhooks - h - 1) * sizeof(lp->hooks[0]));
 			lp->nhooks--;
 			return;
 		}

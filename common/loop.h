@@ -15,7 +15,7 @@ typedef void (*loop_fd_cb)(int fd, uint32_t events, void *arg);
 
 struct loop_timer {
 	uint64_t deadline_ms; /* CLOCK_MONOTONIC */
-	size_t heap_idx; /* managed by loop; 0 = not armed */
+	size_t heap_idx;      /* managed by loop; 0 = not armed */
 	void (*cb)(struct loop_timer *t, void *arg);
 	void *arg;
 };
@@ -30,6 +30,10 @@ void loop_del(struct loop *lp, int fd); /* does not close fd */
 /* Forgets fd and closes it, which takes it out of epoll without a system
  * call of its own. Only for an fd that was never duplicated. */
 void loop_del_close(struct loop *lp, int fd);
+/* Forgets fd without a system call and without closing it: its events,
+ * already reported or not, are dropped from now on. The caller closes it
+ * before the loop waits again (a turn hook), which takes it out of epoll. */
+void loop_forget(struct loop *lp, int fd);
 
 void loop_timer_init(struct loop_timer *t, void (*cb)(struct loop_timer *, void *), void *arg);
 void loop_timer_set(struct loop *lp, struct loop_timer *t, uint64_t ms_from_now); /* re-arms */

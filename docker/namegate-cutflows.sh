@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by namegate-up (bash): cut what was open before the rules were in.
 #
 # The rules accept every packet of a flow conntrack already knows
@@ -103,17 +104,17 @@ ng_open_sockets() {
 # Prints "proto local peer uid inode" of each open socket the rules would
 # not allow.
 ng_denied_sockets() {
-	local proto state local peer uid ino lip lport pip pport
-	while read -r proto state local peer uid ino; do
-		read -r lip lport < <(ng_split_addr "$local")
+	local proto laddr peer uid ino lip lport pip pport
+	while read -r proto _ laddr peer uid ino; do
+		read -r lip lport < <(ng_split_addr "$laddr")
 		if [[ $peer == "*" ]]; then
 			# unconnected: root's and the resolver's are ours
-			[[ $uid == 0 || $uid == "$NG_CUT_RUID" ]] || echo "$proto $local $peer $uid $ino"
+			[[ $uid == 0 || $uid == "$NG_CUT_RUID" ]] || echo "$proto $laddr $peer $uid $ino"
 			continue
 		fi
 		read -r pip pport < <(ng_split_addr "$peer")
 		ng_flow_allowed "$proto" "$pip" "$pport" "$lip" "$lport" "$uid" ||
-			echo "$proto $local $peer $uid $ino"
+			echo "$proto $laddr $peer $uid $ino"
 	done < <(ng_open_sockets)
 }
 
@@ -144,7 +145,7 @@ ng_denied_conntrack() {
 
 # ng_cut_flows RESOLVER_UID "LISTEN..." "UPSTREAMS..."
 ng_cut_flows() {
-	local proto state local peer uid ino lip lport pip pport a left denied
+	local proto laddr peer uid ino lip lport pip pport a left denied
 	NG_CUT_RUID=$1
 	NG_CUT_LISTEN=$2
 	NG_CUT_UPSTREAMS=$3
@@ -157,22 +158,23 @@ ng_cut_flows() {
 	for a in $NG_CUT_UPSTREAMS; do
 		[[ $(listen_ip "$a") == 127.0.0.11 ]] && NG_CUT_DOCKER_DNS=1
 	done
-	command -v ss >/dev/null && command -v conntrack >/dev/null ||
+	if ! command -v ss >/dev/null || ! command -v conntrack >/dev/null; then
 		ng_die "cannot cut the flows opened before namegate-up: ss (iproute2) or conntrack missing"
+	fi
 
 	# Taken after --setup: every socket opened before the rules is on it;
 	# one opened since met the rules with its first packet.
 	denied=$(ng_denied_sockets)
-	while read -r proto local peer uid ino; do
+	while read -r proto laddr peer uid ino; do
 		[[ -n $proto ]] || continue
-		read -r lip lport < <(ng_split_addr "$local")
+		read -r lip lport < <(ng_split_addr "$laddr")
 		if [[ $peer == "*" ]]; then
-			ss -K -a -H -n --udp "src $local" >/dev/null 2>&1
+			ss -K -a -H -n --udp "src $laddr" >/dev/null 2>&1
 			ng_log warn flow.cut proto=udp "src=$lip" "sport=$lport" "uid=$uid" \
 				"msg=unconnected UDP socket from before namegate-up: aborted"
 			continue
 		fi
-		ss -K -H -n "--$proto" "src $local and dst $peer" >/dev/null 2>&1
+		ss -K -H -n "--$proto" "src $laddr and dst $peer" >/dev/null 2>&1
 		read -r pip pport < <(ng_split_addr "$peer")
 		ng_log warn flow.cut "proto=$proto" "src=$lip" "sport=$lport" "dst=$pip" "dport=$pport" \
 			"uid=$uid" "msg=opened before namegate-up, not allowed: closed"
@@ -189,8 +191,8 @@ ng_cut_flows() {
 	# Whatever is still open of those could not be closed. (An unconnected
 	# UDP socket that was bound explicitly stays bound: not a flow.)
 	left=
-	while read -r proto state local peer uid ino; do
-		[[ $peer != "*" && $ino != 0 && $'\n'$denied$'\n' == *" $ino"$'\n'* ]] && left+="$proto $local $peer uid $uid; "
+	while read -r proto _ laddr peer uid ino; do
+		[[ $peer != "*" && $ino != 0 && $'\n'$denied$'\n' == *" $ino"$'\n'* ]] && left+="$proto $laddr $peer uid $uid; "
 	done < <(ng_open_sockets)
 	[[ -z $left ]] ||
 		ng_die "cannot close connections opened before namegate-up (kernel without CONFIG_INET_DIAG_DESTROY?): $left"

@@ -1,10 +1,13 @@
-# Shared by namegate-up and namegate-supervise (sourced, bash).
+# shellcheck shell=bash
+# Shared by the image's scripts (sourced, bash): namegate-up,
+# namegate-supervise, namegate-kube, namegate-probe, namegate-as-agent.
 #
 # Events are written the way the daemons write them (common/log.c): one line,
 # `ts=<RFC 3339 UTC, ms> level=<lvl> event=<name> key=value ...` (logfmt), or
 # the same keys as a JSON object with `[log] format = json`; to stderr and to
 # `[log] file`.
 
+# shellcheck disable=SC2034 # NG_CONF, NG_RUN, NG_SUPERVISE_PID: for the scripts that source this
 NG_CONF=${NAMEGATE_CONF:-/etc/namegate/sandbox.ini}
 NG_RUN=/run/namegate
 NG_SUPERVISE_PID=$NG_RUN/supervise.pid
@@ -77,33 +80,39 @@ ng_die() {
 	exit 1
 }
 
-# ng_conf_key FILE SECTION KEY: the raw value of KEY in [SECTION] of an ini
-# file, comments stripped; empty if absent. Only for what must be known
-# before the daemons can check the file (they fail on a missing resolv_conf).
-ng_conf_key() {
-	awk -v want_sec="$2" -v want_key="$3" '
-		{ sub(/\r$/, "") }
-		/^[ \t]*[;#]/ { next }
-		/^[ \t]*\[/ { sec = $0; gsub(/^[ \t]*\[|\][ \t]*$/, "", sec); next }
-		sec == want_sec {
-			line = $0
-			sub(/[ \t]+[;#].*$/, "", line)
-			eq = index(line, "=")
-			if (eq == 0) next
-			k = substr(line, 1, eq - 1); v = substr(line, eq + 1)
-			gsub(/^[ \t]+|[ \t]+$/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v)
-			if (k == want_key) val = v
-		}
-		END { print val }' "$1"
+# ng_conf_get KEY...: the effective value of each sandbox.ini key of
+# $NG_CONF ("section.key", defaults applied) on a line of its own, in order,
+# as namegate-nfq --get prints them: the daemons' own parser reads the file,
+# never one of ours. resolv_conf is read only for resolver.upstream. A config
+# that does not load (or that the agent could change): the daemon's
+# "file:line: message" on stderr, and its exit status (2).
+ng_conf_get() {
+	local err rc
+	namegate-nfq -c "$NG_CONF" "${@/#/--get=}" 2>/dev/null && return 0
+	# The same again for its message: stdout is what the caller reads.
+	err=$(namegate-nfq -c "$NG_CONF" "${@/#/--get=}" 2>&1 >/dev/null)
+	rc=$?
+	printf '%s: %s\n' "$NG_DAEMON" "${err:-namegate-nfq --get failed}" >&2
+	return $((rc ? rc : 2))
 }
 
-# ng_eff KEY: a value from the effective config (namegate-nfq --check-config
-# output in $NG_EFFECTIVE), the first of its section that has it.
-ng_eff() {
-	awk -v k="$1" '
-		/^;/ { next }
-		{ line = $0; sub(/[ \t]+;.*$/, "", line) }
-		index(line, k " = ") == 1 { print substr(line, length(k) + 4); exit }' "$NG_EFFECTIVE"
+# Milliseconds since the epoch, without a fork.
+ng_now_ms() {
+	local us=${EPOCHREALTIME//[!0-9]/} # seconds and microseconds, whatever the locale's point
+	echo $((10#$us / 1000))
+}
+
+# ng_has_caps BIT...: is each of these capabilities (linux/capability.h
+# numbers) in this process's effective set (CapEff of /proc/self/status)?
+ng_has_caps() {
+	local k v b
+	while read -r k v; do
+		[[ $k == CapEff: ]] && break
+	done </proc/self/status
+	[[ $k == CapEff: && $v =~ ^[0-9a-f]+$ ]] || return 1
+	for b in "$@"; do
+		(((16#$v >> b) & 1)) || return 1
+	done
 }
 
 # Milliseconds since this container's PID 1 started (10 ms resolution).
@@ -119,11 +128,11 @@ ng_ms_since_start() {
 # the pid it names one process for good, where a pid alone is reused (a
 # restarted container counts its pids from 1 again).
 ng_starttime() {
-	local stat
+	local stat f
 	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
 	stat=${stat##*) } # the fields after the command name, which may hold spaces
-	set -- $stat
-	echo "${20}"
+	read -ra f <<<"$stat"
+	echo "${f[19]}"
 }
 
 # ng_supervisor_pid: the running supervisor's pid, or nothing. Builtins only:

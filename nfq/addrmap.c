@@ -6,12 +6,13 @@
 #include <sys/socket.h>
 
 #include "addrmap.h"
+#include "hash.h"
 
 #define NBUCKETS 65536 /* power of two */
 
 struct addrmap {
 	struct addrmap_entry *buckets[NBUCKETS];
-	struct addrmap_entry *oldest, *newest;
+	struct list order; /* of the entries, least recently refreshed first */
 	size_t count, max;
 	uint64_t seed;
 };
@@ -25,6 +26,7 @@ addrmap_new(size_t max_entries, uint64_t seed)
 		return NULL;
 	m->max = max_entries > 0 ? max_entries : 1;
 	m->seed = seed;
+	list_init(&m->order);
 	return m;
 }
 
@@ -50,19 +52,16 @@ addrmap_name_unref(struct addrmap_name *nm)
 		free(nm);
 }
 
-/* Seeded FNV-1a: the addresses come from DNS answers an outsider may
- * choose, so the seed keeps them from aiming at one bucket. */
+/* Seeded (common/hash.h): the addresses come from DNS answers an outsider
+ * may choose, so the seed keeps them from aiming at one bucket. */
 static size_t
 bucket_of(const struct addrmap *m, int family, const uint8_t *ip)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ m->seed;
-	size_t i, n = family == AF_INET ? 4 : 16;
+	uint64_t h = hash_init(m->seed);
 
-	h = (h ^ (uint8_t)family) * 0x100000001b3ULL;
-	for (i = 0; i < n; i++)
-		h = (h ^ ip[i]) * 0x100000001b3ULL;
-	h ^= h >> 29;
-	return (size_t)(h & (NBUCKETS - 1));
+	h = hash_byte(h, (uint8_t)family);
+	h = hash_bytes(h, ip, family == AF_INET ? 4 : 16);
+	return (size_t)(hash_final(h) & (NBUCKETS - 1));
 }
 
 static bool
@@ -71,30 +70,12 @@ same_key(const struct addrmap_entry *e, int family, const uint8_t *ip)
 	return e->family == family && memcmp(e->ip, ip, family == AF_INET ? 4 : 16) == 0;
 }
 
-static void
-list_unlink(struct addrmap *m, struct addrmap_entry *e)
+static struct addrmap_entry *
+oldest(const struct addrmap *m)
 {
-	if (e->older != NULL)
-		e->older->newer = e->newer;
-	else
-		m->oldest = e->newer;
-	if (e->newer != NULL)
-		e->newer->older = e->older;
-	else
-		m->newest = e->older;
-	e->older = e->newer = NULL;
-}
+	struct list_node *n = list_first(&m->order);
 
-static void
-list_append(struct addrmap *m, struct addrmap_entry *e)
-{
-	e->older = m->newest;
-	e->newer = NULL;
-	if (m->newest != NULL)
-		m->newest->newer = e;
-	else
-		m->oldest = e;
-	m->newest = e;
+	return n != NULL ? list_entry(n, struct addrmap_entry, link) : NULL;
 }
 
 static void
@@ -106,7 +87,7 @@ remove_entry(struct addrmap *m, struct addrmap_entry *e)
 		pp = &(*pp)->hnext;
 	if (*pp == e)
 		*pp = e->hnext;
-	list_unlink(m, e);
+	list_remove(&e->link);
 	addrmap_name_unref(e->nm);
 	for (size_t i = 0; i < ADDRMAP_NAMES; i++)
 		addrmap_name_unref(e->names[i].nm);
@@ -164,8 +145,7 @@ addrmap_put(struct addrmap *m, int family, const uint8_t *ip, struct addrmap_nam
 		e->nm = nm;
 		e->expires_ms = expires_ms;
 		bind_name(e, nm, expires_ms);
-		list_unlink(m, e);
-		list_append(m, e);
+		list_move_back(&m->order, &e->link);
 		return 0;
 	}
 
@@ -174,8 +154,8 @@ addrmap_put(struct addrmap *m, int family, const uint8_t *ip, struct addrmap_nam
 		return -1;
 	/* The entry refreshed longest ago is the most likely to have run out
 	 * already; it makes room. */
-	if (m->count >= m->max && m->oldest != NULL)
-		remove_entry(m, m->oldest);
+	if (m->count >= m->max && oldest(m) != NULL)
+		remove_entry(m, oldest(m));
 	e->family = family;
 	memcpy(e->ip, ip, family == AF_INET ? 4 : 16);
 	e->expires_ms = expires_ms;
@@ -184,7 +164,7 @@ addrmap_put(struct addrmap *m, int family, const uint8_t *ip, struct addrmap_nam
 	bind_name(e, nm, expires_ms);
 	e->hnext = m->buckets[b];
 	m->buckets[b] = e;
-	list_append(m, e);
+	list_push_back(&m->order, &e->link);
 	m->count++;
 	return 0;
 }
@@ -248,15 +228,16 @@ addrmap_names_fmt(const struct addrmap_entry *e, uint64_t now_ms, char *buf, siz
 void
 addrmap_prune(struct addrmap *m, uint64_t cutoff_ms)
 {
-	struct addrmap_entry *e = m->oldest, *next;
+	struct list_node *n, *tmp;
 
 	/* Refresh order is not expiry order (TTLs differ), so walk them all;
 	 * this runs once a minute at most. */
-	while (e != NULL) {
-		next = e->newer;
+	list_for_each_safe(n, tmp, &m->order)
+	{
+		struct addrmap_entry *e = list_entry(n, struct addrmap_entry, link);
+
 		if (e->expires_ms < cutoff_ms)
 			remove_entry(m, e);
-		e = next;
 	}
 }
 
@@ -271,7 +252,7 @@ addrmap_free(struct addrmap *m)
 {
 	if (m == NULL)
 		return;
-	while (m->oldest != NULL)
-		remove_entry(m, m->oldest);
+	while (oldest(m) != NULL)
+		remove_entry(m, oldest(m));
 	free(m);
 }

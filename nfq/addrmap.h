@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "list.h"
 
 #define ADDRMAP_DEFAULT_MAX 262144
 /* Names one address keeps, at most. A shared CDN address may be handed out
@@ -43,7 +44,7 @@ struct addrmap_entry {
 	struct addrmap_name *nm;                   /* the name of the last put */
 	struct addrmap_bound names[ADDRMAP_NAMES]; /* every name, by name */
 	struct addrmap_entry *hnext;               /* hash chain */
-	struct addrmap_entry *older, *newer;       /* refresh order */
+	struct list_node link;                     /* refresh order */
 };
 
 struct addrmap;

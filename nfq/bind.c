@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "bind.h"
+#include "kernel.h"
 #include "quic.h"
 #include "sni.h"
 
@@ -182,7 +183,7 @@ classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen
 	if (h != NULL && now_ms - h->since_ms > BIND_HOLD_MS) {
 		release(t, h);
 		h = NULL;
-		if (mark == VERDICT_MARK_BIND_MORE) {
+		if (mark == KERNEL_MARK_BIND_MORE) {
 			judge(SNI_MORE, &cl, http, f, e, now_ms, out);
 			return VERDICT_REJECT;
 		}
@@ -212,14 +213,14 @@ classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen
 		 * connection on the same ports (its first payload, below). */
 		release(t, h);
 		h = NULL;
-		if (mark == VERDICT_MARK_BIND_MORE) {
+		if (mark == KERNEL_MARK_BIND_MORE) {
 			judge(SNI_MORE, &cl, http, f, e, now_ms, out);
 			return VERDICT_REJECT;
 		}
 	}
 	/* A continuation the gate holds nothing for (restarted, evicted):
 	 * what the server has seen is unknown. */
-	if (mark == VERDICT_MARK_BIND_MORE) {
+	if (mark == KERNEL_MARK_BIND_MORE) {
 		judge(SNI_MORE, &cl, http, f, e, now_ms, out);
 		return VERDICT_REJECT;
 	}
@@ -248,7 +249,7 @@ static enum verdict_action
 quic_classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen,
               uint32_t mark, const struct addrmap_entry *e, uint64_t now_ms, struct verdict *out)
 {
-	bool checked = mark == VERDICT_MARK_BIND_QUIC;
+	bool checked = mark == KERNEL_MARK_BIND_QUIC;
 	struct held *h = find(t, f);
 	struct quic_seen seen;
 	struct sni_claim cl;
@@ -290,7 +291,7 @@ quic_classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t
 		 * first one's mark wins when they are merged. */
 		if (!checked && bound)
 			return VERDICT_BIND_OK;
-		if (checked || (mark == VERDICT_MARK_BIND_MORE && seen.initials > 0 &&
+		if (checked || (mark == KERNEL_MARK_BIND_MORE && seen.initials > 0 &&
 		                !seen.opaque && !seen.short_hdr))
 			return VERDICT_PASS;
 		judge(SNI_NOT_QUIC, &cl, false, f, e, now_ms, out);

@@ -1,7 +1,7 @@
 /*
  * The SNI / Host binding: a new TCP flow the sets admitted to a port of
  * [gate] tls_ports or http_ports is accepted in the kernel up to its first
- * client payload (connmark VERDICT_CT_PENDING); its payload packets come to
+ * client payload (connmark KERNEL_CT_PENDING); its payload packets come to
  * the gate, which reads the name the first flight claims (nfq/sni.h) and
  * lets the connection on only if the resolver handed that name out for the
  * destination address, on this port, and the answer is still valid
@@ -36,7 +36,7 @@ struct bindtab *bindtab_new(void);
 void bindtab_free(struct bindtab *t);
 size_t bindtab_count(const struct bindtab *t);
 
-/* A queued packet of a pending connection (mark VERDICT_MARK_BIND_FIRST or
+/* A queued packet of a pending connection (mark KERNEL_MARK_BIND_FIRST or
  * _MORE). pkt/len is the packet as parse gave f; e the address map's entry
  * for its destination or NULL. Fills out (out->log says whether to log). */
 void bind_decide(struct bindtab *t, const struct flow *f, const uint8_t *pkt, size_t len,

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 
 #include "entrymap.h"
+#include "hash.h"
+#include "list.h"
 
 #define NBUCKETS 65536 /* power of two */
 /* A line over its bound looks for entries that ran out at most this often. */
@@ -17,9 +19,9 @@ struct ent;
 struct member {
 	struct ent *ent;
 	uint32_t line;
-	struct member *older, *newer; /* the line's order */
-	struct member *next;          /* the entry's other lines */
-	bool moved;                   /* entrymap_relines: on its new line */
+	struct list_node link; /* the line's order */
+	struct member *next;   /* the entry's other lines */
+	bool moved;            /* entrymap_relines: on its new line */
 };
 
 struct ent {
@@ -34,7 +36,7 @@ struct ent {
 };
 
 struct line {
-	struct member *oldest, *newest;
+	struct list members; /* least recently added first */
 	size_t count;
 	uint64_t pruned_ms;
 };
@@ -58,22 +60,19 @@ entrymap_new(uint64_t seed)
 	return m;
 }
 
-/* Seeded FNV-1a, as in addrmap.c: the addresses come from answers an
- * outsider may choose. */
+/* Seeded (common/hash.h): the addresses come from answers an outsider may
+ * choose. */
 static size_t
 bucket_of(const struct entrymap *m, int family, const uint8_t *ip, uint8_t proto, uint16_t port)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ m->seed;
-	size_t i, n = family == AF_INET ? 4 : 16;
+	uint64_t h = hash_init(m->seed);
 
-	h = (h ^ (uint8_t)family) * 0x100000001b3ULL;
-	for (i = 0; i < n; i++)
-		h = (h ^ ip[i]) * 0x100000001b3ULL;
-	h = (h ^ proto) * 0x100000001b3ULL;
-	h = (h ^ (port >> 8)) * 0x100000001b3ULL;
-	h = (h ^ (port & 0xff)) * 0x100000001b3ULL;
-	h ^= h >> 29;
-	return (size_t)(h & (NBUCKETS - 1));
+	h = hash_byte(h, (uint8_t)family);
+	h = hash_bytes(h, ip, family == AF_INET ? 4 : 16);
+	h = hash_byte(h, proto);
+	h = hash_byte(h, (uint8_t)(port >> 8));
+	h = hash_byte(h, (uint8_t)(port & 0xff));
+	return (size_t)(hash_final(h) & (NBUCKETS - 1));
 }
 
 static size_t
@@ -101,29 +100,32 @@ find(struct entrymap *m, const struct ipset_entry *e)
 static void
 line_unlink(struct line *l, struct member *mb)
 {
-	if (mb->older != NULL)
-		mb->older->newer = mb->newer;
-	else
-		l->oldest = mb->newer;
-	if (mb->newer != NULL)
-		mb->newer->older = mb->older;
-	else
-		l->newest = mb->older;
-	mb->older = mb->newer = NULL;
+	list_remove(&mb->link);
 	l->count--;
 }
 
 static void
 line_append(struct line *l, struct member *mb)
 {
-	mb->older = l->newest;
-	mb->newer = NULL;
-	if (l->newest != NULL)
-		l->newest->newer = mb;
-	else
-		l->oldest = mb;
-	l->newest = mb;
+	list_push_back(&l->members, &mb->link);
 	l->count++;
+}
+
+static struct member *
+member_of(struct list_node *n)
+{
+	return list_entry(n, struct member, link);
+}
+
+/* n lines, each empty. NULL when out of memory. */
+static struct line *
+lines_new(size_t n)
+{
+	struct line *v = calloc(n > 0 ? n : 1, sizeof(*v));
+
+	for (size_t i = 0; v != NULL && i < n; i++)
+		list_init(&v[i].members);
+	return v;
 }
 
 /* Takes x out of the hash and every line, and frees it. */
@@ -160,6 +162,8 @@ member_free(struct entrymap *m, struct member *mb)
 	free(mb);
 }
 
+/* Not realloc: each line's head is a node its members point at, so the
+ * members move over to the new heads (list_splice_back, whole lists). */
 static int
 grow_lines(struct entrymap *m, size_t n)
 {
@@ -167,10 +171,15 @@ grow_lines(struct entrymap *m, size_t n)
 
 	if (n <= m->nlines)
 		return 0;
-	nl = realloc(m->lines, n * sizeof(*nl));
+	nl = lines_new(n);
 	if (nl == NULL)
 		return -1;
-	memset(nl + m->nlines, 0, (n - m->nlines) * sizeof(*nl));
+	for (size_t i = 0; i < m->nlines; i++) {
+		nl[i].count = m->lines[i].count;
+		nl[i].pruned_ms = m->lines[i].pruned_ms;
+		list_splice_back(&nl[i].members, &m->lines[i].members);
+	}
+	free(m->lines);
 	m->lines = nl;
 	m->nlines = n;
 	return 0;
@@ -240,18 +249,19 @@ entrymap_forget(struct entrymap *m, const struct ipset_entry *e)
 static void
 prune_line(struct entrymap *m, uint32_t line, uint64_t now_ms)
 {
-	struct member *mb = m->lines[line].oldest, *next;
+	struct list_node *n, *tmp;
 
-	while (mb != NULL) {
+	/* Removes mb only: an entry has one member per line. */
+	list_for_each_safe(n, tmp, &m->lines[line].members)
+	{
+		struct member *mb = member_of(n);
 		struct ent *x = mb->ent;
 
-		next = mb->newer;
 		if (x->expires_ms <= now_ms) {
 			member_free(m, mb);
 			if (x->members == NULL)
 				ent_free(m, x);
 		}
-		mb = next;
 	}
 	m->lines[line].pruned_ms = now_ms;
 }
@@ -260,7 +270,7 @@ size_t
 entrymap_trim(struct entrymap *m, uint32_t line, size_t max, uint64_t now_ms, uint64_t batch,
               struct ipset_entry *out, size_t outmax)
 {
-	struct member *mb, *next;
+	struct list_node *n, *tmp;
 	struct line *l;
 	size_t nout = 0;
 
@@ -269,10 +279,13 @@ entrymap_trim(struct entrymap *m, uint32_t line, size_t max, uint64_t now_ms, ui
 	l = &m->lines[line];
 	if (l->count > max && now_ms >= l->pruned_ms + LINE_PRUNE_MS)
 		prune_line(m, line, now_ms);
-	for (mb = l->oldest; mb != NULL && l->count > max && nout < outmax; mb = next) {
+	list_for_each_safe(n, tmp, &l->members)
+	{
+		struct member *mb = member_of(n);
 		struct ent *x = mb->ent;
 
-		next = mb->newer;
+		if (l->count <= max || nout >= outmax)
+			break;
 		/* This batch's answers hand it out (for this line or another):
 		 * what is left over the bound is theirs. */
 		if (x->batch == batch)
@@ -318,8 +331,14 @@ static void
 free_all(struct entrymap *m)
 {
 	for (size_t b = 0; b < NBUCKETS; b++) {
-		while (m->buckets[b] != NULL)
-			ent_free(m, m->buckets[b]);
+		struct ent *x;
+
+		/* Unlinked here, so the bucket never points at a freed entry
+		 * whatever ent_free finds. */
+		while ((x = m->buckets[b]) != NULL) {
+			m->buckets[b] = x->hnext;
+			ent_free(m, x);
+		}
 	}
 }
 
@@ -333,7 +352,8 @@ entrymap_clear(struct entrymap *m)
 int
 entrymap_relines(struct entrymap *m, const uint32_t *remap, size_t n_old, size_t n_new)
 {
-	struct line *nl = calloc(n_new > 0 ? n_new : 1, sizeof(*nl));
+	struct line *nl = lines_new(n_new);
+	struct list_node *n, *tmp;
 	size_t i;
 
 	if (nl == NULL) {
@@ -343,18 +363,17 @@ entrymap_relines(struct entrymap *m, const uint32_t *remap, size_t n_old, size_t
 	/* Oldest first, line by line, so each new line keeps the order of
 	 * the old one it came from. */
 	for (i = 0; i < m->nlines; i++) {
-		struct member *mb = m->lines[i].oldest, *next;
-
-		for (; mb != NULL; mb = next) {
+		list_for_each_safe(n, tmp, &m->lines[i].members)
+		{
+			struct member *mb = member_of(n);
 			uint32_t to = i < n_old ? remap[i] : UINT32_MAX;
 			struct member *other;
 
-			next = mb->newer;
 			for (other = mb->ent->members; other != NULL; other = other->next) {
 				if (other->moved && other->line == to)
 					break;
 			}
-			mb->older = mb->newer = NULL;
+			list_remove(&mb->link);
 			if (to >= n_new || other != NULL) {
 				/* The line went, or two old lines became one and
 				 * the entry is counted there already. */
@@ -372,8 +391,10 @@ entrymap_relines(struct entrymap *m, const uint32_t *remap, size_t n_old, size_t
 		}
 	}
 	for (i = 0; i < n_new; i++) {
-		for (struct member *mb = nl[i].oldest; mb != NULL; mb = mb->newer)
-			mb->moved = false;
+		list_for_each_safe(n, tmp, &nl[i].members)
+		{
+			member_of(n)->moved = false;
+		}
 	}
 	free(m->lines);
 	m->lines = nl;

@@ -30,7 +30,7 @@
 #include "gateipc.h"
 #include "gatesrv.h"
 #include "inward.h"
-#include "rules.h"
+#include "kernel.h"
 
 /* Requests one wakeup reads and answers together. */
 #define BATCH_MAX 64
@@ -214,9 +214,9 @@ plan_request(struct gatesrv *s, size_t i)
 		return;
 	}
 	if (p->n4 > 0)
-		ipset_batch_add(s->ipset, i, RULES_SET4, AF_INET, p->v4, p->n4, p->ttl, m->name);
+		ipset_batch_add(s->ipset, i, KERNEL_SET4, AF_INET, p->v4, p->n4, p->ttl, m->name);
 	if (p->n6 > 0)
-		ipset_batch_add(s->ipset, i, RULES_SET6, AF_INET6, p->v6, p->n6, p->ttl, m->name);
+		ipset_batch_add(s->ipset, i, KERNEL_SET6, AF_INET6, p->v6, p->n6, p->ttl, m->name);
 }
 
 /*
@@ -234,8 +234,8 @@ take_back(struct gatesrv *s, const struct gateipc_allow *m)
 	struct allowplan *p = &s->plan;
 
 	allowplan_make(s->conf, m, p);
-	if ((p->n4 > 0 && ipset_del(s->ipset, RULES_SET4, AF_INET, p->v4, p->n4) < 0) ||
-	    (p->n6 > 0 && ipset_del(s->ipset, RULES_SET6, AF_INET6, p->v6, p->n6) < 0))
+	if ((p->n4 > 0 && ipset_del(s->ipset, KERNEL_SET4, AF_INET, p->v4, p->n4) < 0) ||
+	    (p->n6 > 0 && ipset_del(s->ipset, KERNEL_SET6, AF_INET6, p->v6, p->n6) < 0))
 		log_warnx("gatesrv: could not take back the entries of a failed ALLOW for %s",
 		          m->name);
 	else
@@ -284,8 +284,8 @@ delete_trimmed(struct gatesrv *s, size_t n)
 		else
 			s->trim6[n6++] = s->trim_out[j];
 	}
-	if ((n4 > 0 && ipset_del(s->ipset, RULES_SET4, AF_INET, s->trim4, n4) < 0) ||
-	    (n6 > 0 && ipset_del(s->ipset, RULES_SET6, AF_INET6, s->trim6, n6) < 0))
+	if ((n4 > 0 && ipset_del(s->ipset, KERNEL_SET4, AF_INET, s->trim4, n4) < 0) ||
+	    (n6 > 0 && ipset_del(s->ipset, KERNEL_SET6, AF_INET6, s->trim6, n6) < 0))
 		log_warnx("gatesrv: could not delete %zu entries evicted to keep a line within "
 		          "max_per_line; they stay until their timeout",
 		          n);

@@ -65,7 +65,8 @@ struct ipset_nl {
 	char answers[BATCH_MSGS][ANSWER_ROOM];
 };
 
-const char *
+/* Readable text for an errno or IPSET_ERR_* code from the kernel. */
+static const char *
 ipset_strerror(int err)
 {
 	switch (err) {
@@ -138,7 +139,9 @@ exchange(struct ipset_nl *h, struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
 {
 	uint32_t seq = nlh->nlmsg_seq;
 	ssize_t n;
-	int ret;
+	/* MNL_CB_OK so that a read interrupted before any answer (EINTR,
+	 * continue) reads again rather than ending on an unset ret. */
+	int ret = MNL_CB_OK;
 
 	if (mnl_socket_sendto(h->nl, nlh, nlh->nlmsg_len) < 0)
 		return -1;
@@ -494,13 +497,16 @@ batch_read(struct ipset_nl *h, size_t want)
 		mm[i].msg_hdr.msg_iovlen = 1;
 		mm[i].msg_hdr.msg_name = &from[i];
 		mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
+		/* Not the kernel's (pid 0) unless the kernel says so. */
+		from[i].nl_pid = UINT32_MAX;
 	}
 	n = recvmmsg(mnl_socket_get_fd(h->nl), mm, (unsigned)want, MSG_WAITFORONE, NULL);
 	if (n < 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		/* Only the kernel speaks for itself (as libmnl checks too). */
-		if (from[i].nl_pid == 0 && batch_answer(h, h->answers[i], mm[i].msg_len))
+		if (mm[i].msg_hdr.msg_namelen == sizeof(from[i]) && from[i].nl_pid == 0 &&
+		    batch_answer(h, h->answers[i], mm[i].msg_len))
 			got++;
 	}
 	return got;

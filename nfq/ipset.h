@@ -75,7 +75,4 @@ int ipset_flush(struct ipset_nl *h, const char *name);
 /* missing_ok: a set that does not exist is not an error. */
 int ipset_destroy(struct ipset_nl *h, const char *name, bool missing_ok);
 
-/* Readable text for an errno or IPSET_ERR_* code from the kernel. */
-const char *ipset_strerror(int err);
-
 #endif

@@ -3,7 +3,6 @@
  * state (sets, rules, queue), takes ALLOW requests from the resolver and
  * gives verdicts to flows that missed the sets.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -11,24 +10,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "addrmap.h"
 #include "allowplan.h"
+#include "caps.h"
 #include "conf.h"
 #include "confperm.h"
 #include "confwatch.h"
 #include "entrymap.h"
 #include "gatesrv.h"
+#include "hash.h"
 #include "ipset.h"
+#include "kernel.h"
 #include "localnet.h"
 #include "log.h"
 #include "loop.h"
 #include "queue.h"
 #include "rules.h"
 #include "suffix.h"
+#include "who.h"
 
 #ifndef NAMEGATE_VERSION
 #define NAMEGATE_VERSION "unknown"
@@ -50,6 +51,7 @@ struct gate {
 	struct addrmap *map;
 	struct entrymap *emap;
 	struct queue *queue;
+	struct who *who; /* names the sender of a denied flow (who.h) */
 	struct gatesrv *srv;
 	struct confwatch *watch;
 	struct localnet_watch *netwatch;
@@ -62,12 +64,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: namegate-nfq -c FILE [--setup | --teardown | --check-config]\n"
+	           "       namegate-nfq -c FILE --get SECTION.KEY [--get SECTION.KEY]...\n"
 	           "       namegate-nfq -h | -V\n"
 	           "\n"
 	           "  -c, --config FILE   sandbox.ini\n"
 	           "      --setup         create the sets and install the rules, then exit\n"
 	           "      --teardown      remove what --setup installed, then exit\n"
 	           "      --check-config  validate, print the effective config, exit 0 (or 2)\n"
+	           "      --get KEY       validate, print KEY's effective value (one line per\n"
+	           "                      --get, in order), exit 0 (or 2)\n"
 	           "  -h, --help          this text\n"
 	           "  -V, --version       print the version\n"
 	           "\n"
@@ -78,8 +83,8 @@ static const char *
 family_set(int family, bool net, bool tmp)
 {
 	if (family == AF_INET)
-		return net ? (tmp ? RULES_NETSET4 "-tmp" : RULES_NETSET4) : RULES_SET4;
-	return net ? (tmp ? RULES_NETSET6 "-tmp" : RULES_NETSET6) : RULES_SET6;
+		return net ? (tmp ? KERNEL_NETSET4_TMP : KERNEL_NETSET4) : KERNEL_SET4;
+	return net ? (tmp ? KERNEL_NETSET6_TMP : KERNEL_NETSET6) : KERNEL_SET6;
 }
 
 /* The static networks go into a fresh -tmp set that is swapped in whole, so
@@ -117,11 +122,11 @@ refill_netset(struct ipset_nl *h, const struct conf *c, int family)
 			n++;
 		}
 	}
-	if (ipset_create(h, name, "hash:net,port", family, 0, false, true) < 0)
+	if (ipset_create(h, name, KERNEL_NETSET_TYPE, family, 0, false, true) < 0)
 		goto out;
 	if (ipset_destroy(h, tmp, true) < 0)
 		goto out;
-	if (ipset_create(h, tmp, "hash:net,port", family, 0, false, true) < 0)
+	if (ipset_create(h, tmp, KERNEL_NETSET_TYPE, family, 0, false, true) < 0)
 		goto out;
 	if (n > 0 && ipset_add(h, tmp, family, v, n, 0, "network") < 0)
 		goto destroy_tmp;
@@ -139,8 +144,8 @@ out:
 static int
 install_sets(struct ipset_nl *h, const struct conf *c)
 {
-	if (ipset_create(h, RULES_SET4, "hash:ip,port", AF_INET, SET_MAXELEM, true, true) < 0 ||
-	    ipset_create(h, RULES_SET6, "hash:ip,port", AF_INET6, SET_MAXELEM, true, true) < 0)
+	if (ipset_create(h, KERNEL_SET4, KERNEL_SET_TYPE, AF_INET, SET_MAXELEM, true, true) < 0 ||
+	    ipset_create(h, KERNEL_SET6, KERNEL_SET_TYPE, AF_INET6, SET_MAXELEM, true, true) < 0)
 		return -1;
 	if (refill_netset(h, c, AF_INET) < 0 || refill_netset(h, c, AF_INET6) < 0)
 		return -1;
@@ -161,8 +166,8 @@ static int
 teardown(struct ipset_nl *h)
 {
 	static const char *const sets[] = {
-	    RULES_SET4,    RULES_SET6,           RULES_NETSET4,
-	    RULES_NETSET6, RULES_NETSET4 "-tmp", RULES_NETSET6 "-tmp",
+	    KERNEL_SET4,    KERNEL_SET6,        KERNEL_NETSET4,
+	    KERNEL_NETSET6, KERNEL_NETSET4_TMP, KERNEL_NETSET6_TMP,
 	};
 	size_t i;
 	int rc = 0;
@@ -180,28 +185,12 @@ teardown(struct ipset_nl *h)
 	return rc;
 }
 
-#define CAPBIT(c) (1ULL << (c))
 /* What the running gate keeps (docs/security.md): CAP_NET_ADMIN, effective,
  * for the ipset and queue netlink sockets; CAP_NET_RAW, permitted only, so
  * that the iptables-restore a reload runs (as root, which makes a child's
  * permitted set its effective one) can open the raw socket iptables uses. */
-#define KEEP_EFFECTIVE CAPBIT(CAP_NET_ADMIN)
-#define KEEP_PERMITTED (CAPBIT(CAP_NET_ADMIN) | CAPBIT(CAP_NET_RAW))
-
-static int
-caps_get(uint64_t *eff, uint64_t *prm, uint64_t *inh)
-{
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct d[2];
-
-	memset(d, 0, sizeof(d));
-	if (syscall(SYS_capget, &hdr, d) != 0)
-		return -1;
-	*eff = d[0].effective | (uint64_t)d[1].effective << 32;
-	*prm = d[0].permitted | (uint64_t)d[1].permitted << 32;
-	*inh = d[0].inheritable | (uint64_t)d[1].inheritable << 32;
-	return 0;
-}
+#define KEEP_EFFECTIVE CAPS_BIT(CAP_NET_ADMIN)
+#define KEEP_PERMITTED (CAPS_BIT(CAP_NET_ADMIN) | CAPS_BIT(CAP_NET_RAW))
 
 /*
  * Called once the sets, the rules, the queue and the socket exist: whatever
@@ -214,57 +203,41 @@ caps_get(uint64_t *eff, uint64_t *prm, uint64_t *inh)
 static int
 drop_capabilities(void)
 {
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct d[2];
-	uint64_t eff, prm, inh, keep_e, keep_p;
-	int last = CAP_LAST_CAP, bnd_failed = 0;
-	FILE *f;
+	struct caps now;
+	uint64_t keep_e, keep_p;
+	int bnd_failed;
 
-	if (caps_get(&eff, &prm, &inh) != 0) {
+	if (caps_get(&now) != 0) {
 		log_warn("nfq: capget");
 		return -1;
 	}
-	keep_p = prm & KEEP_PERMITTED;
-	keep_e = prm & KEEP_EFFECTIVE;
+	keep_p = now.permitted & KEEP_PERMITTED;
+	keep_e = now.permitted & KEEP_EFFECTIVE;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
 		log_warn("nfq: prctl PR_SET_NO_NEW_PRIVS");
 		return -1;
 	}
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+	if (caps_ambient_clear() != 0) {
 		log_warn("nfq: clearing the ambient capabilities");
 		return -1;
 	}
-	f = fopen("/proc/sys/kernel/cap_last_cap", "re");
-	if (f != NULL) {
-		if (fscanf(f, "%d", &last) != 1 || last < 0 || last > 63)
-			last = CAP_LAST_CAP;
-		fclose(f);
-	}
 	/* Needs CAP_SETPCAP, which a container may not grant; no_new_privs
 	 * still keeps children from getting anything back. */
-	for (int cap = 0; cap <= last; cap++) {
-		if ((KEEP_PERMITTED & CAPBIT(cap)) == 0 &&
-		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-			bnd_failed++;
-	}
+	bnd_failed = caps_bound_drop(KEEP_PERMITTED);
 	if (bnd_failed > 0)
 		log_warnx("nfq: could not clear %d capabilities from the bounding set (no "
 		          "CAP_SETPCAP); no_new_privs still limits what children get",
 		          bnd_failed);
-	memset(d, 0, sizeof(d));
-	d[0].effective = (uint32_t)keep_e;
-	d[0].permitted = (uint32_t)keep_p;
-	d[1].effective = (uint32_t)(keep_e >> 32);
-	d[1].permitted = (uint32_t)(keep_p >> 32);
-	if (syscall(SYS_capset, &hdr, d) != 0) {
+	if (caps_set(keep_e, keep_p) != 0) {
 		log_warn("nfq: capset");
 		return -1;
 	}
-	if (caps_get(&eff, &prm, &inh) != 0 || eff != keep_e || prm != keep_p || inh != 0) {
+	if (caps_get(&now) != 0 || now.effective != keep_e || now.permitted != keep_p ||
+	    now.inheritable != 0) {
 		log_warnx("nfq: capabilities left after dropping them");
 		return -1;
 	}
-	if ((keep_e & CAPBIT(CAP_NET_ADMIN)) == 0)
+	if ((keep_e & CAPS_BIT(CAP_NET_ADMIN)) == 0)
 		log_warnx("nfq: running without CAP_NET_ADMIN; the sets cannot be changed");
 	return 0;
 }
@@ -306,14 +279,14 @@ static void
 revoke_all(struct gate *g, const char *why)
 {
 	entrymap_clear(g->emap); /* moves the removals counter on */
-	if (ipset_flush(g->ipset, RULES_SET4) < 0 || ipset_flush(g->ipset, RULES_SET6) < 0)
+	if (ipset_flush(g->ipset, KERNEL_SET4) < 0 || ipset_flush(g->ipset, KERNEL_SET6) < 0)
 		log_warnx("nfq: %s but the sets could not be emptied; what they allowed stays "
 		          "allowed until its entries time out",
 		          why);
 	else
 		log_info("nfq: %s; emptied %s and %s, names still listed are allowed again on "
 		         "their next lookup",
-		         why, RULES_SET4, RULES_SET6);
+		         why, KERNEL_SET4, KERNEL_SET6);
 	if (g->srv != NULL)
 		gatesrv_drop_clients(g->srv);
 }
@@ -451,6 +424,7 @@ reload(void *arg)
 	if (nq != NULL) {
 		queue_free(g->queue);
 		g->queue = nq;
+		queue_set_who(nq, g->who);
 	} else {
 		queue_set_conf(g->queue, nc);
 	}
@@ -551,8 +525,8 @@ seed_entrymap(struct gate *g)
 	sd.elines = calloc(n, sizeof(*sd.elines));
 	if (sd.lines == NULL || sd.elines == NULL) {
 		log_warn("nfq: allocating room to read the sets");
-	} else if (ipset_list(g->ipset, RULES_SET4, AF_INET, seed_entry, &sd) < 0 ||
-	           ipset_list(g->ipset, RULES_SET6, AF_INET6, seed_entry, &sd) < 0) {
+	} else if (ipset_list(g->ipset, KERNEL_SET4, AF_INET, seed_entry, &sd) < 0 ||
+	           ipset_list(g->ipset, KERNEL_SET6, AF_INET6, seed_entry, &sd) < 0) {
 		log_warnx("nfq: could not read the entries already in the sets; a short TTL may "
 		          "cut them");
 	} else if (sd.taken + sd.left > 0) {
@@ -570,8 +544,12 @@ run(struct gate *g)
 	uint64_t seed = 0;
 	int rc = 1;
 
-	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+	/* Fail closed: with a guessable seed, answers could aim every
+	 * address at one bucket (common/hash.h). */
+	if (hash_seed(&seed) != 0) {
 		log_warn("nfq: getrandom for the address map seed");
+		return 1;
+	}
 	g->map = addrmap_new(ADDRMAP_DEFAULT_MAX, seed);
 	g->emap = entrymap_new(seed ^ 0x9e3779b97f4a7c15ULL);
 	g->lp = loop_new();
@@ -579,12 +557,17 @@ run(struct gate *g)
 		log_warn("nfq: allocating the address map and event loop");
 		goto free_loop;
 	}
+	/* Forked before anything is added to the loop or a capability is
+	 * dropped: it keeps CAP_SETUID and CAP_SETGID, the gate does not.
+	 * Without it, flow lines say why=nohelper. */
+	g->who = who_start();
 	if (setup(g->ipset, g->conf, g->ruid) < 0)
 		goto free_loop;
 	seed_entrymap(g);
 	g->queue = queue_new(g->lp, g->conf->queue, g->conf, g->map);
 	if (g->queue == NULL)
 		goto free_loop;
+	queue_set_who(g->queue, g->who);
 	g->srv = gatesrv_new(g->lp, g->conf, g->ruid, g->rgid, g->ipset, g->map, g->emap);
 	if (g->srv == NULL)
 		goto free_queue;
@@ -626,6 +609,7 @@ free_srv:
 free_queue:
 	queue_free(g->queue);
 free_loop:
+	who_free(g->who);
 	loop_free(g->lp);
 	addrmap_free(g->map);
 	entrymap_free(g->emap);
@@ -635,19 +619,21 @@ free_loop:
 int
 main(int argc, char *argv[])
 {
-	enum { OPT_SETUP = 256, OPT_TEARDOWN, OPT_CHECK };
+	enum { OPT_SETUP = 256, OPT_TEARDOWN, OPT_CHECK, OPT_GET };
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"setup", no_argument, NULL, OPT_SETUP},
 	    {"teardown", no_argument, NULL, OPT_TEARDOWN},
 	    {"check-config", no_argument, NULL, OPT_CHECK},
+	    {"get", required_argument, NULL, OPT_GET},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct gate g = {0};
 	char err[CONF_ERR_LEN];
-	int ch, action = 0, rc = 1;
+	int ch, action = 0, rc = 1, nget = 0;
+	const char *get[64]; /* the --get keys, in order */
 
 	log_set_ident("namegate-nfq");
 	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
@@ -655,13 +641,25 @@ main(int argc, char *argv[])
 		case 'c':
 			g.path = optarg;
 			break;
+		case OPT_GET:
+			if (!conf_key_known(optarg)) {
+				fprintf(stderr,
+				        "namegate-nfq: --get %s: no such key (SECTION.KEY)\n",
+				        optarg);
+				return EXIT_CONFIG;
+			}
+			if (nget == (int)(sizeof(get) / sizeof(get[0]))) {
+				fprintf(stderr, "namegate-nfq: too many --get\n");
+				return EXIT_CONFIG;
+			}
+			get[nget++] = optarg;
+			/* fall through */
 		case OPT_SETUP:
 		case OPT_TEARDOWN:
 		case OPT_CHECK:
 			if (action != 0 && action != ch) {
-				fprintf(stderr,
-				        "namegate-nfq: --setup, --teardown and --check-config "
-				        "exclude each other\n");
+				fprintf(stderr, "namegate-nfq: --setup, --teardown, --check-config "
+				                "and --get exclude each other\n");
 				return EXIT_CONFIG;
 			}
 			action = ch;
@@ -698,10 +696,27 @@ main(int argc, char *argv[])
 		perror("namegate-nfq: allocating the config");
 		return 1;
 	}
-	if (conf_load(g.path, g.conf, err, sizeof(err)) < 0) {
+	/* --get reads resolv_conf only for the upstreams: namegate-up asks
+	 * for its path before it writes that file. */
+	bool want_upstream = false;
+	for (int i = 0; i < nget; i++)
+		want_upstream |= strcmp(get[i], "resolver.upstream") == 0;
+	if ((action == OPT_GET && !want_upstream
+	         ? conf_load_no_resolv(g.path, g.conf, err, sizeof(err))
+	         : conf_load(g.path, g.conf, err, sizeof(err))) < 0) {
 		fprintf(stderr, "%s\n", err);
 		free(g.conf);
 		return EXIT_CONFIG;
+	}
+	if (action == OPT_GET) {
+		rc = 0;
+		for (int i = 0; i < nget; i++) {
+			if (conf_get(stdout, g.conf, get[i]) < 0)
+				rc = 1;
+		}
+		if (fflush(stdout) != 0 || ferror(stdout))
+			rc = 1;
+		goto free_conf;
 	}
 	if (action == OPT_CHECK) {
 		suffix_conf_warnings(g.conf, stderr);

@@ -17,11 +17,13 @@
 
 #include "addr.h"
 #include "bind.h"
+#include "kernel.h"
 #include "log.h"
 #include "packet.h"
 #include "queue.h"
 #include "ratelimit.h"
 #include "verdict.h"
+#include "who.h"
 
 #define QUEUE_RECV_BUF (65536 + 8192)
 #define QUEUE_SEND_BUF 8192 /* one verdict or config message */
@@ -40,6 +42,7 @@ struct queue {
 	const struct addrmap *map;
 	struct bindtab *bind; /* first flights under way (bind.h) */
 	struct ratelimit rl;
+	struct who *who; /* the lookup of a denied flow's sender (who.h) */
 	char *buf;
 	char sbuf[QUEUE_SEND_BUF];
 };
@@ -102,14 +105,12 @@ struct flow_key {
 	uint8_t dst[16];
 };
 
-static void
-log_flow(struct queue *q, const struct flow *f, bool parsed, const uint32_t *uid,
-         const struct verdict *v)
+/* Will the line of this denial be written (the rate limit)? Only those
+ * get a sender lookup. */
+static bool
+log_flow_ok(struct queue *q, const struct flow *f, bool parsed)
 {
-	struct log_line *l;
-	struct addr a = {0};
 	struct flow_key k = {0};
-	char pbuf[8], ip[ADDR_STRLEN];
 
 	if (parsed) {
 		k.family = (uint8_t)f->family;
@@ -118,8 +119,17 @@ log_flow(struct queue *q, const struct flow *f, bool parsed, const uint32_t *uid
 		k.dport[1] = (uint8_t)f->dport;
 		memcpy(k.dst, f->dst, sizeof(k.dst));
 	}
-	if (!ratelimit_ok_key(&q->rl, &k, sizeof(k)))
-		return;
+	return ratelimit_ok_key(&q->rl, &k, sizeof(k));
+}
+
+static void
+log_flow(const struct flow *f, bool parsed, const uint32_t *uid, const struct verdict *v,
+         const struct who_answer *who)
+{
+	struct log_line *l;
+	struct addr a = {0};
+	char pbuf[8], ip[ADDR_STRLEN];
+
 	l = log_begin(v->audit ? LOGL_INFO : LOGL_WARN, v->audit ? "flow.audit" : "flow.deny");
 	if (parsed) {
 		logline_str(l, "proto", packet_proto_name(f->proto, pbuf, sizeof(pbuf)));
@@ -149,6 +159,8 @@ log_flow(struct queue *q, const struct flow *f, bool parsed, const uint32_t *uid
 		logline_str(l, v->http ? "host" : "sni", v->claim[0] ? v->claim : "-");
 		logline_str(l, "names", v->names[0] ? v->names : "-");
 	}
+	if (who != NULL)
+		who_log(l, who);
 	log_end(l);
 }
 
@@ -161,8 +173,9 @@ packet_cb(const struct nlmsghdr *nlh, void *arg)
 	const struct addrmap_entry *e = NULL;
 	struct flow f;
 	struct verdict v;
+	struct who_answer who;
 	uint32_t id, mark = 0, uid;
-	bool parsed = false, have_uid = false;
+	bool parsed = false, have_uid = false, write, looked = false;
 	int nfv;
 
 	if (nfq_nlmsg_parse(nlh, attr) < 0) {
@@ -190,8 +203,8 @@ packet_cb(const struct nlmsghdr *nlh, void *arg)
 		parsed = true;
 		e = addrmap_get(q->map, f.family, f.dst);
 	}
-	if (mark == VERDICT_MARK_BIND_FIRST || mark == VERDICT_MARK_BIND_MORE ||
-	    mark == VERDICT_MARK_BIND_QUIC)
+	if (mark == KERNEL_MARK_BIND_FIRST || mark == KERNEL_MARK_BIND_MORE ||
+	    mark == KERNEL_MARK_BIND_QUIC)
 		bind_decide(q->bind, parsed ? &f : NULL,
 		            parsed ? mnl_attr_get_payload(attr[NFQA_PAYLOAD]) : NULL,
 		            parsed ? mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]) : 0, mark, e,
@@ -214,13 +227,30 @@ packet_cb(const struct nlmsghdr *nlh, void *arg)
 		nfv = NF_DROP;
 		break;
 	}
+	/* The sender is looked up only for a line that will be written. A
+	 * reject resets the socket (or reports the ICMP error to it) as soon
+	 * as the verdict is sent, and the client then closes it: so for a
+	 * reject the lookup (bounded, who.h) comes first; an accept (audit)
+	 * or a drop leaves the socket, and the verdict goes first. Inbound
+	 * flows have no local sender. */
+	write = v.log && log_flow_ok(q, &f, parsed);
+	if (write && have_uid && parsed && v.reason != REASON_INBOUND &&
+	    v.action == VERDICT_REJECT) {
+		who_flow(q->who, &f, &who);
+		looked = true;
+	}
 	send_verdict(q, id, nfv,
-	             v.action == VERDICT_REJECT      ? VERDICT_MARK_DENY
-	             : v.action == VERDICT_BIND_OK   ? VERDICT_MARK_BIND_OK
-	             : v.action == VERDICT_BIND_PART ? VERDICT_MARK_BIND_PART
+	             v.action == VERDICT_REJECT      ? KERNEL_MARK_DENY
+	             : v.action == VERDICT_BIND_OK   ? KERNEL_MARK_BIND_OK
+	             : v.action == VERDICT_BIND_PART ? KERNEL_MARK_BIND_PART
 	                                             : 0);
-	if (v.log)
-		log_flow(q, &f, parsed, have_uid ? &uid : NULL, &v);
+	if (!write)
+		return MNL_CB_OK;
+	if (!looked && have_uid && parsed && v.reason != REASON_INBOUND) {
+		who_flow(q->who, &f, &who);
+		looked = true;
+	}
+	log_flow(&f, parsed, have_uid ? &uid : NULL, &v, looked ? &who : NULL);
 	return MNL_CB_OK;
 }
 
@@ -330,6 +360,12 @@ free_queue:
 	free(q->buf);
 	free(q);
 	return NULL;
+}
+
+void
+queue_set_who(struct queue *q, struct who *w)
+{
+	q->who = w;
 }
 
 void

@@ -26,6 +26,9 @@ struct queue;
 struct queue *queue_new(struct loop *lp, uint16_t num, const struct conf *c,
                         const struct addrmap *map);
 void queue_set_conf(struct queue *q, const struct conf *c);
+/* Who sent a denied flow (who.h); NULL: flow lines name no process. */
+struct who;
+void queue_set_who(struct queue *q, struct who *w);
 uint16_t queue_num(const struct queue *q);
 void queue_free(struct queue *q);
 

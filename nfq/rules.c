@@ -15,9 +15,9 @@
 
 #include "addr.h"
 #include "dockerdns.h"
+#include "kernel.h"
 #include "log.h"
 #include "rules.h"
-#include "verdict.h"
 
 #define RULES_BUF 65536
 #define TOOL_ERR_MAX 4096
@@ -52,6 +52,29 @@ tb_printf(struct textbuf *tb, const char *fmt, ...)
 		return;
 	}
 	tb->len += (size_t)n;
+}
+
+/* Rules that match ports with multiport, at most MULTIPORT_MAX a rule: for
+ * each list of ports, one rule per protocol, "-A chain -p proto -m multiport
+ * --opt LIST then". opt is "ports" (source or destination) or "dports"; then
+ * is the rest of the rule, from its leading space. */
+static void
+multiport_rules(struct textbuf *tb, const char *chain, const char *const *protos, size_t nprotos,
+                const char *opt, const uint16_t *ports, size_t n, const char *then)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < n; i += MULTIPORT_MAX) {
+		char list[MULTIPORT_MAX * 6 + 1];
+		size_t used = 0;
+
+		for (j = i; j < n && j < i + MULTIPORT_MAX; j++)
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u",
+			                         j > i ? "," : "", ports[j]);
+		for (k = 0; k < nprotos; k++)
+			tb_printf(tb, "-A %s -p %s -m multiport --%s %s%s\n", chain, protos[k], opt,
+			          list, then);
+	}
 }
 
 /* The ports DNS is spoken on here: the well-known ones, and whatever our
@@ -157,63 +180,49 @@ inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queu
 	size_t i, k;
 
 	tb_printf(tb,
-	          "-A " RULES_CHAIN_IN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
-	tb_printf(tb, "-A " RULES_CHAIN_IN " -i lo -j ACCEPT\n");
+	          "-A " KERNEL_CHAIN_IN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
+	tb_printf(tb, "-A " KERNEL_CHAIN_IN " -i lo -j ACCEPT\n");
 	for (i = 0; family == AF_INET6 && i < sizeof(icmp6_types) / sizeof(icmp6_types[0]); i++)
 		tb_printf(
-		    tb, "-A " RULES_CHAIN_IN " -p ipv6-icmp -m icmp6 --icmpv6-type %u -j ACCEPT\n",
+		    tb, "-A " KERNEL_CHAIN_IN " -p ipv6-icmp -m icmp6 --icmpv6-type %u -j ACCEPT\n",
 		    icmp6_types[i]);
 	for (k = 0; k < 2; k++) {
 		uint8_t proto = k == 0 ? IPPROTO_UDP : IPPROTO_TCP;
-		char list[MULTIPORT_MAX * 6 + 1];
-		size_t used = 0, inlist = 0;
+		uint16_t ports[CONF_MAX_PORTS];
+		size_t n = 0;
 
-		for (i = 0; i < c->inbound.n; i++) {
-			if (c->inbound.v[i].proto != proto)
-				continue;
-			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u",
-			                         inlist ? "," : "", c->inbound.v[i].port);
-			if (++inlist == MULTIPORT_MAX) {
-				tb_printf(tb,
-				          "-A " RULES_CHAIN_IN
-				          " -p %s -m multiport --dports %s -j ACCEPT\n",
-				          protos[k], list);
-				used = inlist = 0;
-			}
-		}
-		if (inlist > 0)
-			tb_printf(
-			    tb, "-A " RULES_CHAIN_IN " -p %s -m multiport --dports %s -j ACCEPT\n",
-			    protos[k], list);
+		for (i = 0; i < c->inbound.n && n < CONF_MAX_PORTS; i++)
+			if (c->inbound.v[i].proto == proto)
+				ports[n++] = c->inbound.v[i].port;
+		multiport_rules(tb, KERNEL_CHAIN_IN, &protos[k], 1, "dports", ports, n,
+		                " -j ACCEPT");
 	}
 	tb_printf(tb,
-	          "-A " RULES_CHAIN_IN
+	          "-A " KERNEL_CHAIN_IN
 	          " -m limit --limit 100/sec --limit-burst 100 -j MARK --set-mark "
 	          "0x%08" PRIx32 "\n",
-	          (uint32_t)VERDICT_MARK_INBOUND);
+	          (uint32_t)KERNEL_MARK_INBOUND);
 	tb_printf(
-	    tb, "-A " RULES_CHAIN_IN " -m mark --mark 0x%08" PRIx32 " -j NFQUEUE --queue-num %u\n",
-	    (uint32_t)VERDICT_MARK_INBOUND, queue);
+	    tb, "-A " KERNEL_CHAIN_IN " -m mark --mark 0x%08" PRIx32 " -j NFQUEUE --queue-num %u\n",
+	    (uint32_t)KERNEL_MARK_INBOUND, queue);
 	/* Audit mode lets everything in, past the logging limit too. */
-	tb_printf(tb, "-A " RULES_CHAIN_IN " -j %s\n", c->mode == MODE_AUDIT ? "ACCEPT" : "DROP");
+	tb_printf(tb, "-A " KERNEL_CHAIN_IN " -j %s\n", c->mode == MODE_AUDIT ? "ACCEPT" : "DROP");
 }
 
-/* The ports whose first flight is judged (bind.h), as a multiport list:
- * TCP's (tls_ports, http_ports) or UDP's (quic_ports); empty when the
- * check is off. */
+/* The ports whose first flight is judged (bind.h), every one of them:
+ * TCP's (tls_ports, http_ports) or UDP's (quic_ports); none when the check
+ * is off. Returns how many went into ports. */
 static size_t
-bind_ports(const struct conf *c, uint8_t proto, char *list, size_t len)
+bind_ports(const struct conf *c, uint8_t proto, uint16_t *ports, size_t max)
 {
 	const struct portlist *pls[] = {&c->tls_ports, &c->http_ports, &c->quic_ports};
-	size_t used = 0, n = 0, i, k;
+	size_t n = 0, i, k;
 
-	list[0] = '\0';
 	if (c->bind == BIND_OFF)
 		return 0;
 	for (k = proto == IPPROTO_UDP ? 2 : 0; k < (proto == IPPROTO_UDP ? 3u : 2u); k++) {
-		for (i = 0; i < pls[k]->n && n < MULTIPORT_MAX; i++, n++)
-			used += (size_t)snprintf(list + used, len - used, "%s%u", n ? "," : "",
-			                         pls[k]->v[i].port);
+		for (i = 0; i < pls[k]->n && n < max; i++)
+			ports[n++] = pls[k]->v[i].port;
 	}
 	return n;
 }
@@ -238,80 +247,80 @@ bind_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
 	static const unsigned doffs[] = {20, 32, 40}; /* 40: a SYN's options */
 	size_t i;
 
-	tb_printf(tb, "-A " RULES_CHAIN_PEND " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
-	          (uint32_t)VERDICT_CT_PENDING);
+	tb_printf(tb, "-A " KERNEL_CHAIN_PEND " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
+	          (uint32_t)KERNEL_CT_PENDING);
 	if (c->bind == BIND_OFF || c->tls_ports.n + c->http_ports.n + c->quic_ports.n == 0) {
-		tb_printf(tb, "-A " RULES_CHAIN_PEND " -j ACCEPT\n");
+		tb_printf(tb, "-A " KERNEL_CHAIN_PEND " -j ACCEPT\n");
 		return;
 	}
 	/* The SYN goes the way of every pending packet: a SYN that carries
 	 * data (TCP Fast Open) would hand the server a ClientHello unread. */
-	tb_printf(tb, "-A " RULES_CHAIN_PEND " -j " RULES_CHAIN_BIND "\n");
+	tb_printf(tb, "-A " KERNEL_CHAIN_PEND " -j " KERNEL_CHAIN_BIND "\n");
 	tb_printf(tb,
-	          "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
+	          "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
 	          " -p tcp -j REJECT --reject-with tcp-reset\n",
-	          (uint32_t)VERDICT_MARK_DENY);
+	          (uint32_t)KERNEL_MARK_DENY);
 	tb_printf(tb,
-	          "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
+	          "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
 	          " -p udp -j REJECT --reject-with %s\n",
-	          (uint32_t)VERDICT_MARK_DENY,
+	          (uint32_t)KERNEL_MARK_DENY,
 	          family == AF_INET6 ? "icmp6-adm-prohibited" : "icmp-admin-prohibited");
-	tb_printf(tb, "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j DROP\n",
-	          (uint32_t)VERDICT_MARK_DENY);
+	tb_printf(tb, "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j DROP\n",
+	          (uint32_t)KERNEL_MARK_DENY);
 	/* That ICMP error, which the kernel ties to the flow it answers. */
-	tb_printf(tb, "-A " RULES_CHAIN_BIND " -p %s -m conntrack --ctstate RELATED -j ACCEPT\n",
+	tb_printf(tb, "-A " KERNEL_CHAIN_BIND " -p %s -m conntrack --ctstate RELATED -j ACCEPT\n",
 	          family == AF_INET6 ? "ipv6-icmp" : "icmp");
 	tb_printf(tb,
-	          "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
+	          "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
 	          " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
-	          (uint32_t)VERDICT_MARK_BIND_OK, (uint32_t)VERDICT_CT_CHECKED);
-	tb_printf(tb, "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j ACCEPT\n",
-	          (uint32_t)VERDICT_MARK_BIND_OK);
+	          (uint32_t)KERNEL_MARK_BIND_OK, (uint32_t)KERNEL_CT_CHECKED);
+	tb_printf(tb, "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j ACCEPT\n",
+	          (uint32_t)KERNEL_MARK_BIND_OK);
 	tb_printf(tb,
-	          "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
+	          "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
 	          " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
-	          (uint32_t)VERDICT_MARK_BIND_PART, (uint32_t)VERDICT_CT_PARTIAL);
-	tb_printf(tb, "-A " RULES_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j ACCEPT\n",
-	          (uint32_t)VERDICT_MARK_BIND_PART);
+	          (uint32_t)KERNEL_MARK_BIND_PART, (uint32_t)KERNEL_CT_PARTIAL);
+	tb_printf(tb, "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j ACCEPT\n",
+	          (uint32_t)KERNEL_MARK_BIND_PART);
 	/* A judged QUIC flow: its short-header (1-RTT) packets, all of the
 	 * bulk, pass; a long-header one may be the Initial of another
 	 * connection on the same ports, and goes to the gate. u32 reads the
 	 * first byte of the UDP payload (IPv6: only right after the fixed
 	 * header; with extension headers it goes to the gate). */
 	tb_printf(tb,
-	          "-A " RULES_CHAIN_BIND " -p udp -m connmark --mark 0x%08" PRIx32
+	          "-A " KERNEL_CHAIN_BIND " -p udp -m connmark --mark 0x%08" PRIx32
 	          " -m u32 --u32 \"%s\" -j ACCEPT\n",
-	          (uint32_t)VERDICT_CT_CHECKED,
+	          (uint32_t)KERNEL_CT_CHECKED,
 	          family == AF_INET ? "0>>22&0x3C@8>>24&0x80=0" : "4&0xFF00=0x1100&&48>>24&0x80=0");
 	tb_printf(tb,
-	          "-A " RULES_CHAIN_BIND " -p udp -m connmark --mark 0x%08" PRIx32
+	          "-A " KERNEL_CHAIN_BIND " -p udp -m connmark --mark 0x%08" PRIx32
 	          " -j MARK --set-mark 0x%08" PRIx32 "\n",
-	          (uint32_t)VERDICT_CT_CHECKED, (uint32_t)VERDICT_MARK_BIND_QUIC);
+	          (uint32_t)KERNEL_CT_CHECKED, (uint32_t)KERNEL_MARK_BIND_QUIC);
 	for (i = 0; i < sizeof(doffs) / sizeof(doffs[0]); i++) {
 		if (family == AF_INET)
 			tb_printf(tb,
-			          "-A " RULES_CHAIN_BIND
+			          "-A " KERNEL_CHAIN_BIND
 			          " -p tcp -m length --length %u -m u32 --u32 "
 			          "\"0>>24=0x45&&32>>26&0x3C=%u\" -j ACCEPT\n",
 			          20 + doffs[i], doffs[i]);
 		else
 			tb_printf(tb,
-			          "-A " RULES_CHAIN_BIND
+			          "-A " KERNEL_CHAIN_BIND
 			          " -p tcp -m length --length %u -m u32 --u32 "
 			          "\"4&0xFF00=0x600&&52>>26&0x3C=%u\" -j ACCEPT\n",
 			          40 + doffs[i], doffs[i]);
 	}
 	tb_printf(tb,
-	          "-A " RULES_CHAIN_BIND " -m connmark --mark 0x%08" PRIx32
+	          "-A " KERNEL_CHAIN_BIND " -m connmark --mark 0x%08" PRIx32
 	          " -j MARK --set-mark 0x%08" PRIx32 "\n",
-	          (uint32_t)VERDICT_CT_PENDING, (uint32_t)VERDICT_MARK_BIND_FIRST);
+	          (uint32_t)KERNEL_CT_PENDING, (uint32_t)KERNEL_MARK_BIND_FIRST);
 	tb_printf(tb,
-	          "-A " RULES_CHAIN_BIND " -m connmark --mark 0x%08" PRIx32
+	          "-A " KERNEL_CHAIN_BIND " -m connmark --mark 0x%08" PRIx32
 	          " -j MARK --set-mark 0x%08" PRIx32 "\n",
-	          (uint32_t)VERDICT_CT_PARTIAL, (uint32_t)VERDICT_MARK_BIND_MORE);
+	          (uint32_t)KERNEL_CT_PARTIAL, (uint32_t)KERNEL_MARK_BIND_MORE);
 	/* No --queue-bypass: with the gate gone, a pending flow's payload is
 	 * dropped, never let through unread. */
-	tb_printf(tb, "-A " RULES_CHAIN_BIND " -j NFQUEUE --queue-num %u\n", queue);
+	tb_printf(tb, "-A " KERNEL_CHAIN_BIND " -j NFQUEUE --queue-num %u\n", queue);
 }
 
 int
@@ -326,49 +335,51 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	static const unsigned ndp_types[] = {133, 134, 135, 136, 137, 143};
 	struct textbuf tb = {.p = buf, .cap = len};
 	bool v6 = family == AF_INET6;
-	char ip[ADDR_STRLEN], blist[MULTIPORT_MAX * 6 + 1], qlist[MULTIPORT_MAX * 6 + 1];
-	size_t nbind = bind_ports(c, IPPROTO_TCP, blist, sizeof(blist));
-	size_t nquic = bind_ports(c, IPPROTO_UDP, qlist, sizeof(qlist));
-	size_t i, j;
+	char ip[ADDR_STRLEN];
+	uint16_t bports[2 * CONF_MAX_PORTS], qports[CONF_MAX_PORTS];
+	size_t nbind = bind_ports(c, IPPROTO_TCP, bports, sizeof(bports) / sizeof(bports[0]));
+	size_t nquic = bind_ports(c, IPPROTO_UDP, qports, sizeof(qports) / sizeof(qports[0]));
+	size_t i;
 
 	if (len == 0)
 		return -1;
 	buf[0] = '\0';
 	tb_printf(&tb, "*filter\n");
-	tb_printf(&tb, ":" RULES_CHAIN " - [0:0]\n");
-	tb_printf(&tb, ":" RULES_CHAIN_DNS " - [0:0]\n");
-	tb_printf(&tb, ":" RULES_CHAIN_DNAT " - [0:0]\n");
-	tb_printf(&tb, ":" RULES_CHAIN_IN " - [0:0]\n");
-	tb_printf(&tb, ":" RULES_CHAIN_BIND " - [0:0]\n");
-	tb_printf(&tb, ":" RULES_CHAIN_PEND " - [0:0]\n");
+	tb_printf(&tb, ":" KERNEL_CHAIN " - [0:0]\n");
+	tb_printf(&tb, ":" KERNEL_CHAIN_DNS " - [0:0]\n");
+	tb_printf(&tb, ":" KERNEL_CHAIN_DNAT " - [0:0]\n");
+	tb_printf(&tb, ":" KERNEL_CHAIN_IN " - [0:0]\n");
+	tb_printf(&tb, ":" KERNEL_CHAIN_BIND " - [0:0]\n");
+	tb_printf(&tb, ":" KERNEL_CHAIN_PEND " - [0:0]\n");
 
 	/* A connection whose first flight is still to be judged is not let
 	 * out by the ESTABLISHED accept (one connmark match for both marks). */
 	if (nbind + nquic > 0)
 		tb_printf(&tb,
-		          "-A " RULES_CHAIN " -m connmark --mark 0x%08" PRIx32 "/0x%08" PRIx32
-		          " -j " RULES_CHAIN_BIND "\n",
-		          (uint32_t)VERDICT_CT_PENDING, (uint32_t)VERDICT_CT_MASK);
+		          "-A " KERNEL_CHAIN " -m connmark --mark 0x%08" PRIx32 "/0x%08" PRIx32
+		          " -j " KERNEL_CHAIN_BIND "\n",
+		          (uint32_t)KERNEL_CT_PENDING, (uint32_t)KERNEL_CT_MASK);
 	/* A judged QUIC flow too: UDP is ESTABLISHED once the server
 	 * answered, and it can carry other connections after that. */
 	if (nquic > 0)
 		tb_printf(&tb,
-		          "-A " RULES_CHAIN " -p udp -m connmark --mark 0x%08" PRIx32
-		          " -j " RULES_CHAIN_BIND "\n",
-		          (uint32_t)VERDICT_CT_CHECKED);
+		          "-A " KERNEL_CHAIN " -p udp -m connmark --mark 0x%08" PRIx32
+		          " -j " KERNEL_CHAIN_BIND "\n",
+		          (uint32_t)KERNEL_CT_CHECKED);
 	/* Most packets belong to flows that are under way: they leave first.
 	 * A packet the gate marked for rejection is the first of a new flow
 	 * (NF_REPEAT keeps its conntrack state), so it never matches this. */
-	tb_printf(&tb, "-A " RULES_CHAIN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
+	tb_printf(&tb,
+	          "-A " KERNEL_CHAIN " -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
 	/* Packets the gate marked for rejection come back through NF_REPEAT
 	 * and must be rejected before anything else can accept them. */
 	tb_printf(&tb,
-	          "-A " RULES_CHAIN " -m mark --mark 0x%08" PRIx32
+	          "-A " KERNEL_CHAIN " -m mark --mark 0x%08" PRIx32
 	          " -p tcp -j REJECT --reject-with tcp-reset\n",
-	          (uint32_t)VERDICT_MARK_DENY);
+	          (uint32_t)KERNEL_MARK_DENY);
 	tb_printf(
-	    &tb, "-A " RULES_CHAIN " -m mark --mark 0x%08" PRIx32 " -j REJECT --reject-with %s\n",
-	    (uint32_t)VERDICT_MARK_DENY, v6 ? "icmp6-adm-prohibited" : "icmp-admin-prohibited");
+	    &tb, "-A " KERNEL_CHAIN " -m mark --mark 0x%08" PRIx32 " -j REJECT --reject-with %s\n",
+	    (uint32_t)KERNEL_MARK_DENY, v6 ? "icmp6-adm-prohibited" : "icmp-admin-prohibited");
 	/* DNS goes to its own chain before the loopback accept. A new flow
 	 * to a DNS port, or *from* one, is DNS: real answers are ESTABLISHED
 	 * by now, so a new flow from a DNS port can only be a forged answer,
@@ -377,60 +388,47 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	 * here, and without NAT their ports are the flow's own; a DNATed flow
 	 * (Docker's embedded DNS lives on loopback and is DNATed to a random
 	 * port) is recognised by its original destination port instead. */
-	for (i = 0; i < nports; i += MULTIPORT_MAX) {
-		char list[MULTIPORT_MAX * 6 + 1];
-		size_t used = 0;
-
-		for (j = i; j < nports && j < i + MULTIPORT_MAX; j++)
-			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u",
-			                         j > i ? "," : "", ports[j]);
-		for (k = 0; k < 2; k++)
-			tb_printf(&tb,
-			          "-A " RULES_CHAIN
-			          " -p %s -m multiport --ports %s -j " RULES_CHAIN_DNS "\n",
-			          protos[k], list);
-	}
-	tb_printf(&tb, "-A " RULES_CHAIN " -m conntrack --ctstate DNAT -j " RULES_CHAIN_DNAT "\n");
+	multiport_rules(&tb, KERNEL_CHAIN, protos, 2, "ports", ports, nports,
+	                " -j " KERNEL_CHAIN_DNS);
+	tb_printf(&tb,
+	          "-A " KERNEL_CHAIN " -m conntrack --ctstate DNAT -j " KERNEL_CHAIN_DNAT "\n");
 	for (i = 0; i < nports; i++)
 		for (k = 0; k < 2; k++)
 			tb_printf(&tb,
-			          "-A " RULES_CHAIN_DNAT
-			          " -p %s -m conntrack --ctorigdstport %u -j " RULES_CHAIN_DNS "\n",
+			          "-A " KERNEL_CHAIN_DNAT
+			          " -p %s -m conntrack --ctorigdstport %u -j " KERNEL_CHAIN_DNS
+			          "\n",
 			          protos[k], ports[i]);
 	for (i = 0; i < nfwd; i++)
-		tb_printf(&tb, "-A " RULES_CHAIN " -d %s -j " RULES_CHAIN_DNS "\n",
+		tb_printf(&tb, "-A " KERNEL_CHAIN " -d %s -j " KERNEL_CHAIN_DNS "\n",
 		          addr_ntop(&fwd[i], ip, sizeof(ip)));
-	tb_printf(&tb, "-A " RULES_CHAIN " -o lo -j ACCEPT\n");
+	tb_printf(&tb, "-A " KERNEL_CHAIN " -o lo -j ACCEPT\n");
 	/* Without neighbour discovery and MLD, IPv6 cannot reach anything. */
 	for (i = 0; v6 && i < sizeof(ndp_types) / sizeof(ndp_types[0]); i++)
 		tb_printf(&tb,
-		          "-A " RULES_CHAIN " -p ipv6-icmp -m icmp6 --icmpv6-type %u -j ACCEPT\n",
+		          "-A " KERNEL_CHAIN " -p ipv6-icmp -m icmp6 --icmpv6-type %u -j ACCEPT\n",
 		          ndp_types[i]);
 	/* A static network line needs no name: it comes before the binding. */
-	tb_printf(&tb, "-A " RULES_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
-	          v6 ? RULES_NETSET6 : RULES_NETSET4);
-	if (nbind > 0)
-		tb_printf(&tb,
-		          "-A " RULES_CHAIN
-		          " -p tcp -m multiport --dports %s -m set --match-set %s "
-		          "dst,dst -j " RULES_CHAIN_PEND "\n",
-		          blist, v6 ? RULES_SET6 : RULES_SET4);
-	if (nquic > 0)
-		tb_printf(&tb,
-		          "-A " RULES_CHAIN
-		          " -p udp -m multiport --dports %s -m set --match-set %s "
-		          "dst,dst -j " RULES_CHAIN_PEND "\n",
-		          qlist, v6 ? RULES_SET6 : RULES_SET4);
-	tb_printf(&tb, "-A " RULES_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
-	          v6 ? RULES_SET6 : RULES_SET4);
+	tb_printf(&tb, "-A " KERNEL_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
+	          v6 ? KERNEL_NETSET6 : KERNEL_NETSET4);
+	/* Every checked port: one past the first MULTIPORT_MAX would
+	 * otherwise be let out by the set alone, its first flight unread. */
+	multiport_rules(&tb, KERNEL_CHAIN, &protos[1] /* tcp */, 1, "dports", bports, nbind,
+	                v6 ? " -m set --match-set " KERNEL_SET6 " dst,dst -j " KERNEL_CHAIN_PEND
+	                   : " -m set --match-set " KERNEL_SET4 " dst,dst -j " KERNEL_CHAIN_PEND);
+	multiport_rules(&tb, KERNEL_CHAIN, &protos[0] /* udp */, 1, "dports", qports, nquic,
+	                v6 ? " -m set --match-set " KERNEL_SET6 " dst,dst -j " KERNEL_CHAIN_PEND
+	                   : " -m set --match-set " KERNEL_SET4 " dst,dst -j " KERNEL_CHAIN_PEND);
+	tb_printf(&tb, "-A " KERNEL_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",
+	          v6 ? KERNEL_SET6 : KERNEL_SET4);
 	/* No --queue-bypass: with the gate gone, new flows are dropped. */
-	tb_printf(&tb, "-A " RULES_CHAIN " -j NFQUEUE --queue-num %u\n", queue);
+	tb_printf(&tb, "-A " KERNEL_CHAIN " -j NFQUEUE --queue-num %u\n", queue);
 
 	for (i = 0; i < c->nlisten; i++) {
 		if (c->listen[i].family != family)
 			continue;
 		tb_printf(&tb,
-		          "-A " RULES_CHAIN_DNS
+		          "-A " KERNEL_CHAIN_DNS
 		          " -o lo -m conntrack --ctorigdst %s --ctorigdstport %u -j ACCEPT\n",
 		          addr_ntop(&c->listen[i], ip, sizeof(ip)), c->listen[i].port);
 	}
@@ -438,7 +436,8 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 		if (c->upstream[i].family != family)
 			continue;
 		tb_printf(&tb,
-		          "-A " RULES_CHAIN_DNS " -m owner --uid-owner %u -m conntrack --ctorigdst "
+		          "-A " KERNEL_CHAIN_DNS
+		          " -m owner --uid-owner %u -m conntrack --ctorigdst "
 		          "%s --ctorigdstport %u -j ACCEPT\n",
 		          (unsigned)resolver_uid, addr_ntop(&c->upstream[i], ip, sizeof(ip)),
 		          c->upstream[i].port);
@@ -451,27 +450,28 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	 * to work at all. Root holds the firewall anyway, and the agent never
 	 * runs as root; nobody else reaches 127.0.0.11 (above). */
 	if (uses_docker_dns(c) && (dd == NULL || !dd->known))
-		tb_printf(&tb, "-A " RULES_CHAIN_DNS " ! -o lo -m owner --uid-owner 0 -j ACCEPT\n");
+		tb_printf(&tb,
+		          "-A " KERNEL_CHAIN_DNS " ! -o lo -m owner --uid-owner 0 -j ACCEPT\n");
 	for (i = 0; uses_docker_dns(c) && dd != NULL && dd->known && i < dd->next; i++) {
 		if (dd->ext[i].family != family)
 			continue;
 		for (k = 0; k < 2; k++)
 			tb_printf(&tb,
-			          "-A " RULES_CHAIN_DNS " -d %s -p %s -m %s --dport 53 -m owner "
+			          "-A " KERNEL_CHAIN_DNS " -d %s -p %s -m %s --dport 53 -m owner "
 			          "--uid-owner 0 -j ACCEPT\n",
 			          addr_ntop(&dd->ext[i], ip, sizeof(ip)), protos[k], protos[k]);
 	}
-	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j MARK --set-mark 0x%08" PRIx32 "\n",
-	          (uint32_t)VERDICT_MARK_DNS);
-	tb_printf(&tb, "-A " RULES_CHAIN_DNS " -j NFQUEUE --queue-num %u\n", queue);
+	tb_printf(&tb, "-A " KERNEL_CHAIN_DNS " -j MARK --set-mark 0x%08" PRIx32 "\n",
+	          (uint32_t)KERNEL_MARK_DNS);
+	tb_printf(&tb, "-A " KERNEL_CHAIN_DNS " -j NFQUEUE --queue-num %u\n", queue);
 
 	bind_text(&tb, c, family, queue);
 	inbound_text(&tb, c, family, queue);
 
 	if (jumps & RULES_JUMP_OUTPUT)
-		tb_printf(&tb, "-I OUTPUT 1 -j " RULES_CHAIN "\n");
+		tb_printf(&tb, "-I OUTPUT 1 -j " KERNEL_CHAIN "\n");
 	if (jumps & RULES_JUMP_INPUT)
-		tb_printf(&tb, "-I INPUT 1 -j " RULES_CHAIN_IN "\n");
+		tb_printf(&tb, "-I INPUT 1 -j " KERNEL_CHAIN_IN "\n");
 	tb_printf(&tb, "COMMIT\n");
 	if (tb.overflow)
 		return -1;
@@ -707,8 +707,8 @@ apply_family(const struct conf *c, const struct dockerdns *dd, int family, uid_t
 {
 	const char *ipt = family == AF_INET6 ? "ip6tables" : "iptables";
 	const char *restore = family == AF_INET6 ? "ip6tables-restore" : "iptables-restore";
-	const char *const check[] = {ipt, "-w", "-C", "OUTPUT", "-j", RULES_CHAIN, NULL};
-	const char *const check_in[] = {ipt, "-w", "-C", "INPUT", "-j", RULES_CHAIN_IN, NULL};
+	const char *const check[] = {ipt, "-w", "-C", "OUTPUT", "-j", KERNEL_CHAIN, NULL};
+	const char *const check_in[] = {ipt, "-w", "-C", "INPUT", "-j", KERNEL_CHAIN_IN, NULL};
 	unsigned jumps = 0;
 	const char *const apply[] = {restore, "-w", "--noflush", NULL};
 	char err[TOOL_ERR_MAX];
@@ -769,8 +769,9 @@ rules_apply(const struct conf *c, uid_t resolver_uid)
 		rc = -1;
 	if (rc != 0)
 		return rc;
-	log_info("rules: installed chains %s, %s, %s and %s (IPv4 and IPv6), queue %u", RULES_CHAIN,
-	         RULES_CHAIN_DNS, RULES_CHAIN_DNAT, RULES_CHAIN_IN, (unsigned)c->queue);
+	log_info("rules: installed chains %s, %s, %s and %s (IPv4 and IPv6), queue %u",
+	         KERNEL_CHAIN, KERNEL_CHAIN_DNS, KERNEL_CHAIN_DNAT, KERNEL_CHAIN_IN,
+	         (unsigned)c->queue);
 	if (!uses_docker_dns(c))
 		return 0;
 	for (i = 0; i < dd.next; i++) {
@@ -821,24 +822,24 @@ remove_family(int family)
 	/* Declaring a chain creates or flushes it, so the deletes succeed
 	 * whether or not setup ever ran. */
 	static const char text[] = "*filter\n"
-	                           ":" RULES_CHAIN " - [0:0]\n"
-	                           ":" RULES_CHAIN_DNS " - [0:0]\n"
-	                           ":" RULES_CHAIN_DNAT " - [0:0]\n"
-	                           ":" RULES_CHAIN_IN " - [0:0]\n"
-	                           ":" RULES_CHAIN_BIND " - [0:0]\n"
-	                           ":" RULES_CHAIN_PEND " - [0:0]\n"
-	                           "-X " RULES_CHAIN "\n"
-	                           "-X " RULES_CHAIN_DNAT "\n"
-	                           "-X " RULES_CHAIN_DNS "\n"
-	                           "-X " RULES_CHAIN_IN "\n"
-	                           "-X " RULES_CHAIN_BIND "\n"
-	                           "-X " RULES_CHAIN_PEND "\n"
+	                           ":" KERNEL_CHAIN " - [0:0]\n"
+	                           ":" KERNEL_CHAIN_DNS " - [0:0]\n"
+	                           ":" KERNEL_CHAIN_DNAT " - [0:0]\n"
+	                           ":" KERNEL_CHAIN_IN " - [0:0]\n"
+	                           ":" KERNEL_CHAIN_BIND " - [0:0]\n"
+	                           ":" KERNEL_CHAIN_PEND " - [0:0]\n"
+	                           "-X " KERNEL_CHAIN "\n"
+	                           "-X " KERNEL_CHAIN_DNAT "\n"
+	                           "-X " KERNEL_CHAIN_DNS "\n"
+	                           "-X " KERNEL_CHAIN_IN "\n"
+	                           "-X " KERNEL_CHAIN_BIND "\n"
+	                           "-X " KERNEL_CHAIN_PEND "\n"
 	                           "COMMIT\n";
 	char err[TOOL_ERR_MAX];
 	int st;
 
-	if (remove_jumps(ipt, "OUTPUT", RULES_CHAIN) < 0 ||
-	    remove_jumps(ipt, "INPUT", RULES_CHAIN_IN) < 0)
+	if (remove_jumps(ipt, "OUTPUT", KERNEL_CHAIN) < 0 ||
+	    remove_jumps(ipt, "INPUT", KERNEL_CHAIN_IN) < 0)
 		return -1;
 	st = run_tool(apply, text, sizeof(text) - 1, err, sizeof(err));
 	if (st != 0) {

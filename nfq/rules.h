@@ -13,17 +13,6 @@
 #include "conf.h"
 #include "dockerdns.h"
 
-#define RULES_CHAIN "NAMEGATE"
-#define RULES_CHAIN_DNS "NAMEGATE-DNS"
-#define RULES_CHAIN_DNAT "NAMEGATE-DNAT"
-#define RULES_CHAIN_IN "NAMEGATE-IN"
-#define RULES_CHAIN_BIND "NAMEGATE-BIND"
-#define RULES_CHAIN_PEND "NAMEGATE-PEND"
-#define RULES_SET4 "namegate4"
-#define RULES_SET6 "namegate6"
-#define RULES_NETSET4 "namegate-net4"
-#define RULES_NETSET6 "namegate-net6"
-
 /* Which jumps rules_text adds: each only when iptables -C says it is missing. */
 #define RULES_JUMP_OUTPUT 1u /* -I OUTPUT 1 -j NAMEGATE */
 #define RULES_JUMP_INPUT 2u  /* -I INPUT 1 -j NAMEGATE-IN */

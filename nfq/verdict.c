@@ -2,6 +2,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "kernel.h"
 #include "verdict.h"
 
 static enum verdict_reason
@@ -11,12 +12,12 @@ classify(const struct flow *f, uint32_t mark, const struct addrmap_entry *e, uin
 	*name = NULL;
 	if (f == NULL)
 		return REASON_MALFORMED;
-	if (mark == VERDICT_MARK_INBOUND)
+	if (mark == KERNEL_MARK_INBOUND)
 		return REASON_INBOUND;
 	/* NAMEGATE-DNS marks DNS that is not the resolver talking upstream or a
 	 * client talking to the resolver; whatever the address, it is DNS that
 	 * bypasses the allowlist. */
-	if (mark == VERDICT_MARK_DNS)
+	if (mark == KERNEL_MARK_DNS)
 		return REASON_DNS;
 	if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP)
 		return REASON_PROTO;
@@ -42,7 +43,7 @@ verdict_decide(const struct flow *f, uint32_t mark, const struct addrmap_entry *
 	/* The gate marked this packet and repeated it so the rules would
 	 * reject it; it is back here only if they did not. Dropping it is the
 	 * one answer that cannot loop. */
-	if (mark == VERDICT_MARK_DENY) {
+	if (mark == KERNEL_MARK_DENY) {
 		out->action = VERDICT_DROP;
 		out->reason = REASON_NONE;
 		return;
@@ -61,7 +62,7 @@ verdict_decide(const struct flow *f, uint32_t mark, const struct addrmap_entry *
 	/* Inbound is dropped, never rejected: the reject rules live in the
 	 * output chain, a repeated inbound packet would come back here, and a
 	 * scanner learns nothing from silence. */
-	if (mark == VERDICT_MARK_INBOUND) {
+	if (mark == KERNEL_MARK_INBOUND) {
 		out->action = VERDICT_DROP;
 		return;
 	}

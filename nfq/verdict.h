@@ -14,33 +14,12 @@
 #include "conf.h"
 #include "packet.h"
 
-/* Packet marks shared with the rules (docs/internals.md). */
-#define VERDICT_MARK_DNS 0x4e470001u     /* set by NAMEGATE-DNS before queueing */
-#define VERDICT_MARK_DENY 0x4e470002u    /* set by the gate: the rules reject it */
-#define VERDICT_MARK_INBOUND 0x4e470003u /* set by NAMEGATE-IN: a new inbound flow */
-/* The SNI / Host binding (nfq/bind.h). Connection marks: */
-#define VERDICT_CT_PENDING 0x4e470010u /* no client payload judged yet */
-#define VERDICT_CT_PARTIAL 0x4e470011u /* a first flight under way, its bytes in the gate */
-#define VERDICT_CT_MASK 0xfffffffeu    /* matches both */
-#define VERDICT_CT_CHECKED 0x4e470012u /* judged: the kernel accepts the rest */
-/* Packet marks: NAMEGATE-BIND sets these before queueing ... */
-#define VERDICT_MARK_BIND_FIRST 0x4e470020u /* of a PENDING connection */
-#define VERDICT_MARK_BIND_MORE 0x4e470021u  /* of a PARTIAL connection */
-/* ... and the gate these with NF_REPEAT, which the rules turn into the
- * connection marks above. */
-#define VERDICT_MARK_BIND_OK 0x4e470022u
-#define VERDICT_MARK_BIND_PART 0x4e470023u
-/* A long-header datagram of a CHECKED QUIC flow: a new connection's
- * Initial may ride on a flow already judged (QUIC demultiplexes by
- * connection ID, not by addresses and ports). */
-#define VERDICT_MARK_BIND_QUIC 0x4e470024u
-
 enum verdict_action {
 	VERDICT_ACCEPT, /* audit mode only */
 	VERDICT_DROP,
-	VERDICT_REJECT,    /* NF_REPEAT with VERDICT_MARK_DENY */
-	VERDICT_BIND_OK,   /* NF_REPEAT with VERDICT_MARK_BIND_OK: checked */
-	VERDICT_BIND_PART, /* NF_REPEAT with VERDICT_MARK_BIND_PART: more to come */
+	VERDICT_REJECT,    /* NF_REPEAT with KERNEL_MARK_DENY */
+	VERDICT_BIND_OK,   /* NF_REPEAT with KERNEL_MARK_BIND_OK: checked */
+	VERDICT_BIND_PART, /* NF_REPEAT with KERNEL_MARK_BIND_PART: more to come */
 	VERDICT_PASS,      /* NF_ACCEPT, nothing changes (no payload, a retransmission) */
 };
 

@@ -9,20 +9,20 @@
 #include <string.h>
 
 #include "dnsmsg.h"
+#include "hash.h"
+#include "list.h"
 #include "log.h"
 
 struct cache_entry {
 	struct cache_entry *hnext;
-	struct cache_entry *prev, *next; /* LRU: most recently used first */
-	uint32_t hash;
+	struct list_node lru; /* in c->lru */
+	uint64_t hash;
 	uint16_t qtype;
 	bool do_bit;
+	unsigned refs; /* the table's (while linked) and every holder's */
+	bool linked;   /* in the table and the LRU list */
 	uint64_t stored_ms, expires_ms;
-	uint64_t serial;
-	/* The gate's last acknowledgement of this answer's addresses: valid
-	 * while ack_gen is the cache's fresh_gen. */
-	uint32_t ack_gen;
-	uint64_t ack_half_ms, ack_until_ms;
+	struct holds_mark holds; /* the gate's last acknowledgement */
 	uint8_t *wire;
 	size_t len;
 	struct prep *prep; /* NULL until a reply was prepared */
@@ -30,8 +30,9 @@ struct cache_entry {
 };
 
 /* A prepared reply and what it was prepared for (see cache.h). data holds
- * the question name, the TTL offsets, the TTL values and the template, in
- * that order, each exactly as long as it needs to be. */
+ * the question name, the TTL offsets, the TTL values, the template and the
+ * addresses, in that order, each exactly as long as it needs to be
+ * (struct dnsmsg_addr is bytes only, so no alignment is needed). */
 struct prep {
 	uint32_t conf_gen;
 	uint16_t qclass;
@@ -49,22 +50,56 @@ struct cache {
 	size_t max, n;
 	size_t nbuckets; /* power of two */
 	struct cache_entry **buckets;
-	struct cache_entry *head, *tail;
-	uint64_t next_serial;
-	uint32_t fresh_gen;
+	struct list lru; /* most recently used first */
+	uint64_t seed;
 };
 
-static uint32_t
-key_hash(const char *name, uint16_t qtype, bool do_bit)
+/* Seeded (common/hash.h): under a wildcard line the agent chooses the
+ * names, and so would choose one bucket for all of them. */
+static uint64_t
+key_hash(const struct cache *c, const char *name, uint16_t qtype, bool do_bit)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
+	uint64_t h = hash_init(c->seed);
 
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	h = (h ^ (qtype & 0xff)) * 16777619u;
-	h = (h ^ (qtype >> 8)) * 16777619u;
-	h = (h ^ (do_bit ? 1u : 0u)) * 16777619u;
-	return h;
+	h = hash_bytes(h, name, strlen(name));
+	h = hash_byte(h, (uint8_t)(qtype & 0xff));
+	h = hash_byte(h, (uint8_t)(qtype >> 8));
+	h = hash_byte(h, do_bit ? 1u : 0u);
+	return hash_final(h);
+}
+
+_Static_assert(_Alignof(struct dnsmsg_addr) == 1, "prep->data holds dnsmsg_addr unaligned");
+
+static void entry_remove(struct cache *c, struct cache_entry *e);
+
+/* A table of at least twice max buckets, with every entry moved over. */
+static int
+rehash(struct cache *c, size_t max)
+{
+	size_t nb = 64;
+	struct cache_entry **b;
+	struct list_node *n, *tmp;
+
+	while (nb < 2 * max)
+		nb *= 2;
+	if (nb == c->nbuckets)
+		return 0;
+	b = calloc(nb, sizeof(*b));
+	if (b == NULL) {
+		log_warn("cache: calloc %zu buckets", nb);
+		return -1;
+	}
+	list_for_each_safe(n, tmp, &c->lru)
+	{
+		struct cache_entry *e = list_entry(n, struct cache_entry, lru);
+
+		e->hnext = b[e->hash & (nb - 1)];
+		b[e->hash & (nb - 1)] = e;
+	}
+	free(c->buckets);
+	c->buckets = b;
+	c->nbuckets = nb;
+	return 0;
 }
 
 struct cache *
@@ -76,18 +111,32 @@ cache_new(size_t max_entries)
 		log_warn("cache: calloc");
 		return NULL;
 	}
+	if (hash_seed(&c->seed) != 0) {
+		log_warn("cache: getrandom for the hash seed");
+		free(c);
+		return NULL;
+	}
+	list_init(&c->lru);
 	c->max = max_entries ? max_entries : 1;
-	c->fresh_gen = 1;
-	c->nbuckets = 64;
-	while (c->nbuckets < 2 * c->max)
-		c->nbuckets *= 2;
-	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	if (c->buckets == NULL) {
-		log_warn("cache: calloc buckets");
+	if (rehash(c, c->max) != 0) {
 		free(c);
 		return NULL;
 	}
 	return c;
+}
+
+int
+cache_set_max(struct cache *c, size_t max_entries)
+{
+	size_t max = max_entries ? max_entries : 1;
+
+	/* The least recently used go first, as when the cache fills up. */
+	while (c->n > max && !list_empty(&c->lru))
+		entry_remove(c, list_entry(list_last(&c->lru), struct cache_entry, lru));
+	if (rehash(c, max) != 0 && max > c->max)
+		return -1;
+	c->max = max;
+	return 0;
 }
 
 static void
@@ -99,32 +148,6 @@ prep_free(struct prep *p)
 }
 
 static void
-lru_unlink(struct cache *c, struct cache_entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void
-lru_push_front(struct cache *c, struct cache_entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	else
-		c->tail = e;
-	c->head = e;
-}
-
-static void
 entry_remove(struct cache *c, struct cache_entry *e)
 {
 	struct cache_entry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
@@ -133,8 +156,23 @@ entry_remove(struct cache *c, struct cache_entry *e)
 		pp = &(*pp)->hnext;
 	if (*pp == e)
 		*pp = e->hnext;
-	lru_unlink(c, e);
+	list_remove(&e->lru);
 	c->n--;
+	e->linked = false;
+	cache_entry_release(e);
+}
+
+void
+cache_entry_hold(struct cache_entry *e)
+{
+	e->refs++;
+}
+
+void
+cache_entry_release(struct cache_entry *e)
+{
+	if (e == NULL || --e->refs > 0)
+		return;
 	prep_free(e->prep);
 	free(e->wire);
 	free(e);
@@ -143,8 +181,8 @@ entry_remove(struct cache *c, struct cache_entry *e)
 void
 cache_clear(struct cache *c)
 {
-	while (c->head != NULL)
-		entry_remove(c, c->head);
+	while (!list_empty(&c->lru))
+		entry_remove(c, list_entry(list_first(&c->lru), struct cache_entry, lru));
 }
 
 void
@@ -157,14 +195,8 @@ cache_free(struct cache *c)
 	free(c);
 }
 
-size_t
-cache_size(const struct cache *c)
-{
-	return c->n;
-}
-
 static struct cache_entry *
-lookup(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint32_t h)
+lookup(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t h)
 {
 	for (struct cache_entry *e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->hnext)
 		if (e->hash == h && e->qtype == qtype && e->do_bit == do_bit &&
@@ -228,30 +260,30 @@ cache_answer_ttl(const ldns_pkt *pkt)
 	return ttl;
 }
 
-uint64_t
+struct cache_entry *
 cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const ldns_pkt *pkt,
           const uint8_t *wire, size_t len, uint64_t now_ms)
 {
 	uint32_t ttl = cache_answer_ttl(pkt);
-	uint32_t h = key_hash(name, qtype, do_bit);
+	uint64_t h = key_hash(c, name, qtype, do_bit);
 	size_t nlen = strlen(name);
 	struct cache_entry *e;
 
 	if (ttl == 0 || len < DNSMSG_HDR_LEN)
-		return 0;
+		return NULL;
 	e = lookup(c, name, qtype, do_bit, h);
 	if (e != NULL)
 		entry_remove(c, e);
 	/* Make room at the cold end, where expired entries gather. */
-	while (c->n >= c->max && c->tail != NULL)
-		entry_remove(c, c->tail);
+	while (c->n >= c->max && !list_empty(&c->lru))
+		entry_remove(c, list_entry(list_last(&c->lru), struct cache_entry, lru));
 	e = calloc(1, sizeof(*e) + nlen + 1);
 	if (e == NULL)
-		return 0;
+		return NULL;
 	e->wire = malloc(len);
 	if (e->wire == NULL) {
 		free(e);
-		return 0;
+		return NULL;
 	}
 	memcpy(e->wire, wire, len);
 	memcpy(e->name, name, nlen + 1);
@@ -261,21 +293,19 @@ cache_put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, const 
 	e->do_bit = do_bit;
 	e->stored_ms = now_ms;
 	e->expires_ms = now_ms + (uint64_t)ttl * 1000;
-	e->serial = ++c->next_serial;
+	e->refs = 1;
+	e->linked = true;
 	e->hnext = c->buckets[h & (c->nbuckets - 1)];
 	c->buckets[h & (c->nbuckets - 1)] = e;
-	lru_push_front(c, e);
+	list_push_front(&c->lru, &e->lru);
 	c->n++;
-	return e->serial;
+	return e;
 }
 
-ldns_pkt *
-cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
-              uint32_t *age, uint64_t *serial)
+struct cache_entry *
+cache_find(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms)
 {
-	uint32_t h = key_hash(name, qtype, do_bit);
-	struct cache_entry *e = lookup(c, name, qtype, do_bit, h);
-	ldns_pkt *pkt = NULL;
+	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(c, name, qtype, do_bit));
 
 	if (e == NULL)
 		return NULL;
@@ -283,87 +313,48 @@ cache_get_raw(struct cache *c, const char *name, uint16_t qtype, bool do_bit, ui
 		entry_remove(c, e);
 		return NULL;
 	}
-	if (ldns_wire2pkt(&pkt, e->wire, e->len) != LDNS_STATUS_OK || pkt == NULL) {
-		entry_remove(c, e);
-		return NULL;
-	}
-	*age = (uint32_t)((now_ms - e->stored_ms) / 1000);
-	*serial = e->serial;
-	lru_unlink(c, e);
-	lru_push_front(c, e);
-	return pkt;
-}
-
-ldns_pkt *
-cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms)
-{
-	uint32_t age;
-	uint64_t serial;
-	ldns_pkt *pkt = cache_get_raw(c, name, qtype, do_bit, now_ms, &age, &serial);
-
-	if (pkt != NULL)
-		dnsmsg_age(pkt, age);
-	return pkt;
+	list_remove(&e->lru);
+	list_push_front(&c->lru, &e->lru);
+	return e;
 }
 
 uint32_t
-cache_fresh_gen(const struct cache *c)
+cache_entry_age(const struct cache_entry *e, uint64_t now_ms)
 {
-	return c->fresh_gen;
+	return now_ms > e->stored_ms ? (uint32_t)((now_ms - e->stored_ms) / 1000) : 0;
+}
+
+ldns_pkt *
+cache_entry_answer(struct cache *c, struct cache_entry *e)
+{
+	ldns_pkt *pkt = NULL;
+
+	if (ldns_wire2pkt(&pkt, e->wire, e->len) != LDNS_STATUS_OK || pkt == NULL) {
+		if (e->linked)
+			entry_remove(c, e);
+		return NULL;
+	}
+	return pkt;
+}
+
+struct holds_mark *
+cache_entry_holds(struct cache_entry *e)
+{
+	return &e->holds;
 }
 
 void
-cache_invalidate_fresh(struct cache *c)
+cache_entry_prepare(struct cache_entry *e, const struct cache_prep_key *k, const uint8_t *wire,
+                    size_t len, const struct dnsmsg_ttls *ttls, const char *addrs,
+                    const struct dnsmsg_addrs *a, uint32_t raw_ttl)
 {
-	/* Entries compare their ack_gen with this; none is valid when 0. */
-	if (++c->fresh_gen == 0)
-		c->fresh_gen = 1;
-}
-
-void
-cache_mark_acked(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
-                 uint32_t gen, uint64_t sent_ms, uint32_t ttl)
-{
-	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
-
-	if (e == NULL || serial == 0 || e->serial != serial || gen != c->fresh_gen || ttl == 0)
-		return;
-	/* The gate added the entries after we sent the request, so they run
-	 * out no earlier than sent_ms + ttl (the gate clamps with the same
-	 * config; a reload invalidates). */
-	e->ack_gen = gen;
-	e->ack_until_ms = sent_ms + (uint64_t)ttl * 1000;
-	e->ack_half_ms = sent_ms + (uint64_t)ttl * 500;
-}
-
-bool
-cache_fresh(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
-            uint64_t now_ms, uint32_t ttl)
-{
-	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
-
-	if (e == NULL || serial == 0 || e->serial != serial || e->ack_gen != c->fresh_gen)
-		return false;
-	/* More than half of the timeout left, and the set entries outlive
-	 * the TTL the client is about to get. TTLs are whole seconds and
-	 * aged by whole seconds, so the answer may claim up to a second more
-	 * than the exact remainder, as it does after a fresh ALLOW. */
-	return now_ms < e->ack_half_ms && now_ms + (uint64_t)ttl * 1000 <= e->ack_until_ms + 1000;
-}
-
-void
-cache_prepare(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t serial,
-              const struct cache_prep_key *k, const uint8_t *wire, size_t len,
-              const struct dnsmsg_ttls *ttls, const char *addrs, size_t naddrs, uint32_t raw_ttl)
-{
-	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
 	size_t offs = k->qnamelen, vals = offs + ttls->n * 2, tmpl = vals + ttls->n * 4;
+	size_t naddrs = a != NULL ? a->n : 0, av = tmpl + len;
 	struct prep *p;
 
-	if (e == NULL || serial == 0 || e->serial != serial || k->qnamelen > 255 ||
-	    ttls->n > DNSMSG_MAX_TTLS)
+	if (k->qnamelen > 255 || ttls->n > DNSMSG_MAX_TTLS || naddrs > CONF_MAX_ADDRS)
 		return;
-	p = malloc(sizeof(*p) + tmpl + len);
+	p = malloc(sizeof(*p) + av + naddrs * sizeof(a->v[0]));
 	if (p == NULL)
 		return;
 	p->addrs = strdup(addrs != NULL ? addrs : "");
@@ -383,25 +374,23 @@ cache_prepare(struct cache *c, const char *name, uint16_t qtype, bool do_bit, ui
 	memcpy(p->data + offs, ttls->off, ttls->n * 2);
 	memcpy(p->data + vals, ttls->val, ttls->n * 4);
 	memcpy(p->data + tmpl, wire, len);
+	if (naddrs > 0)
+		memcpy(p->data + av, a->v, naddrs * sizeof(a->v[0]));
 	prep_free(e->prep);
 	e->prep = p;
 }
 
 bool
-cache_prepared(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now_ms,
-               const struct cache_prep_key *k, size_t size_limit, struct cache_prepared *out)
+cache_entry_prepared(const struct cache_entry *e, uint64_t now_ms, const struct cache_prep_key *k,
+                     size_t size_limit, struct cache_prepared *out)
 {
-	struct cache_entry *e = lookup(c, name, qtype, do_bit, key_hash(name, qtype, do_bit));
-	const struct prep *p = e != NULL ? e->prep : NULL;
+	const struct prep *p = e->prep;
 	size_t offs, vals;
 
-	if (p == NULL || now_ms < e->stored_ms || now_ms >= e->expires_ms ||
-	    p->conf_gen != k->conf_gen || p->qclass != k->qclass || p->edns != k->edns ||
-	    p->qnamelen != k->qnamelen ||
+	if (p == NULL || p->conf_gen != k->conf_gen || p->qclass != k->qclass ||
+	    p->edns != k->edns || p->qnamelen != k->qnamelen ||
 	    !dnsmsg_wire_name_equal_nocase(p->data, k->qname, k->qnamelen) || p->len > size_limit)
 		return false;
-	lru_unlink(c, e);
-	lru_push_front(c, e);
 	offs = p->qnamelen;
 	vals = offs + (size_t)p->nttl * 2;
 	out->ttls.n = p->nttl;
@@ -409,10 +398,10 @@ cache_prepared(struct cache *c, const char *name, uint16_t qtype, bool do_bit, u
 	memcpy(out->ttls.val, p->data + vals, (size_t)p->nttl * 4);
 	out->wire = p->data + vals + (size_t)p->nttl * 4;
 	out->len = p->len;
-	out->age = (uint32_t)((now_ms - e->stored_ms) / 1000);
+	out->age = cache_entry_age(e, now_ms);
 	out->addrs = p->addrs;
 	out->naddrs = p->naddrs;
+	out->addrv = (const struct dnsmsg_addr *)(const void *)(out->wire + p->len);
 	out->raw_ttl = p->raw_ttl;
-	out->serial = e->serial;
 	return true;
 }

@@ -4,6 +4,8 @@
  * checked SVCB parser below.
  */
 #include "dnsmsg.h"
+#include "addr.h"
+#include "dnsmsg_testing.h"
 #include "inward.h"
 
 #include <arpa/inet.h>
@@ -405,7 +407,7 @@ dnsmsg_wire_name_equal_nocase(const uint8_t *a, const uint8_t *b, size_t len)
 }
 
 int
-dnsmsg_reply_set_question(uint8_t *wire, size_t len, const struct dnsmsg_query *q)
+dnsmsg_reply_retarget(uint8_t *wire, size_t len, const struct dnsmsg_query *q)
 {
 	size_t qlen;
 
@@ -416,6 +418,9 @@ dnsmsg_reply_set_question(uint8_t *wire, size_t len, const struct dnsmsg_query *
 	    !dnsmsg_wire_name_equal_nocase(wire + DNSMSG_HDR_LEN, ldns_rdf_data(q->qname), qlen))
 		return -1;
 	memcpy(wire + DNSMSG_HDR_LEN, ldns_rdf_data(q->qname), qlen);
+	/* The client's own ID and RD bit, as reply_new sets them. */
+	wr16(wire, q->id);
+	wire[2] = (uint8_t)((wire[2] & ~1u) | (q->rd ? 1u : 0u));
 	return 0;
 }
 
@@ -872,12 +877,14 @@ filter(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool c
 		out->ttl = clamp ? dnsmsg_addrs_ttl(ttl, 0, c) : ttl;
 }
 
+#ifdef DNSMSG_TESTING
 void
 dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
                      struct dnsmsg_addrs *out)
 {
 	filter(pkt, q, c, true, out);
 }
+#endif
 
 void
 dnsmsg_filter_answer_raw(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
@@ -1004,11 +1011,13 @@ dnsmsg_age_cap(ldns_pkt *pkt, uint32_t age, uint32_t max_ttl)
 	}
 }
 
+#ifdef DNSMSG_TESTING
 void
 dnsmsg_age(ldns_pkt *pkt, uint32_t age)
 {
 	dnsmsg_age_cap(pkt, age, UINT32_MAX);
 }
+#endif
 
 /* Moves one section's records from one packet to the other. */
 static int
@@ -1130,24 +1139,13 @@ dnsmsg_wire_rcode(const uint8_t *buf, size_t len)
 const char *
 dnsmsg_addrs_fmt(const struct dnsmsg_addrs *a, char *buf, size_t len)
 {
-	size_t pos = 0;
+	size_t used = 0;
 
-	if (len == 0)
-		return buf;
-	buf[0] = '\0';
-	for (size_t i = 0; i < a->n; i++) {
-		char ip[INET6_ADDRSTRLEN];
-		int w;
-
-		if (inet_ntop(a->v[i].family, a->v[i].ip, ip, sizeof(ip)) == NULL)
-			continue;
-		w = snprintf(buf + pos, len - pos, "%s%s", pos ? "," : "", ip);
-		if (w < 0 || (size_t)w >= len - pos) {
-			buf[pos] = '\0';
+	if (len > 0)
+		buf[0] = '\0';
+	for (size_t i = 0; i < a->n; i++)
+		if (addr_list_add(buf, len, &used, ",", a->v[i].family, a->v[i].ip, -1) < 0)
 			break;
-		}
-		pos += (size_t)w;
-	}
 	return buf;
 }
 

@@ -123,13 +123,12 @@ enum dnsmsg_check dnsmsg_check_answer(const uint8_t *buf, size_t len, uint16_t i
  * off the CNAME chain, over max_addrs, malformed, or holding an inward
  * address (c->local included) when no "inward" line matches q's name.
  * Unless c->keep_ech, an SVCB/HTTPS record that is kept loses its ech
- * SvcParam (dnsmsg_svcb_strip_ech), or goes whole when it cannot. */
-void dnsmsg_filter_answer(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
-                          struct dnsmsg_addrs *out);
-/* The same, leaving every TTL as the upstream sent it (no max_ttl cap on
- * records, out->ttl the plain minimum): for a reply that is aged and capped
- * afterwards with dnsmsg_reply_age and dnsmsg_addrs_ttl, which then gives
- * exactly what dnsmsg_age + dnsmsg_filter_answer would have. */
+ * SvcParam (dnsmsg_svcb_strip_ech), or goes whole when it cannot. Every
+ * TTL is left as the upstream sent it (no max_ttl cap on records, out->ttl
+ * the plain minimum): the reply is aged and capped afterwards with
+ * dnsmsg_reply_age (or dnsmsg_age_cap) and dnsmsg_addrs_ttl, which gives
+ * exactly what aging, filtering with caps and building would have (the
+ * tests hold it to that: dnsmsg_testing.h). */
 void dnsmsg_filter_answer_raw(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c,
                               struct dnsmsg_addrs *out);
 /* Copies SVCB/HTTPS rdata d (RFC 9460) into out (at least len bytes)
@@ -140,10 +139,9 @@ int dnsmsg_svcb_strip_ech(const uint8_t *d, size_t len, uint8_t *out, size_t *ou
 /* The TTL handed to the gate for a raw minimum, age seconds later:
  * raw - age (not below 0), clamped to [min_ttl, max_ttl]. */
 uint32_t dnsmsg_addrs_ttl(uint32_t raw, uint32_t age, const struct conf *c);
-/* Lowers every TTL in pkt by age seconds (cache hits). */
-void dnsmsg_age(ldns_pkt *pkt, uint32_t age);
-/* The same, then caps every TTL at max_ttl: after dnsmsg_filter_answer_raw,
- * what dnsmsg_age and dnsmsg_filter_answer would have left. */
+/* Lowers every TTL in pkt by age seconds and caps it at max_ttl: after
+ * dnsmsg_filter_answer_raw, what aging and filtering with caps would have
+ * left. */
 void dnsmsg_age_cap(ldns_pkt *pkt, uint32_t age, uint32_t max_ttl);
 
 /* Where the TTLs of a reply's records are (every record but the OPT
@@ -165,12 +163,13 @@ void dnsmsg_wire_name_lower(uint8_t *d, size_t size);
 /* Whether two uncompressed wire names of len bytes are the same but for
  * the case of letters. */
 bool dnsmsg_wire_name_equal_nocase(const uint8_t *a, const uint8_t *b, size_t len);
-/* Writes q's question name, in the client's case, over the question of a
- * reply built for the same name in another case (a template): the reply
- * names every later occurrence of the query name by a pointer to the
- * question (ldns compresses names case-insensitively), so this gives the
- * reply built for q. -1 (wire untouched) when the names differ otherwise. */
-int dnsmsg_reply_set_question(uint8_t *wire, size_t len, const struct dnsmsg_query *q);
+/* Makes a reply built for another query of the same name (a template) the
+ * reply to q: writes q's ID, RD bit and question name, in the client's
+ * case, over the template's. The reply names every later occurrence of
+ * the query name by a pointer to the question (ldns compresses names
+ * case-insensitively), so this gives the reply built for q. -1 (wire
+ * untouched) when the names differ otherwise. */
+int dnsmsg_reply_retarget(uint8_t *wire, size_t len, const struct dnsmsg_query *q);
 /* Writes each TTL of t into wire as t's value lowered by age (not below 0)
  * and capped at max_ttl. */
 void dnsmsg_reply_age(uint8_t *wire, const struct dnsmsg_ttls *t, uint32_t age, uint32_t max_ttl);

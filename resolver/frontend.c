@@ -18,11 +18,12 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "list.h"
 #include "log.h"
 
 #define FE_MAX_CONNS 256
 #define FE_IDLE_MS 10000
-#define FE_MAX_PENDING 128 /* queries in flight per TCP connection */
+#define FE_MAX_PENDING 128       /* queries in flight per TCP connection */
 #define FE_MAX_OUT (1024 * 1024) /* a client that does not read is dropped */
 #define FE_UDP_BATCH 32
 #define FE_UDP_QUERY_MAX 4096 /* a longer datagram is no query of ours: dropped */
@@ -45,7 +46,7 @@ struct frontend_conn {
 	size_t outlen, outcap;
 	uint32_t events;
 	struct loop_timer idle;
-	struct frontend_conn *prev, *next; /* least recently active first */
+	struct list_node link; /* in fe->conns */
 };
 
 struct fe_listener {
@@ -60,7 +61,7 @@ struct frontend {
 	void *arg;
 	struct fe_listener ls[2 * CONF_MAX_LISTEN];
 	size_t nls;
-	struct frontend_conn *head, *tail;
+	struct list conns; /* least recently active first */
 	size_t nconns;
 	/* The batch being read, and the UDP replies not sent yet. */
 	struct mmsghdr in[FE_UDP_BATCH];
@@ -75,37 +76,14 @@ struct frontend {
 	uint8_t outbuf[FE_UDP_BATCH][FE_UDP_REPLY_MAX];
 };
 
-
 static void conn_close(struct frontend_conn *c);
-
-static void
-conn_unlink(struct frontend_conn *c)
-{
-	struct frontend *fe = c->fe;
-
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		fe->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		fe->tail = c->prev;
-	c->prev = c->next = NULL;
-}
 
 static void
 conn_touch(struct frontend_conn *c)
 {
 	struct frontend *fe = c->fe;
 
-	conn_unlink(c);
-	c->prev = fe->tail;
-	if (fe->tail)
-		fe->tail->next = c;
-	else
-		fe->head = c;
-	fe->tail = c;
+	list_move_back(&fe->conns, &c->link);
 	loop_timer_set(fe->lp, &c->idle, FE_IDLE_MS);
 }
 
@@ -147,7 +125,7 @@ conn_close(struct frontend_conn *c)
 	loop_timer_cancel(c->fe->lp, &c->idle);
 	close(c->fd);
 	c->fd = -1;
-	conn_unlink(c);
+	list_remove(&c->link);
 	c->fe->nconns--;
 	conn_unref(c);
 }
@@ -256,9 +234,14 @@ conn_cb(int fd, uint32_t events, void *arg)
 static bool
 make_room(struct frontend *fe)
 {
+	struct list_node *n, *tmp;
+
 	if (fe->nconns < FE_MAX_CONNS)
 		return true;
-	for (struct frontend_conn *c = fe->head; c != NULL; c = c->next) {
+	list_for_each_safe(n, tmp, &fe->conns)
+	{
+		struct frontend_conn *c = list_entry(n, struct frontend_conn, link);
+
 		if (c->pending == 0 && c->outlen == 0) {
 			conn_close(c);
 			return true;
@@ -306,6 +289,7 @@ accept_cb(int fd, uint32_t events, void *arg)
 		c->sa = sa;
 		c->salen = salen;
 		c->events = EPOLLIN;
+		list_node_init(&c->link);
 		loop_timer_init(&c->idle, idle_cb, c);
 		if (loop_add(fe->lp, cfd, EPOLLIN, conn_cb, c) != 0) {
 			log_warn("frontend: epoll_ctl add");
@@ -328,8 +312,8 @@ out_flush(struct frontend *fe)
 	size_t done = 0;
 
 	while (done < fe->nout) {
-		int n = sendmmsg(fe->out_fd, fe->out + done, (unsigned)(fe->nout - done),
-				 MSG_DONTWAIT);
+		int n =
+		    sendmmsg(fe->out_fd, fe->out + done, (unsigned)(fe->nout - done), MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -485,6 +469,7 @@ frontend_new(struct loop *lp, const struct addr *listen, size_t n, frontend_quer
 		return NULL;
 	}
 	fe->lp = lp;
+	list_init(&fe->conns);
 	fe->out_fd = -1;
 	fe->cb = cb;
 	fe->arg = arg;
@@ -501,8 +486,9 @@ frontend_new(struct loop *lp, const struct addr *listen, size_t n, frontend_quer
 		if (r == LISTEN_NO_V6) {
 			/* A container without IPv6 has no ::1. Nobody can reach
 			 * the address then, so there is nothing to answer on. */
-			log_warnx("frontend: %s does not exist here (IPv6 off?); not listening on it",
-				  addr_fmt(&listen[i], buf, sizeof(buf)));
+			log_warnx(
+			    "frontend: %s does not exist here (IPv6 off?); not listening on it",
+			    addr_fmt(&listen[i], buf, sizeof(buf)));
 			continue;
 		}
 		if (r != 0)
@@ -525,8 +511,8 @@ frontend_free(struct frontend *fe)
 		return;
 	out_flush(fe);
 	loop_turn_unhook(fe->lp, turn_end, fe);
-	while (fe->head != NULL)
-		conn_close(fe->head);
+	while (!list_empty(&fe->conns))
+		conn_close(list_entry(list_first(&fe->conns), struct frontend_conn, link));
 	for (size_t i = 0; i < fe->nls; i++) {
 		loop_del(fe->lp, fe->ls[i].fd);
 		close(fe->ls[i].fd);
@@ -625,7 +611,7 @@ frontend_reply(const struct frontend_client *c, const uint8_t *buf, size_t len)
 		if (c->fe != NULL && out_queue(c->fe, c, buf, len))
 			return;
 		if (sendto(c->udp_fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&c->sa,
-			   c->salen) < 0)
+		           c->salen) < 0)
 			log_debug("frontend: sendto: %s", strerror(errno));
 		return;
 	}

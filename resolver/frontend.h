@@ -30,12 +30,12 @@ struct frontend_client {
 };
 
 typedef void (*frontend_query_cb)(const uint8_t *buf, size_t len,
-				  const struct frontend_client *client, void *arg);
+                                  const struct frontend_client *client, void *arg);
 
 /* Binds every address (must run before privileges are dropped). Returns
  * NULL, with the reason logged, if any address cannot be bound. */
 struct frontend *frontend_new(struct loop *lp, const struct addr *listen, size_t n,
-			      frontend_query_cb cb, void *arg);
+                              frontend_query_cb cb, void *arg);
 void frontend_free(struct frontend *fe);
 
 void frontend_client_copy(struct frontend_client *dst, const struct frontend_client *src);

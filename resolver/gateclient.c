@@ -64,10 +64,7 @@ struct gateclient {
 	uint8_t abuf[GC_ACK_BATCH][sizeof(struct gateipc_ack) + 1];
 	struct loop_timer reconnect;
 	uint32_t backoff_ms;
-	uint32_t epoch;
-	/* The removals counter of the last ACK on this connection. */
-	bool have_removals;
-	uint32_t removals;
+	struct holds *holds; /* told whenever the sets may have lost entries */
 };
 
 static void gc_connect(struct gateclient *gc);
@@ -139,14 +136,15 @@ disconnect(struct gateclient *gc)
 		close(gc->fd);
 		gc->fd = -1;
 	}
-	gc->epoch++;
-	gc->have_removals = false;
+	holds_gate_lost(gc->holds);
 	gc->connecting = false;
 	queue_clear(gc);
 	for (size_t i = 0; i < GC_BUCKETS; i++) {
 		while (gc->buckets[i] != NULL) {
 			struct gc_req *r = req_take(gc, gc->buckets[i]->id);
 
+			if (r == NULL) /* cannot be: the head has that id */
+				break;
 			req_complete(r, GATECLIENT_DISCONNECTED);
 		}
 	}
@@ -209,10 +207,7 @@ take_ack(struct gateclient *gc, const uint8_t *buf, size_t n)
 	 * what it acknowledged before may be gone, as after a reconnection.
 	 * Before the callback: the removal may have been in this ACK's own
 	 * batch, so not even its entries are taken as held for later hits. */
-	if (gc->have_removals && ack.removals != gc->removals)
-		gc->epoch++;
-	gc->have_removals = true;
-	gc->removals = ack.removals;
+	holds_ack_removals(gc->holds, ack.removals);
 	r = req_take(gc, ack.id);
 	if (r == NULL) {
 		/* It timed out already; the client got SERVFAIL. */
@@ -277,7 +272,7 @@ sock_cb(int fd, uint32_t events, void *arg)
 		}
 		gc->connecting = false;
 		gc->backoff_ms = 0;
-		gc->epoch++;
+		holds_forget(gc->holds);
 		log_info("gateclient: connected to %s", gc->path);
 		set_events(gc);
 	}
@@ -330,7 +325,7 @@ gc_connect(struct gateclient *gc)
 	}
 	if (!gc->connecting) {
 		gc->backoff_ms = 0;
-		gc->epoch++;
+		holds_forget(gc->holds);
 		log_info("gateclient: connected to %s", gc->path);
 	}
 }
@@ -352,7 +347,7 @@ req_timeout_cb(struct loop_timer *t, void *arg)
 }
 
 struct gateclient *
-gateclient_new(struct loop *lp, const char *path)
+gateclient_new(struct loop *lp, const char *path, struct holds *holds)
 {
 	struct gateclient *gc = calloc(1, sizeof(*gc));
 
@@ -361,6 +356,7 @@ gateclient_new(struct loop *lp, const char *path)
 		return NULL;
 	}
 	gc->lp = lp;
+	gc->holds = holds;
 	gc->fd = -1;
 	snprintf(gc->path, sizeof(gc->path), "%s", path);
 	loop_timer_init(&gc->reconnect, reconnect_cb, gc);
@@ -539,12 +535,6 @@ gateclient_allow(struct gateclient *gc, const char *name, const struct dnsmsg_ad
 	*bucket(gc, r->id) = r;
 	gc->npending++;
 	return 0;
-}
-
-uint32_t
-gateclient_epoch(const struct gateclient *gc)
-{
-	return gc->epoch;
 }
 
 const char *

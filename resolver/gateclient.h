@@ -8,6 +8,7 @@
 #define NAMEGATE_GATECLIENT_H
 
 #include "dnsmsg.h"
+#include "holds.h"
 #include "loop.h"
 
 #define GATECLIENT_TIMEOUT_MS 1000
@@ -23,8 +24,10 @@ typedef void (*gateclient_cb)(void *arg, enum gateclient_result res);
 
 struct gateclient;
 
-/* Connects at once; when that fails it keeps trying with backoff. */
-struct gateclient *gateclient_new(struct loop *lp, const char *path);
+/* Connects at once; when that fails it keeps trying with backoff. Tells
+ * holds whenever what the gate acknowledged may be gone: a connection made
+ * or lost (a new gate, new sets), an ACK whose removals counter moved. */
+struct gateclient *gateclient_new(struct loop *lp, const char *path, struct holds *holds);
 /* Pending requests are dropped without callbacks. */
 void gateclient_free(struct gateclient *gc);
 /* A new socket path (reload): reconnects if it changed. */
@@ -34,11 +37,7 @@ void gateclient_set_path(struct gateclient *gc, const char *path);
  * later exactly once, or -1 at once (no callback) when the gate cannot be
  * reached right now. */
 int gateclient_allow(struct gateclient *gc, const char *name, const struct dnsmsg_addrs *a,
-		     gateclient_cb cb, void *arg);
-
-/* Moves on whenever the connection to the gate is made or lost: what an
- * earlier gate acknowledged may be gone (a new gate, new sets). */
-uint32_t gateclient_epoch(const struct gateclient *gc);
+                     gateclient_cb cb, void *arg);
 
 /* The dns.error token for a failed result. */
 const char *gateclient_result_str(enum gateclient_result res);

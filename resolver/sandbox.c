@@ -11,32 +11,16 @@
  */
 #include "sandbox.h"
 
-#include <endian.h>
 #include <errno.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include "bpf.h"
 #include "log.h"
-
-#if defined(__x86_64__)
-#define SANDBOX_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define SANDBOX_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-#ifndef __X32_SYSCALL_BIT
-#define __X32_SYSCALL_BIT 0x40000000
-#endif
 
 /* The sanitizers' runtime, at exit (LeakSanitizer stops the process with a
  * ptrace()ing helper) and when it reports, makes calls the resolver never
@@ -47,13 +31,6 @@
 #if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
 #define SANDBOX_SANITIZER 1
 #endif
-#endif
-
-/* The low 32 bits of a syscall argument. */
-#if __BYTE_ORDER == __LITTLE_ENDIAN
-#define ARG_LO(i) ((uint32_t)offsetof(struct seccomp_data, args[i]))
-#else
-#define ARG_LO(i) ((uint32_t)offsetof(struct seccomp_data, args[i]) + 4)
 #endif
 
 #define MAX_INSNS 512
@@ -180,99 +157,68 @@ static const int allowed[] = {
 #endif
 };
 
-struct prog {
-	struct sock_filter v[MAX_INSNS];
-	size_t n;
-	bool overflow;
-};
-
-static void
-emit(struct prog *p, struct sock_filter f)
-{
-	if (p->n >= MAX_INSNS) {
-		p->overflow = true;
-		return;
-	}
-	p->v[p->n++] = f;
-}
-
-#define STMT(code, k) emit(p, (struct sock_filter)BPF_STMT((code), (k)))
-#define JUMP(code, k, jt, jf) emit(p, (struct sock_filter)BPF_JUMP((code), (k), (jt), (jf)))
-#define LOAD(off) STMT(BPF_LD | BPF_W | BPF_ABS, (off))
-#define RET(v) STMT(BPF_RET | BPF_K, (v))
-#define KILL SECCOMP_RET_KILL_PROCESS
-
 /* nr → kill if (arg lo32 & mask) != 0, else allow. The accumulator holds
  * the syscall number on entry; the block always returns. */
 static void
-allow_unless_bits(struct prog *p, int nr, unsigned arg, uint32_t mask)
+allow_unless_bits(struct bpf_prog *p, int nr, unsigned arg, uint32_t mask)
 {
-	JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 4);
-	LOAD(ARG_LO(arg));
-	JUMP(BPF_JMP | BPF_JSET | BPF_K, mask, 0, 1);
-	RET(KILL);
-	RET(SECCOMP_RET_ALLOW);
+	bpf_jump(p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 4);
+	bpf_load(p, BPF_OFF_ARG_LO(arg));
+	bpf_jump(p, BPF_JMP | BPF_JSET | BPF_K, mask, 0, 1);
+	bpf_ret(p, BPF_KILL);
+	bpf_ret(p, BPF_ALLOW);
 }
 
 /* nr → allow if arg lo32 is one of v[0..n-1] (n <= 3), else kill. */
 static void
-allow_if_arg(struct prog *p, int nr, unsigned arg, const uint32_t *v, uint8_t n)
+allow_if_arg(struct bpf_prog *p, int nr, unsigned arg, const uint32_t *v, uint8_t n)
 {
-	JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, (uint8_t)(n + 3));
-	LOAD(ARG_LO(arg));
+	bpf_jump(p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, (uint8_t)(n + 3));
+	bpf_load(p, BPF_OFF_ARG_LO(arg));
 	for (uint8_t i = 0; i < n; i++)
-		JUMP(BPF_JMP | BPF_JEQ | BPF_K, v[i], (uint8_t)(n - i), 0);
-	RET(KILL);
-	RET(SECCOMP_RET_ALLOW);
+		bpf_jump(p, BPF_JMP | BPF_JEQ | BPF_K, v[i], (uint8_t)(n - i), 0);
+	bpf_ret(p, BPF_KILL);
+	bpf_ret(p, BPF_ALLOW);
 }
 
 static void
-build(struct prog *p)
+build(struct bpf_prog *p)
 {
 	static const uint32_t domains[] = {AF_UNIX, AF_INET, AF_INET6};
 	static const uint32_t ioctls[] = {TCGETS};
 
-	LOAD((uint32_t)offsetof(struct seccomp_data, arch));
-	JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_ARCH, 1, 0);
-	RET(KILL);
-	LOAD((uint32_t)offsetof(struct seccomp_data, nr));
-	/* On x86-64 the x32 ABI has the same numbers with a high bit set. */
-	JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 0, 1);
-	RET(KILL);
+	bpf_arch_check(p);
 	allow_unless_bits(p, __NR_mmap, 2, PROT_EXEC);
-	LOAD((uint32_t)offsetof(struct seccomp_data, nr));
+	bpf_load(p, BPF_OFF_NR);
 	allow_unless_bits(p, __NR_mprotect, 2, PROT_EXEC);
-	LOAD((uint32_t)offsetof(struct seccomp_data, nr));
+	bpf_load(p, BPF_OFF_NR);
 	allow_if_arg(p, __NR_socket, 0, domains, 3);
-	LOAD((uint32_t)offsetof(struct seccomp_data, nr));
+	bpf_load(p, BPF_OFF_NR);
 	allow_if_arg(p, __NR_ioctl, 1, ioctls, 1);
-	LOAD((uint32_t)offsetof(struct seccomp_data, nr));
+	bpf_load(p, BPF_OFF_NR);
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
-		JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)allowed[i], 0, 1);
-		RET(SECCOMP_RET_ALLOW);
+		bpf_jump(p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)allowed[i], 0, 1);
+		bpf_ret(p, BPF_ALLOW);
 	}
-	RET(KILL);
+	bpf_ret(p, BPF_KILL);
 }
 
 int
 sandbox_enter(void)
 {
-#ifndef SANDBOX_ARCH
+#ifndef BPF_ARCH
 	log_warnx("sandbox: no seccomp filter for this architecture; running without one");
 	return 0;
 #else
-	static struct prog p;
-	struct sock_fprog fp;
+	static struct sock_filter v[MAX_INSNS];
+	struct bpf_prog p = BPF_PROG_IN(v);
 
-	memset(&p, 0, sizeof(p));
 	build(&p);
 	if (p.overflow) {
 		log_warnx("sandbox: the filter does not fit in %d instructions", MAX_INSNS);
 		return -1;
 	}
-	fp.len = (unsigned short)p.n;
-	fp.filter = p.v;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp, 0, 0) != 0) {
+	if (bpf_install(&p) != 0) {
 		log_warn("sandbox: prctl PR_SET_SECCOMP");
 		return -1;
 	}

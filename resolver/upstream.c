@@ -4,6 +4,16 @@
  * other source; together with a random 16-bit ID that makes blind spoofing
  * expensive. An answer that does not match what we asked is ignored, not
  * taken as a failure, so a spoofer cannot cut a query short either.
+ *
+ * The UDP sockets come from a small pool, made and connected at the end of
+ * a loop turn, after the replies and ALLOWs of that turn went out, so that
+ * socket() and connect() are not on the way of a query. A pooled socket is
+ * used for one attempt and then closed, like a fresh one: the port is
+ * still new per query. Whatever it received while it waited in the pool
+ * came before our query was sent, so it is read and thrown away first.
+ * Closing a used socket waits for the same hook: it is no longer listened
+ * to from the moment its attempt ends, but the close itself comes after
+ * the ALLOW for its answer went to the gate.
  */
 #include "upstream.h"
 
@@ -19,6 +29,14 @@
 
 #define UP_UDP_BATCH 16
 #define UP_MSG_MAX 65535
+#define UP_POOL 32       /* about one turn's worth of queries (frontend.c) */
+#define UP_POOL_DRAIN 64 /* datagrams read from a pooled socket, at most */
+#define UP_CLOSING 256   /* used sockets left to close at the end of a turn */
+
+struct pooled {
+	int fd;
+	struct addr server; /* what it is connected to */
+};
 
 struct upstream {
 	struct loop *lp;
@@ -26,9 +44,15 @@ struct upstream {
 	size_t n;
 	size_t preferred; /* the one that answered last */
 	uint32_t timeout_ms;
-	uint64_t mismatches;
 	uint8_t pool[512]; /* random bytes for IDs */
 	size_t poolpos;
+	/* Ready UDP sockets, a ring: taken from the front, refilled at the
+	 * back, so none waits longer than UP_POOL queries. */
+	struct pooled socks[UP_POOL];
+	size_t sock_head, nsocks;
+	bool hooked, hook_ok;
+	int closing[UP_CLOSING];
+	size_t nclosing;
 	uint8_t buf[UP_MSG_MAX];
 };
 
@@ -89,10 +113,128 @@ upstream_new(struct loop *lp)
 	return u;
 }
 
+static void pool_refill(void *arg);
+static void pool_flush(struct upstream *u);
+
 void
 upstream_free(struct upstream *u)
 {
+	if (u == NULL)
+		return;
+	if (u->hooked)
+		loop_turn_unhook(u->lp, pool_refill, u);
+	u->n = 0;
+	pool_flush(u);
+	for (size_t i = 0; i < u->nclosing; i++)
+		close(u->closing[i]);
 	free(u);
+}
+
+static int
+connected_socket(const struct addr *server, int type)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = addr_to_sockaddr(server, &ss);
+	char buf[ADDR_STRLEN];
+	int fd = socket(server->family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		log_warn("upstream: socket");
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
+		log_warn("upstream: connect %s", addr_fmt(server, buf, sizeof(buf)));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The turn hook: closes the sockets whose attempts ended in this turn and
+ * tops the pool up with sockets connected to the server the next query
+ * will most likely go to. */
+static void
+pool_refill(void *arg)
+{
+	struct upstream *u = arg;
+
+	for (size_t i = 0; i < u->nclosing; i++)
+		close(u->closing[i]);
+	u->nclosing = 0;
+	if (u->n == 0)
+		return;
+	while (u->nsocks < UP_POOL) {
+		struct pooled *p = &u->socks[(u->sock_head + u->nsocks) % UP_POOL];
+
+		p->server = u->servers[u->preferred];
+		p->fd = connected_socket(&p->server, SOCK_DGRAM);
+		if (p->fd < 0)
+			return; /* logged; the next turn tries again */
+		u->nsocks++;
+	}
+}
+
+/* Reads and drops what a pooled socket holds: 0 when it is empty now. */
+static int
+pool_drain(struct upstream *u, int fd)
+{
+	for (int i = 0; i < UP_POOL_DRAIN; i++) {
+		if (recv(fd, u->buf, sizeof(u->buf), MSG_DONTWAIT) < 0 && errno == EAGAIN)
+			return 0;
+		/* A datagram, or an error queued for the socket (which the
+		 * recv cleared): neither belongs to a query not yet sent. */
+	}
+	return -1;
+}
+
+/* A UDP socket for one attempt to server, from the pool if it has one:
+ * connected to server, holding nothing. -1 if the pool is empty or its
+ * socket cannot serve (the caller opens a fresh one). */
+static int
+pool_take(struct upstream *u, const struct addr *server)
+{
+	struct pooled p;
+
+	if (!u->hooked) {
+		/* Hooked at the first query rather than in upstream_new, so
+		 * that it runs after the hooks that send replies and ALLOWs
+		 * (frontend.c, gateclient.c): those are on a query's way. */
+		u->hooked = true; /* tried once; unhooking an absent hook is harmless */
+		u->hook_ok = loop_turn_hook(u->lp, pool_refill, u) == 0;
+		if (!u->hook_ok)
+			log_warnx("upstream: no loop hook left: a fresh socket per query");
+	}
+	if (u->nsocks == 0)
+		return -1;
+	p = u->socks[u->sock_head];
+	u->sock_head = (u->sock_head + 1) % UP_POOL;
+	u->nsocks--;
+	/* Another server (a failover, a reload): connecting again would keep
+	 * the source address chosen for the first one, which may be wrong for
+	 * this one, so the socket goes and the refill follows u->preferred. */
+	if (!addr_equal(&p.server, server) || pool_drain(u, p.fd) != 0) {
+		close(p.fd);
+		return -1;
+	}
+	return p.fd;
+}
+
+/* Closes the pooled sockets: all of them, or (after a reload) those
+ * connected to another server than the preferred one. */
+static void
+pool_flush(struct upstream *u)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < u->nsocks; i++) {
+		struct pooled *p = &u->socks[(u->sock_head + i) % UP_POOL];
+
+		if (u->n > 0 && addr_equal(&p->server, &u->servers[u->preferred]))
+			u->socks[(u->sock_head + keep++) % UP_POOL] = *p;
+		else
+			close(p->fd);
+	}
+	u->nsocks = keep;
 }
 
 void
@@ -109,7 +251,7 @@ upstream_configure(struct upstream *u, const struct conf *c)
 			own = own || addr_equal(&c->upstream[i], &c->listen[j]);
 		if (own) {
 			log_warnx("upstream %s is one of our listen addresses; ignored",
-				  addr_fmt(&c->upstream[i], buf, sizeof(buf)));
+			          addr_fmt(&c->upstream[i], buf, sizeof(buf)));
 			continue;
 		}
 		u->servers[u->n++] = c->upstream[i];
@@ -119,21 +261,31 @@ upstream_configure(struct upstream *u, const struct conf *c)
 	if (u->preferred >= u->n)
 		u->preferred = 0;
 	u->timeout_ms = c->upstream_timeout_ms ? c->upstream_timeout_ms : 2000;
+	pool_flush(u);
 }
 
-uint64_t
-upstream_mismatches(const struct upstream *u)
+/* The end of an attempt's socket: from now on nothing it receives is
+ * read. A UDP socket is closed at the end of the turn (pool_refill). */
+static void
+attempt_fd_close(struct upstream_req *r)
 {
-	return u->mismatches;
+	struct upstream *u = r->u;
+
+	if (r->fd < 0)
+		return;
+	if (!r->tcp && u->hook_ok && u->nclosing < UP_CLOSING) {
+		loop_forget(u->lp, r->fd);
+		u->closing[u->nclosing++] = r->fd;
+	} else {
+		loop_del_close(u->lp, r->fd);
+	}
+	r->fd = -1;
 }
 
 static void
 attempt_close(struct upstream_req *r)
 {
-	if (r->fd >= 0) {
-		loop_del_close(r->u->lp, r->fd);
-		r->fd = -1;
-	}
+	attempt_fd_close(r);
 	loop_timer_cancel(r->u->lp, &r->timer);
 	free(r->out);
 	free(r->in);
@@ -173,10 +325,7 @@ static void
 attempt_failed(struct upstream_req *r, const char *error)
 {
 	r->error = error;
-	if (r->fd >= 0) {
-		loop_del_close(r->u->lp, r->fd);
-		r->fd = -1;
-	}
+	attempt_fd_close(r);
 	loop_timer_set(r->u->lp, &r->timer, 0);
 }
 
@@ -198,8 +347,7 @@ timer_cb(struct loop_timer *t, void *arg)
 
 /* Handles one complete answer. Returns true if the request is finished (or
  * moved on) and r may be gone. */
-static bool
-answer(struct upstream_req *r, const uint8_t *buf, size_t len);
+static bool answer(struct upstream_req *r, const uint8_t *buf, size_t len);
 
 static void tcp_start(struct upstream_req *r);
 
@@ -235,7 +383,6 @@ answer(struct upstream_req *r, const uint8_t *buf, size_t len)
 	case DNSMSG_ANSWER_OK:
 		break;
 	case DNSMSG_ANSWER_MISMATCH:
-		r->u->mismatches++;
 		r->saw_mismatch = true;
 		if (r->tcp) {
 			/* A stream carries only our query: a wrong answer on it
@@ -264,20 +411,11 @@ answer(struct upstream_req *r, const uint8_t *buf, size_t len)
 static int
 open_socket(struct upstream_req *r, int type)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = addr_to_sockaddr(&r->server, &ss);
-	char buf[ADDR_STRLEN];
-
-	r->fd = socket(r->server.family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (r->fd < 0) {
-		log_warn("upstream: socket");
-		return -1;
-	}
-	if (connect(r->fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
-		log_warn("upstream: connect %s", addr_fmt(&r->server, buf, sizeof(buf)));
-		return -1;
-	}
-	return 0;
+	if (type == SOCK_DGRAM)
+		r->fd = pool_take(r->u, &r->server);
+	if (r->fd < 0)
+		r->fd = connected_socket(&r->server, type);
+	return r->fd < 0 ? -1 : 0;
 }
 
 static void

@@ -24,7 +24,7 @@ struct upstream_req;
  * token ("timeout", "mismatch", "malformed", "tcp-failed", ...). server is
  * the upstream that answered or was tried last. */
 typedef void (*upstream_cb)(void *arg, ldns_pkt *pkt, const uint8_t *wire, size_t len,
-			    const char *error, const struct addr *server);
+                            const char *error, const struct addr *server);
 
 struct upstream *upstream_new(struct loop *lp);
 void upstream_free(struct upstream *u);
@@ -34,10 +34,7 @@ void upstream_configure(struct upstream *u, const struct conf *c);
 
 /* q must stay valid until the callback or upstream_cancel. */
 struct upstream_req *upstream_query(struct upstream *u, const struct dnsmsg_query *q,
-				    upstream_cb cb, void *arg);
+                                    upstream_cb cb, void *arg);
 void upstream_cancel(struct upstream_req *r); /* no callback */
-
-/* Answers ignored because they did not match what was asked. */
-uint64_t upstream_mismatches(const struct upstream *u);
 
 #endif

@@ -84,9 +84,10 @@ fi
 
 if [[ ! -e $CONF_DIR/sandbox.ini ]]; then
 	mkdir -p "$CONF_DIR" || die "cannot create $CONF_DIR"
-	docker run --rm --entrypoint cat "$IMAGE" /etc/namegate/sandbox.ini >"$CONF_DIR/sandbox.ini.tmp" &&
-		mv "$CONF_DIR/sandbox.ini.tmp" "$CONF_DIR/sandbox.ini" ||
+	if ! docker run --rm --entrypoint cat "$IMAGE" /etc/namegate/sandbox.ini >"$CONF_DIR/sandbox.ini.tmp" ||
+		! mv "$CONF_DIR/sandbox.ini.tmp" "$CONF_DIR/sandbox.ini"; then
 		die "cannot write the default allowlist to $CONF_DIR"
+	fi
 	echo "run-agent: the allowlist is $CONF_DIR/sandbox.ini (edits apply within 2 s)" >&2
 fi
 
@@ -131,7 +132,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # Every live session holds a lock on its worktree's .lock file.
-exec 8>"$WT.lock" && flock -n 8 || die "cannot lock $WT.lock"
+exec 8>"$WT.lock" || die "cannot open $WT.lock"
+flock -n 8 || die "cannot lock $WT.lock"
 git -C "$TOP" worktree add -q -b "$BRANCH" "$WT" "$BASE" || die "git worktree add $WT failed"
 WT_MADE=1
 
@@ -141,6 +143,7 @@ WT_MADE=1
 for old in "$CACHE/worktrees/$(basename "$TOP")"-*.lock; do
 	owt=${old%.lock}
 	[[ -e $old && $owt != "$WT" ]] || continue
+	# shellcheck disable=SC2094 # the lock is on fd 9, open on $old: removing the name while holding it is the point
 	(
 		flock -n 9 || exit 0
 		# A worktree removed by hand: its branch is yours, only the lock goes.
@@ -148,7 +151,8 @@ for old in "$CACHE/worktrees/$(basename "$TOP")"-*.lock; do
 			obranch=agent/${owt##*/"$(basename "$TOP")"-}
 			[[ -z $(git -C "$owt" status --porcelain 2>/dev/null) &&
 				$(git -C "$TOP" reflog show --format=%H "refs/heads/$obranch" -- 2>/dev/null | wc -l) == 1 ]] || exit 0
-			git -C "$TOP" worktree remove --force "$owt" && git -C "$TOP" branch -q -D "$obranch" || exit 0
+			git -C "$TOP" worktree remove --force "$owt" || exit 0
+			git -C "$TOP" branch -q -D "$obranch" || exit 0
 			echo "run-agent: removed $owt, left unchanged by a session that did not clean up" >&2
 		fi
 		rm -f "$old"

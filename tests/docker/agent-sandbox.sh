@@ -1,3 +1,6 @@
+# shellcheck shell=bash
+# The checks are functions that check() (tests/docker/run) calls by name:
+# shellcheck disable=SC2317 # reachable, through check()
 # Sourced by tests/docker/run once the namegate image ($IMG) and the lab
 # network ($NET) exist: examples/agent-sandbox, the image users build on
 # namegate's .deb, and run-agent.sh, the launcher, run the way a user runs
@@ -24,7 +27,7 @@ agent_block() {
 	local AIMG=$P-agent AG=$WORK/agent out t rc
 	t=$(now_ms)
 	if out=$(build "$WORK/agent-tools.log" --target tools -t "$CACHE:agent-tools" "$TOP/examples/agent-sandbox") &&
-		out=$(build "$WORK/agent.log" -t "$AIMG" --build-arg NAMEGATE_IMAGE="$IMG" \
+		out=$(build "$WORK/agent.log" -t "$AIMG" --build-arg NAMEGATE_IMAGE="${IMG:?}" \
 			--build-arg HOST_UID=$AGENT_UID --build-arg HOST_GID=$AGENT_GID "$TOP/examples/agent-sandbox"); then
 		pass agent.image.build
 		note "agent-sandbox image built in $(($(now_ms) - t)) ms; size $(docker image inspect -f '{{.Size}}' "$AIMG" | awk '{ printf "%.1f MB", $1 / 1e6 }')"
@@ -138,7 +141,7 @@ EOF
 	# ------------------------------------------------------------ one session
 	# Every probe prints a marker; the checks below look for them.
 	local session
-	# shellcheck disable=SC2016
+	# shellcheck disable=SC2016 # run in the agent container, expanded there
 	session='
 		npm view namegate-demo version --registry=http://registry.npmjs.org/ 2>&1 | grep -qx 1.0.0 && echo M-NPM
 		pip download -q --no-deps --index-url http://pypi.org/simple/ --trusted-host pypi.org \
@@ -201,8 +204,17 @@ EOF
 	agent_kept() {
 		local o wt
 		o=$(launcher sh -c 'echo work >/work/RESULT' 2>&1) || { echo "exit $?: $o"; return 1; }
-		wt=$(ls -d "$AG"/cache/worktrees/repo-* 2>/dev/null | head -n 1)
-		[ -n "$wt" ] && [ -f "$wt/RESULT" ] || { echo "no worktree with RESULT: $o"; return 1; }
+		wt=
+		for d in "$AG"/cache/worktrees/repo-*; do
+			if [ -d "$d" ]; then
+				wt=$d
+				break
+			fi
+		done
+		if [ -z "$wt" ] || [ ! -f "$wt/RESULT" ]; then
+			echo "no worktree with RESULT: $o"
+			return 1
+		fi
 		[ "$(stat -c %u "$wt/RESULT")" = "$AGENT_UID" ] || { echo "RESULT not the user's"; return 1; }
 		expect_in "the session's work is in $wt" echo "$o" || return 1
 		rgit -C "$AG/repo" worktree remove --force "$wt" && rgit -C "$AG/repo" branch -q -D "agent/${wt##*/repo-}" &&
@@ -214,10 +226,10 @@ EOF
 	# still runs its EXIT trap at once: the container and the unchanged
 	# worktree are gone.
 	agent_signal() {
-		local lpid= p i job
+		local lpid='' p job
 		launcher sh -c 'sleep 61' >"$AG/signal.log" 2>&1 &
 		job=$!
-		for i in $(seq 1 150); do
+		for _ in $(seq 1 150); do
 			docker ps --filter name=^agent- --format '{{.Image}}' | grep -qx "$AIMG" && break
 			sleep 0.1
 		done
@@ -234,7 +246,7 @@ EOF
 			return 1
 		fi
 		kill -TERM "$lpid"
-		for i in $(seq 1 100); do
+		for _ in $(seq 1 100); do
 			kill -0 "$lpid" 2>/dev/null || break
 			sleep 0.1
 		done
@@ -256,7 +268,10 @@ EOF
 			git worktree add -q -b agent/19990101-000000-2 $dirty && echo x >$dirty/NOTE &&
 			: >$stale.lock && : >$dirty.lock" || return 1
 		o=$(launcher true 2>&1) || { echo "exit $?: $o"; return 1; }
-		[ ! -e "$stale" ] && [ ! -e "$stale.lock" ] || { echo "the stale worktree is still there: $o"; return 1; }
+		if [ -e "$stale" ] || [ -e "$stale.lock" ]; then
+			echo "the stale worktree is still there: $o"
+			return 1
+		fi
 		! rgit -C "$AG/repo" rev-parse -q --verify agent/19990101-000000-1 >/dev/null || { echo "its branch is still there"; return 1; }
 		[ -f "$dirty/NOTE" ] || { echo "the worktree with a change was removed: $o"; return 1; }
 		rgit -C "$AG/repo" worktree remove --force "$dirty" && rgit -C "$AG/repo" branch -q -D agent/19990101-000000-2 &&
@@ -286,6 +301,7 @@ EOF
 		local o u=$((AGENT_UID + 1))
 		cp -a "$AG/repo" "$AG/repo2" && mkdir -p "$AG/home2" "$AG/cache2" &&
 			chown -R "$u:$AGENT_GID" "$AG/repo2" "$AG/home2" "$AG/cache2" || return 1
+		# shellcheck disable=SC2016 # $(id -u) is the agent container's, not ours
 		o=$(as_user "$u" env HOME="$AG/home2" AGENT_REPO="$AG/repo2" AGENT_CACHE_DIR="$AG/cache2" \
 			"$TOP/examples/agent-sandbox/run-agent.sh" sh -c 'echo M-UID-$(id -u)' 2>&1) ||
 			{ echo "exit $?: $o"; return 1; }

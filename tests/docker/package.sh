@@ -1,3 +1,6 @@
+# shellcheck shell=bash
+# The checks are functions that check() (tests/docker/run) calls by name:
+# shellcheck disable=SC2317 # reachable, through check()
 # Sourced by tests/docker/run once the images are built: the Debian package.
 # The build stage ($P-build) built it with dpkg-buildpackage; it is taken out
 # of that image, checked with lintian, installed with apt-get into a fresh
@@ -15,7 +18,13 @@ pkg_block() {
 	c=$(docker create "$P-build" true) &&
 		docker cp "$c:/out/." "$WORK/deb/" >/dev/null
 	docker rm -f "$c" >/dev/null 2>&1
-	deb=$(ls "$WORK"/deb/namegate_*.deb 2>/dev/null | head -n 1)
+	deb=
+	for f in "$WORK"/deb/namegate_*.deb; do
+		if [ -f "$f" ]; then
+			deb=$f
+			break
+		fi
+	done
 	if [ -z "$deb" ]; then
 		fail package.built "no namegate_*.deb in the build stage's /out"
 		for c in $PKG_CHECKS; do [ "$c" = package.built ] || skip "$c" "no package"; done
@@ -89,9 +98,9 @@ EOF
 		printf '%s\n' "$out" | grep -qx "$f" || missing="$missing $f"
 	done
 	# Every helper a script calls by path is there and executable.
-	for f in $(grep -ho '/usr/sbin/namegate-[a-z-]*\|/usr/share/namegate/[a-z.-]*' "$TOP"/docker/namegate-* | sort -u); do
+	while read -r f; do
 		pkg_sh "test -e $f" || missing="$missing $f(called-by-a-script)"
-	done
+	done < <(grep -ho '/usr/sbin/namegate-[a-z-]*\|/usr/share/namegate/[a-z.-]*' "$TOP"/docker/namegate-* | sort -u)
 	if [ -z "$missing" ]; then
 		pass package.files
 	else

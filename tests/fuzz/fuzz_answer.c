@@ -24,6 +24,7 @@
 #include "cache.h"
 #include "dnsconf.h"
 #include "dnsmsg.h"
+#include "dnsmsg_testing.h"
 #include "fuzz.h"
 #include "inward.h"
 
@@ -275,7 +276,7 @@ check_template(const ldns_pkt *pkt, const struct dnsmsg_query *q, const struct c
 	r2 = dnsmsg_build_reply(p2, &before, udp, &w2, &l2, &tr2);
 	FUZZ_CHECK(r1 == r2, "the template did not build");
 	if (r2 == 0)
-		FUZZ_CHECK(dnsmsg_reply_set_question(w2, l2, q) == 0,
+		FUZZ_CHECK(dnsmsg_reply_retarget(w2, l2, q) == 0,
 		           "the client's question does not fit the template");
 	FUZZ_CHECK(a1.n == a2.n, "the template has other addresses");
 	if (a1.n > 0)
@@ -325,16 +326,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(ldns_pkt_qr(pkt) && ldns_pkt_id(pkt) == q.id, "accepted a non-answer");
 	cache_answer_ttl(pkt);
 	if (q.host) {
-		ldns_pkt *hit;
+		struct cache_entry *e;
+		uint64_t now = 1000 + (uint64_t)(sel & 3) * 400000;
+		ldns_pkt *hit = NULL;
 
 		/* A stale hit must never serve: at most one day old, times
 		 * from the selector so entries age and expire. */
 		cache_clear(cache);
 		cache_put(cache, q.name, q.qtype, q.do_bit, pkt, data, size, 1000);
-		hit = cache_get(cache, q.name, q.qtype, q.do_bit,
-		                1000 + (uint64_t)(sel & 3) * 400000);
-		if (hit != NULL)
+		e = cache_find(cache, q.name, q.qtype, q.do_bit, now);
+		if (e != NULL)
+			hit = cache_entry_answer(cache, e);
+		if (hit != NULL) {
+			dnsmsg_age(hit, cache_entry_age(e, now));
 			filter_and_reply(hit, &q, c, !(sel & 0x10), data, size);
+		}
 	}
 	check_template(pkt, &q, c, !(sel & 0x10), (uint32_t)sel * 997);
 	dnsmsg_age(pkt, sel);

@@ -17,6 +17,7 @@
 
 #include "addrmap.h"
 #include "fuzz.h"
+#include "kernel.h"
 #include "packet.h"
 #include "verdict.h"
 
@@ -55,7 +56,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint32_t marks[] = {0, VERDICT_MARK_DNS, VERDICT_MARK_DENY, 0x12345678};
+	static const uint32_t marks[] = {0, KERNEL_MARK_DNS, KERNEL_MARK_DENY, 0x12345678};
 	const struct addrmap_entry *e = NULL;
 	enum gate_mode mode;
 	enum on_deny on_deny;
@@ -73,7 +74,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	mark = marks[ctl & 3];
 	if (ctl & 16)
-		mark = VERDICT_MARK_INBOUND;
+		mark = KERNEL_MARK_INBOUND;
 	mode = (ctl & 4) ? MODE_AUDIT : MODE_ENFORCE;
 	on_deny = (ctl & 8) ? ON_DENY_DROP : ON_DENY_REJECT;
 
@@ -96,7 +97,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	verdict_decide(parsed ? &f : NULL, mark, e, mode, on_deny, NOW_MS, &v);
 	verdict_reason_name(v.reason);
-	if (mark == VERDICT_MARK_DENY) {
+	if (mark == KERNEL_MARK_DENY) {
 		FUZZ_CHECK(v.action == VERDICT_DROP && !v.log,
 		           "a marked packet not dropped quietly");
 		return 0;
@@ -109,7 +110,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		           "an unparseable packet accepted");
 	/* Inbound is dropped, never rejected: a repeat would come back through
 	 * INPUT, marked inbound again, and loop. */
-	if (mark == VERDICT_MARK_INBOUND) {
+	if (mark == KERNEL_MARK_INBOUND) {
 		FUZZ_CHECK(v.action != VERDICT_REJECT, "an inbound packet rejected");
 		FUZZ_CHECK(v.action == VERDICT_ACCEPT || v.action == VERDICT_DROP,
 		           "inbound action");

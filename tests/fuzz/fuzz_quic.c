@@ -23,6 +23,7 @@
 #include "../unit/quic_seal.h"
 #include "addrmap.h"
 #include "bind.h"
+#include "kernel.h"
 #include "fuzz.h"
 #include "quic.h"
 
@@ -103,7 +104,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r = quic_parse(data + 1, size - 1, &cl);
 		if (r == SNI_OK)
 			check_name(cl.name);
-		datagram(data + 1, size - 1, VERDICT_MARK_BIND_FIRST, &was_ok);
+		datagram(data + 1, size - 1, KERNEL_MARK_BIND_FIRST, &was_ok);
 	} else {
 		data++;
 		size--;
@@ -117,13 +118,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r = quic_parse(d1, n1, &cl);
 		if (r == SNI_OK)
 			check_name(cl.name);
-		a = datagram(d1, n1, VERDICT_MARK_BIND_FIRST, &was_ok);
+		a = datagram(d1, n1, KERNEL_MARK_BIND_FIRST, &was_ok);
 		FUZZ_CHECK((a == VERDICT_BIND_PART) == (r == SNI_MORE), "part %d but parse %d", a,
 		           r);
 		datagram(d2, n2,
-		         a == VERDICT_BIND_PART ? VERDICT_MARK_BIND_MORE
-		         : a == VERDICT_BIND_OK ? VERDICT_MARK_BIND_QUIC
-		                                : VERDICT_MARK_BIND_FIRST,
+		         a == VERDICT_BIND_PART ? KERNEL_MARK_BIND_MORE
+		         : a == VERDICT_BIND_OK ? KERNEL_MARK_BIND_QUIC
+		                                : KERNEL_MARK_BIND_FIRST,
 		         &was_ok);
 	}
 	bindtab_free(tab);

@@ -20,6 +20,7 @@
 #include "addrmap.h"
 #include "bind.h"
 #include "fuzz.h"
+#include "kernel.h"
 #include "sni.h"
 
 static struct addrmap *map;
@@ -77,9 +78,8 @@ decide(const uint8_t *d, size_t n, size_t cut, bool http, uint64_t now, struct v
 		f.seq = 7000 + (uint32_t)parts[i][0];
 		f.payload_off = parts[i][0];
 		f.payload_len = parts[i][1];
-		bind_decide(tab, &f, d, n,
-		            i == 0 ? VERDICT_MARK_BIND_FIRST : VERDICT_MARK_BIND_MORE, e, &conf,
-		            now, v);
+		bind_decide(tab, &f, d, n, i == 0 ? KERNEL_MARK_BIND_FIRST : KERNEL_MARK_BIND_MORE,
+		            e, &conf, now, v);
 		if (v->action != VERDICT_BIND_PART)
 			return v->action;
 	}

@@ -179,6 +179,36 @@ test_fmt_small_buffer(void **state)
 	assert_true(strlen(buf) < sizeof(buf));
 }
 
+/* A list for a log line: separators between entries only, prefixes when
+ * asked, unknown families skipped, and whole entries or none. */
+static void
+test_list_add(void **state)
+{
+	static const uint8_t v4[4] = {192, 0, 2, 1};
+	static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+	char buf[32];
+	size_t used = 0;
+
+	assert_int_equal(addr_list_add(buf, sizeof(buf), &used, ",", AF_INET, v4, -1), 0);
+	assert_string_equal(buf, "192.0.2.1");
+	assert_int_equal(addr_list_add(buf, sizeof(buf), &used, ",", AF_UNIX, v4, -1), 0);
+	assert_int_equal(addr_list_add(buf, sizeof(buf), &used, ",", AF_INET6, v6, 64), 0);
+	assert_string_equal(buf, "192.0.2.1,2001:db8::1/64");
+	assert_int_equal(used, strlen(buf));
+	/* ",192.0.2.1/32" is 13 bytes; 7 are left */
+	assert_int_equal(addr_list_add(buf, sizeof(buf), &used, ",", AF_INET, v4, 32), -1);
+	assert_string_equal(buf, "192.0.2.1,2001:db8::1/64");
+	assert_int_equal(used, strlen(buf));
+	used = 0;
+	assert_int_equal(addr_list_add(buf, sizeof(buf), &used, " ", AF_INET, v4, 24), 0);
+	assert_int_equal(addr_list_add(buf, sizeof(buf), &used, " ", AF_INET6, v6, -1), 0);
+	assert_string_equal(buf, "192.0.2.1/24 2001:db8::1");
+	used = 0;
+	assert_int_equal(addr_list_add(buf, 9, &used, ",", AF_INET, v4, -1), -1);
+	assert_string_equal(buf, "");
+	assert_int_equal(addr_list_add(buf, 0, &used, ",", AF_INET, v4, -1), -1);
+}
+
 int
 main(void)
 {
@@ -188,6 +218,7 @@ main(void)
 	    cmocka_unit_test(test_net),
 	    cmocka_unit_test(test_equal_sockaddr),
 	    cmocka_unit_test(test_fmt_small_buffer),
+	    cmocka_unit_test(test_list_add),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

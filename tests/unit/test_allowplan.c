@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "allowplan.h"
+#include "conf_fixture.h"
 
 static struct conf conf;
 static struct allowplan plan;
@@ -23,7 +24,7 @@ static struct allowplan plan;
 static int
 setup(void **state)
 {
-	char path[] = "/tmp/test_allowplan.XXXXXX", err[CONF_ERR_LEN];
+	char path[CONF_FIXTURE_PATH_LEN];
 	static const char text[] = "[resolver]\n"
 	                           "upstream = 192.0.2.53\n"
 	                           "min_ttl = 30\n"
@@ -36,18 +37,10 @@ setup(void **state)
 	                           "domain = quic.example.test udp/443\n"
 	                           "domain = db tcp/5432 inward\n"
 	                           "domain = db udp/53\n";
-	int fd = mkstemp(path);
+	int rc = conf_fixture_load(text, &conf, path);
 
-	if (fd < 0 || write(fd, text, sizeof(text) - 1) != (ssize_t)sizeof(text) - 1)
-		return -1;
-	close(fd);
-	if (conf_load(path, &conf, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
-		unlink(path);
-		return -1;
-	}
 	unlink(path);
-	return 0;
+	return rc;
 }
 
 static int

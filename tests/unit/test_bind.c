@@ -13,6 +13,7 @@
 
 #include "addrmap.h"
 #include "bind.h"
+#include "kernel.h"
 #include "sni.h"
 
 static const uint8_t cdn[4] = {192, 0, 2, 80};
@@ -263,37 +264,37 @@ test_decide_one(void **state)
 	put(m, "good.lab.test", tcp_ports(443, 80), 10000);
 	n = hello(h, "good.lab.test", false, false);
 	f = seg(1000, 0, n);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_FIRST, addrmap_get(m, AF_INET, cdn), &c, 5, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_FIRST, addrmap_get(m, AF_INET, cdn), &c, 5, &v);
 	assert_int_equal(v.action, VERDICT_BIND_OK);
 	assert_false(v.log);
 	/* The same after the answer ran out: expired is not bound. */
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_FIRST, addrmap_get(m, AF_INET, cdn), &c, 10000,
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_FIRST, addrmap_get(m, AF_INET, cdn), &c, 10000,
 	            &v);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	assert_int_equal(v.reason, REASON_SNI);
 
 	n = hello(h, "evil.lab.test", false, false);
 	f = seg(1000, 0, n);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_FIRST, addrmap_get(m, AF_INET, cdn), &c, 5, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_FIRST, addrmap_get(m, AF_INET, cdn), &c, 5, &v);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	assert_int_equal(v.reason, REASON_SNI);
 	assert_string_equal(v.claim, "evil.lab.test");
 	assert_string_equal(v.names, "good.lab.test");
 	n = hello(h, "evil.lab.test", true, false);
 	f = seg(1000, 0, n);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_FIRST, addrmap_get(m, AF_INET, cdn), &c, 5, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_FIRST, addrmap_get(m, AF_INET, cdn), &c, 5, &v);
 	assert_int_equal(v.reason, REASON_ECH);
 	n = hello(h, NULL, false, false);
 	f = seg(1000, 0, n);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_FIRST, addrmap_get(m, AF_INET, cdn), &c, 5, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_FIRST, addrmap_get(m, AF_INET, cdn), &c, 5, &v);
 	assert_int_equal(v.reason, REASON_NO_SNI);
 	f = seg(1000, 0, 4);
-	bind_decide(t, &f, (const uint8_t *)"SSH-", 4, VERDICT_MARK_BIND_FIRST,
+	bind_decide(t, &f, (const uint8_t *)"SSH-", 4, KERNEL_MARK_BIND_FIRST,
 	            addrmap_get(m, AF_INET, cdn), &c, 5, &v);
 	assert_int_equal(v.reason, REASON_NOT_TLS);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	c.bind = BIND_AUDIT;
-	bind_decide(t, &f, (const uint8_t *)"SSH-", 4, VERDICT_MARK_BIND_FIRST,
+	bind_decide(t, &f, (const uint8_t *)"SSH-", 4, KERNEL_MARK_BIND_FIRST,
 	            addrmap_get(m, AF_INET, cdn), &c, 5, &v);
 	assert_int_equal(v.action, VERDICT_BIND_OK);
 	assert_true(v.audit && v.log);
@@ -304,14 +305,14 @@ test_decide_one(void **state)
 
 		f = seg(1, 0, strlen(req));
 		f.dport = 80;
-		bind_decide(t, &f, (const uint8_t *)req, strlen(req), VERDICT_MARK_BIND_FIRST,
+		bind_decide(t, &f, (const uint8_t *)req, strlen(req), KERNEL_MARK_BIND_FIRST,
 		            addrmap_get(m, AF_INET, cdn), &c, 5, &v);
 		assert_int_equal(v.reason, REASON_HOST);
 		assert_true(v.http);
 	}
 	/* An empty segment says nothing. */
 	f = seg(1000, 0, 0);
-	bind_decide(t, &f, h, 0, VERDICT_MARK_BIND_FIRST, NULL, &c, 5, &v);
+	bind_decide(t, &f, h, 0, KERNEL_MARK_BIND_FIRST, NULL, &c, 5, &v);
 	assert_int_equal(v.action, VERDICT_PASS);
 	assert_int_equal(bindtab_count(t), 0);
 	bindtab_free(t);
@@ -341,50 +342,50 @@ test_decide_split(void **state)
 	for (k = 0; k < 2; k++) {
 		n = hello(h, names[k], false, false);
 		f = seg(5000, 0, a);
-		bind_decide(t, &f, h, n, VERDICT_MARK_BIND_FIRST, e, &c, 5, &v);
+		bind_decide(t, &f, h, n, KERNEL_MARK_BIND_FIRST, e, &c, 5, &v);
 		assert_int_equal(v.action, VERDICT_BIND_PART);
 		/* The same bytes again: a retransmission. */
-		bind_decide(t, &f, h, n, VERDICT_MARK_BIND_MORE, e, &c, 6, &v);
+		bind_decide(t, &f, h, n, KERNEL_MARK_BIND_MORE, e, &c, 6, &v);
 		assert_int_equal(v.action, VERDICT_PASS);
 		f = seg(5000 + (uint32_t)a, a, b - a);
-		bind_decide(t, &f, h, n, VERDICT_MARK_BIND_FIRST, e, &c, 7, &v);
+		bind_decide(t, &f, h, n, KERNEL_MARK_BIND_FIRST, e, &c, 7, &v);
 		assert_int_equal(v.action, VERDICT_BIND_PART);
 		f = seg(5000 + (uint32_t)b, b, n - b);
-		bind_decide(t, &f, h, n, VERDICT_MARK_BIND_MORE, e, &c, 8, &v);
+		bind_decide(t, &f, h, n, KERNEL_MARK_BIND_MORE, e, &c, 8, &v);
 		assert_int_equal(v.action, k == 0 ? VERDICT_BIND_OK : VERDICT_REJECT);
 		assert_int_equal(bindtab_count(t), 0);
 	}
 	n = hello(h, "good.lab.test", false, false);
 	/* A gap. */
 	f = seg(5000, 0, a);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_FIRST, e, &c, 5, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_FIRST, e, &c, 5, &v);
 	f = seg(5000 + (uint32_t)b, b, n - b);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_MORE, e, &c, 6, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_MORE, e, &c, 6, &v);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	assert_int_equal(v.reason, REASON_NOT_TLS);
 	/* A retransmission with other bytes. */
 	f = seg(5000, 0, a);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_FIRST, e, &c, 5, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_FIRST, e, &c, 5, &v);
 	memcpy(x, h, n);
 	x[10] ^= 1;
-	bind_decide(t, &f, x, n, VERDICT_MARK_BIND_MORE, e, &c, 6, &v);
+	bind_decide(t, &f, x, n, KERNEL_MARK_BIND_MORE, e, &c, 6, &v);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	/* A continuation the gate holds nothing for (it restarted). */
 	f = seg(5000 + (uint32_t)a, a, n - a);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_MORE, e, &c, 6, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_MORE, e, &c, 6, &v);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	assert_int_equal(v.reason, REASON_NOT_TLS);
 	/* Past the time. */
 	f = seg(5000, 0, a);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_FIRST, e, &c, 5, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_FIRST, e, &c, 5, &v);
 	f = seg(5000 + (uint32_t)a, a, n - a);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_MORE, e, &c, 5 + BIND_HOLD_MS + 1, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_MORE, e, &c, 5 + BIND_HOLD_MS + 1, &v);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	/* Sequence numbers wrap. */
 	f = seg(0xffffffffu - 9, 0, a);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_FIRST, e, &c, 5, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_FIRST, e, &c, 5, &v);
 	f = seg((uint32_t)(0xffffffffu - 9 + a), a, n - a);
-	bind_decide(t, &f, h, n, VERDICT_MARK_BIND_MORE, e, &c, 6, &v);
+	bind_decide(t, &f, h, n, KERNEL_MARK_BIND_MORE, e, &c, 6, &v);
 	assert_int_equal(v.action, VERDICT_BIND_OK);
 	assert_int_equal(bindtab_count(t), 0);
 	bindtab_free(t);

@@ -6,12 +6,25 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <ldns/ldns.h>
 
 #include "cache.h"
+#include "hash.h"
 
 static ldns_pkt *
 answer(ldns_pkt_rcode rcode, const char *ans, const char *auth)
@@ -64,17 +77,40 @@ test_ttl(void **state)
 	ldns_pkt_free(p);
 }
 
-static uint64_t
+static struct cache_entry *
 put(struct cache *c, const char *name, uint16_t qtype, bool do_bit, ldns_pkt *p, uint64_t now)
 {
 	uint8_t *w = NULL;
 	size_t len;
-	uint64_t serial;
+	struct cache_entry *e;
 
 	assert_int_equal(ldns_pkt2wire(&w, p, &len), LDNS_STATUS_OK);
-	serial = cache_put(c, name, qtype, do_bit, p, w, len, now);
+	e = cache_put(c, name, qtype, do_bit, p, w, len, now);
 	free(w);
-	return serial;
+	return e;
+}
+
+/* A hit as the slow path sees it: found, parsed, aged by its age. */
+static ldns_pkt *
+cache_get(struct cache *c, const char *name, uint16_t qtype, bool do_bit, uint64_t now)
+{
+	struct cache_entry *e = cache_find(c, name, qtype, do_bit, now);
+	ldns_pkt *p = e != NULL ? cache_entry_answer(c, e) : NULL;
+
+	if (p != NULL)
+		dnsmsg_age_cap(p, cache_entry_age(e, now), UINT32_MAX);
+	return p;
+}
+
+/* How many of the names have an entry (type A, no DO) at now. */
+static size_t
+count(struct cache *c, const char *const *names, uint64_t now)
+{
+	size_t n = 0;
+
+	for (; *names != NULL; names++)
+		n += cache_find(c, *names, 1, false, now) != NULL;
+	return n;
 }
 
 static void
@@ -97,13 +133,14 @@ test_hit_and_age(void **state)
 
 	/* expired */
 	assert_null(cache_get(c, "www.x.test", 1, false, 1000 + 120000));
-	assert_int_equal(cache_size(c), 0);
+	assert_int_equal(count(c, (const char *const[]){"www.x.test", NULL}, 1000), 0);
 	cache_free(c);
 }
 
 static void
 test_bound(void **state)
 {
+	static const char *const all[] = {"a.test", "b.test", "c.test", "d.test", NULL};
 	struct cache *c = cache_new(3);
 	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
 	ldns_pkt *h;
@@ -115,14 +152,80 @@ test_bound(void **state)
 	h = cache_get(c, "a.test", 1, false, 0);
 	ldns_pkt_free(h);
 	put(c, "d.test", 1, false, p, 0);
-	assert_int_equal(cache_size(c), 3);
 	assert_null(cache_get(c, "b.test", 1, false, 0));
+	assert_int_equal(count(c, all, 0), 3);
 	h = cache_get(c, "a.test", 1, false, 0);
 	assert_non_null(h);
 	ldns_pkt_free(h);
 	/* replacing keeps one entry per key */
 	put(c, "d.test", 1, false, p, 0);
-	assert_int_equal(cache_size(c), 3);
+	assert_int_equal(count(c, all, 0), 3);
+	ldns_pkt_free(p);
+	cache_free(c);
+}
+
+/* How many of n<lo>.test .. n<hi-1>.test have an entry at 0. */
+static size_t
+count_n(struct cache *c, int lo, int hi)
+{
+	char name[32];
+	size_t n = 0;
+
+	for (int i = lo; i < hi; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		n += cache_find(c, name, 1, false, 0) != NULL;
+	}
+	return n;
+}
+
+/* A new bound on reload keeps the most recently used entries up to it,
+ * drops the rest, and grows the table for a larger one. */
+static void
+test_set_max(void **state)
+{
+	struct cache *c = cache_new(4);
+	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
+	char name[32];
+	ldns_pkt *h;
+
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		put(c, name, 1, false, p, 0);
+	}
+	/* n0 is now the most recently used, then n3, n2, n1 */
+	h = cache_get(c, "n0.test", 1, false, 0);
+	ldns_pkt_free(h);
+	assert_int_equal(cache_set_max(c, 2), 0);
+	assert_int_equal(count_n(c, 0, 4), 2);
+	assert_null(cache_get(c, "n1.test", 1, false, 0));
+	assert_null(cache_get(c, "n2.test", 1, false, 0));
+	h = cache_get(c, "n3.test", 1, false, 0);
+	assert_non_null(h);
+	ldns_pkt_free(h);
+	h = cache_get(c, "n0.test", 1, false, 0);
+	assert_non_null(h);
+	ldns_pkt_free(h);
+	/* the smaller bound holds for new entries too */
+	put(c, "n4.test", 1, false, p, 0);
+	assert_int_equal(count_n(c, 0, 5), 2);
+
+	/* larger: the entries stay and every one is still found in the
+	 * bigger table, up to the new bound */
+	assert_int_equal(cache_set_max(c, 1000), 0);
+	assert_int_equal(count_n(c, 0, 5), 2);
+	for (int i = 5; i < 1005; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		put(c, name, 1, false, p, 0);
+	}
+	assert_int_equal(count_n(c, 0, 1005), 1000);
+	for (int i = 5; i < 1005; i++) {
+		snprintf(name, sizeof(name), "n%d.test", i);
+		h = cache_get(c, name, 1, false, 0);
+		assert_non_null(h);
+		ldns_pkt_free(h);
+	}
+	assert_int_equal(cache_set_max(c, 0), 0); /* 0 counts as 1 */
+	assert_int_equal(count_n(c, 0, 1005), 1);
 	ldns_pkt_free(p);
 	cache_free(c);
 }
@@ -135,45 +238,59 @@ test_fresh(void **state)
 {
 	struct cache *c = cache_new(100);
 	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
-	uint64_t s1, s2;
-	uint32_t gen;
+	struct cache_entry *s1, *s2;
+	struct holds_ticket t;
+	struct holds h;
 
+	holds_init(&h);
 	s1 = put(c, "www.x.test", 1, false, p, 1000);
-	assert_true(s1 != 0);
+	assert_non_null(s1);
+	cache_entry_hold(s1);
 	assert_null(cache_get(c, "www.x.test", 28, false, 1000));
 	/* never acknowledged */
-	assert_false(cache_fresh(c, "www.x.test", 1, false, s1, 1000, 120));
+	assert_false(holds_fresh(&h, cache_entry_holds(s1), 1000, 120));
 
-	gen = cache_fresh_gen(c);
-	cache_mark_acked(c, "www.x.test", 1, false, s1, gen, 1000, 120);
-	assert_true(cache_fresh(c, "www.x.test", 1, false, s1, 1000, 120));
+	t = holds_ticket(&h, 1000);
+	holds_credit(&h, cache_entry_holds(s1), &t, 120);
+	assert_true(holds_fresh(&h, cache_entry_holds(s1), 1000, 120));
 	/* 50 s later the answer says 70 s: still within the first half */
-	assert_true(cache_fresh(c, "www.x.test", 1, false, s1, 51000, 70));
+	assert_true(holds_fresh(&h, cache_entry_holds(s1), 51000, 70));
 	/* an answer claiming longer than the entries live */
-	assert_false(cache_fresh(c, "www.x.test", 1, false, s1, 51000, 120));
+	assert_false(holds_fresh(&h, cache_entry_holds(s1), 51000, 120));
 	/* half of the timeout gone: refresh */
-	assert_false(cache_fresh(c, "www.x.test", 1, false, s1, 61000, 60));
-	/* another entry's serial */
-	assert_false(cache_fresh(c, "www.x.test", 1, false, s1 + 1, 1000, 120));
+	assert_false(holds_fresh(&h, cache_entry_holds(s1), 61000, 60));
 
 	/* an invalidation forgets it, and an ACK for a request sent before
 	 * the invalidation does not count */
-	cache_invalidate_fresh(c);
-	assert_false(cache_fresh(c, "www.x.test", 1, false, s1, 1000, 120));
-	cache_mark_acked(c, "www.x.test", 1, false, s1, gen, 1000, 120);
-	assert_false(cache_fresh(c, "www.x.test", 1, false, s1, 1000, 120));
+	holds_forget(&h);
+	assert_false(holds_fresh(&h, cache_entry_holds(s1), 1000, 120));
+	holds_credit(&h, cache_entry_holds(s1), &t, 120);
+	assert_false(holds_fresh(&h, cache_entry_holds(s1), 1000, 120));
 
 	/* a newer answer under the same key is not credited with the ACK of
-	 * the older one */
-	gen = cache_fresh_gen(c);
+	 * the older one, which the cache no longer finds */
+	t = holds_ticket(&h, 1500);
 	s2 = put(c, "www.x.test", 1, false, p, 2000);
 	assert_true(s2 != s1);
-	cache_mark_acked(c, "www.x.test", 1, false, s1, gen, 1500, 120);
-	assert_false(cache_fresh(c, "www.x.test", 1, false, s2, 2000, 120));
-	cache_mark_acked(c, "www.x.test", 1, false, s2, gen, 2000, 120);
-	assert_true(cache_fresh(c, "www.x.test", 1, false, s2, 2000, 119));
+	assert_ptr_equal(cache_find(c, "www.x.test", 1, false, 2000), s2);
+	holds_credit(&h, cache_entry_holds(s1), &t, 120);
+	assert_false(holds_fresh(&h, cache_entry_holds(s2), 2000, 120));
+	t = holds_ticket(&h, 2000);
+	holds_credit(&h, cache_entry_holds(s2), &t, 120);
+	assert_true(holds_fresh(&h, cache_entry_holds(s2), 2000, 119));
+	cache_entry_release(s1);
 	ldns_pkt_free(p);
 	cache_free(c);
+}
+
+/* The template of the key's entry, as the fast path asks for it. */
+static bool
+prepared(struct cache *c, const char *name, uint16_t qtype, uint64_t now,
+         const struct cache_prep_key *k, size_t limit, struct cache_prepared *out)
+{
+	struct cache_entry *e = cache_find(c, name, qtype, false, now);
+
+	return e != NULL && cache_entry_prepared(e, now, k, limit, out);
 }
 
 /* A prepared reply is reused only for the same entry, config, question
@@ -190,43 +307,45 @@ test_prepared(void **state)
 	struct cache_prep_key k = {
 	    .conf_gen = 1, .qname = qname, .qnamelen = sizeof(qname), .qclass = 1, .edns = false};
 	struct dnsmsg_ttls ttls = {.n = 2, .off = {3, 9}, .val = {120, 7}};
+	struct dnsmsg_addrs a1 = {.n = 1, .v = {{.family = AF_INET, .ip = {192, 0, 2, 1}}}};
 	struct cache_prep_key other;
 	struct cache_prepared out;
 	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
-	uint64_t serial = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 1000);
+	struct cache_entry *e = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 1000), *old;
 
-	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1000, &k, 512, &out));
-	/* for another entry's serial: ignored */
-	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial + 1, &k, reply, sizeof(reply),
-	              &ttls, "192.0.2.1", 1, 120);
-	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1000, &k, 512, &out));
-	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial, &k, reply, sizeof(reply),
-	              &ttls, "192.0.2.1", 1, 120);
-	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &k, 512, &out));
+	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1000, &k, 512, &out));
+	/* for an entry the cache replaced since: ignored */
+	old = e;
+	cache_entry_hold(old);
+	e = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 1000);
+	cache_entry_prepare(old, &k, reply, sizeof(reply), &ttls, "192.0.2.1", &a1, 120);
+	cache_entry_release(old);
+	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1000, &k, 512, &out));
+	cache_entry_prepare(e, &k, reply, sizeof(reply), &ttls, "192.0.2.1", &a1, 120);
+	assert_true(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1999, &k, 512, &out));
 	assert_int_equal(out.len, sizeof(reply));
 	assert_memory_equal(out.wire, reply, sizeof(reply));
 	assert_string_equal(out.addrs, "192.0.2.1");
 	assert_int_equal(out.naddrs, 1);
+	assert_int_equal(out.addrv[0].family, AF_INET);
+	assert_memory_equal(out.addrv[0].ip, a1.v[0].ip, 4);
 	assert_int_equal(out.raw_ttl, 120);
-	assert_int_equal(out.serial, serial);
 	assert_int_equal(out.age, 0);
 	assert_int_equal(out.ttls.n, 2);
 	assert_int_equal(out.ttls.off[1], 9);
 	assert_int_equal(out.ttls.val[0], 120);
 	/* later: the same template, an older entry */
-	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 62000, &k, 512, &out));
+	assert_true(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 62000, &k, 512, &out));
 	assert_int_equal(out.age, 61);
 	/* the same name in other case: the same template (the caller writes
 	 * its own question over it) */
 	other = k;
 	other.qname = upper;
-	assert_true(
-	    cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &other, 512, &out));
+	assert_true(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1999, &other, 512, &out));
 	assert_memory_equal(out.wire, reply, sizeof(reply));
 	/* not for another key, config, question name, class, EDNS, size */
-	assert_false(
-	    cache_prepared(c, "www.x.test", LDNS_RR_TYPE_AAAA, false, 1999, &k, 512, &out));
-	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, true, 1999, &k, 512, &out));
+	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_AAAA, 1999, &k, 512, &out));
+	assert_null(cache_find(c, "www.x.test", LDNS_RR_TYPE_A, true, 1999));
 	for (int v = 0; v < 4; v++) {
 		other = k;
 		if (v == 0)
@@ -237,32 +356,153 @@ test_prepared(void **state)
 			other.qclass = 3;
 		else
 			other.edns = true;
-		assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &other,
-		                            512, &out));
+		assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1999, &other, 512, &out));
 	}
-	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &k,
-	                            sizeof(reply) - 1, &out));
+	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1999, &k, sizeof(reply) - 1, &out));
 	/* a new answer under the key drops it */
 	put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 1999);
-	assert_false(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 1999, &k, 512, &out));
+	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1999, &k, 512, &out));
 	/* expired entries have none */
-	serial = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 2000);
-	cache_prepare(c, "www.x.test", LDNS_RR_TYPE_A, false, serial, &k, reply, sizeof(reply),
-	              &ttls, "", 0, 0);
-	assert_true(cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 2000, &k, 512, &out));
-	assert_false(
-	    cache_prepared(c, "www.x.test", LDNS_RR_TYPE_A, false, 2000 + 120000, &k, 512, &out));
+	e = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 2000);
+	cache_entry_prepare(e, &k, reply, sizeof(reply), &ttls, "", NULL, 0);
+	assert_true(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 2000, &k, 512, &out));
+	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 2000 + 120000, &k, 512, &out));
 	ldns_pkt_free(p);
 	cache_free(c);
+}
+
+/* The bucket an unseeded FNV-1a over the key would pick among nb: what an
+ * agent can compute without knowing the cache's seed. */
+static uint32_t
+fnv_unseeded(const char *name, uint16_t qtype, bool do_bit, uint32_t nb)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ (qtype & 0xff)) * 16777619u;
+	h = (h ^ (qtype >> 8)) * 16777619u;
+	h = (h ^ (do_bit ? 1u : 0u)) * 16777619u;
+	return h & (nb - 1);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Seconds for `rounds` lookups of each name. */
+static double
+lookups(struct cache *c, char (*names)[32], size_t n, int rounds)
+{
+	double t0 = now_s();
+
+	for (int r = 0; r < rounds; r++)
+		for (size_t i = 0; i < n; i++)
+			assert_non_null(cache_find(c, names[i], LDNS_RR_TYPE_A, false, 1000));
+	return now_s() - t0;
+}
+
+/*
+ * Hash flooding: names chosen (under a wildcard line) to share a bucket of
+ * an unseeded hash cost no more to look up than any others, because the
+ * cache's hash is seeded. A cache of 4096 entries has 8192 buckets.
+ */
+static void
+test_flood(void **state)
+{
+	enum { N = 1500, NB = 8192, ROUNDS = 4 };
+	static char evil[N][32], plain[N][32];
+	struct cache *c = cache_new(4096);
+	ldns_pkt *p = answer(LDNS_RCODE_NOERROR, "www.x.test. 120 IN A 192.0.2.1", NULL);
+	uint32_t target = fnv_unseeded("aaaaaaaa.w.test", LDNS_RR_TYPE_A, false, NB);
+	uint64_t x = 88172645463325252ULL;
+	double t_evil, t_plain;
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(c);
+	while (n < N) {
+		char name[32];
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		for (int i = 0; i < 8; i++)
+			name[i] = (char)('a' + (x >> (5 * i)) % 26);
+		memcpy(name + 8, ".w.test", 8);
+		if (fnv_unseeded(name, LDNS_RR_TYPE_A, false, NB) == target)
+			memcpy(evil[n++], name, sizeof(name));
+	}
+	for (size_t i = 0; i < N; i++) {
+		snprintf(plain[i], sizeof(plain[i]), "p%zu.w.test", i);
+		put(c, evil[i], LDNS_RR_TYPE_A, false, p, 1000);
+		put(c, plain[i], LDNS_RR_TYPE_A, false, p, 1000);
+	}
+	/* The best of several, interleaved: the machine may be busy. */
+	t_evil = t_plain = 1e9;
+	for (int k = 0; k < 7; k++) {
+		double a = lookups(c, plain, N, ROUNDS), b = lookups(c, evil, N, ROUNDS);
+
+		t_plain = a < t_plain ? a : t_plain;
+		t_evil = b < t_evil ? b : t_evil;
+	}
+	print_message("flood: %.2f ms for the colliding names, %.2f ms for the others\n",
+	              t_evil * 1e3, t_plain * 1e3);
+	/* Unseeded, a colliding lookup walks ~N/2 entries (x100 and more). */
+	assert_true(t_evil < 4 * t_plain + 0.002);
+	ldns_pkt_free(p);
+	cache_free(c);
+}
+
+/* Fail closed: without a seed from getrandom (here a seccomp filter makes
+ * it fail with ENOSYS, as an old kernel would) there is no cache, so the
+ * resolver does not start with a guessable hash. */
+static void
+test_no_seed_no_cache(void **state)
+{
+	struct sock_filter f[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getrandom, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+	int status;
+	pid_t pid;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		uint64_t seed;
+
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+			_exit(3);
+		if (hash_seed(&seed) != -1)
+			_exit(1);
+		_exit(cache_new(16) == NULL ? 0 : 2);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ttl),      cmocka_unit_test(test_hit_and_age),
-	    cmocka_unit_test(test_bound),    cmocka_unit_test(test_fresh),
+	    cmocka_unit_test(test_ttl),
+	    cmocka_unit_test(test_hit_and_age),
+	    cmocka_unit_test(test_bound),
+	    cmocka_unit_test(test_fresh),
 	    cmocka_unit_test(test_prepared),
+	    cmocka_unit_test(test_flood),
+	    cmocka_unit_test(test_no_seed_no_cache),
+	    cmocka_unit_test(test_set_max),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -182,6 +182,7 @@ test_defaults(void **state)
 	assert_int_equal(c.min_ttl, 60);
 	assert_int_equal(c.max_ttl, 86400);
 	assert_int_equal(c.max_addrs, 64);
+	assert_int_equal(c.cache_size, CONF_DEFAULT_CACHE_SIZE);
 	assert_string_equal(c.user, "namegate");
 	assert_int_equal(c.mode, MODE_ENFORCE);
 	assert_string_equal(fmt_ports(&c.ports), "tcp/443 tcp/80");
@@ -381,6 +382,7 @@ roundtrip(const char *path)
 	assert_int_equal(a.min_ttl, b.min_ttl);
 	assert_int_equal(a.max_ttl, b.max_ttl);
 	assert_int_equal(a.max_addrs, b.max_addrs);
+	assert_int_equal(a.cache_size, b.cache_size);
 	assert_string_equal(a.user, b.user);
 	assert_int_equal(a.mode, b.mode);
 	assert_string_equal(fmt_ports(&a.ports), fmt_ports2(&b.ports));
@@ -451,6 +453,81 @@ test_roundtrip(void **state)
 	         resolv);
 	write_ini(text, path, sizeof(path));
 	roundtrip(path);
+}
+
+/* conf_get's value of key, in a static buffer, without its newline. */
+static const char *
+get(const struct conf *c, const char *key)
+{
+	static char buf[4096];
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+	char *nl;
+
+	assert_non_null(f);
+	assert_true(conf_key_known(key));
+	assert_int_equal(conf_get(f, c, key), 0);
+	assert_int_equal(fclose(f), 0);
+	nl = strchr(buf, '\n');
+	if (nl == NULL) /* abort: cmocka's asserts return, as far as gcc -fanalyzer knows */
+		abort();
+	*nl = '\0';
+	return buf;
+}
+
+/* namegate-nfq --get: every key's effective value, defaults applied, one
+ * line, no comment; the repeating keys as their first words. */
+static void
+test_get(void **state)
+{
+	char text[PATH_MAX + 256], path[PATH_MAX], err[CONF_ERR_LEN];
+	struct conf c;
+
+	load_ok(HEAD "[allow]\ndomain = x.test\ndomain = .y.test tcp/22 ; why\n"
+	             "domain = *.z.test inward\nnetwork = 192.0.2.0/24 tcp/443\n[log]\nfile =\n",
+	        &c);
+	assert_string_equal(get(&c, "resolver.listen"), "127.0.0.1:53 [::1]:53");
+	assert_string_equal(get(&c, "resolver.upstream"), "192.0.2.53:53");
+	assert_string_equal(get(&c, "resolver.resolv_conf"), "/etc/resolv.conf");
+	assert_string_equal(get(&c, "resolver.user"), "namegate");
+	assert_string_equal(get(&c, "resolver.deny"), "nxdomain");
+	assert_string_equal(get(&c, "resolver.keep_ech"), "no");
+	assert_string_equal(get(&c, "gate.mode"), "enforce");
+	assert_string_equal(get(&c, "gate.ports"), "tcp/443 tcp/80");
+	assert_string_equal(get(&c, "gate.inbound"), "");
+	assert_string_equal(get(&c, "gate.socket"), "/run/namegate/gate.sock");
+	assert_string_equal(get(&c, "log.file"), "");
+	assert_string_equal(get(&c, "log.format"), "text");
+	assert_string_equal(get(&c, "allow.domain"), "x.test .y.test *.z.test");
+	assert_string_equal(get(&c, "allow.network"), "192.0.2.0/24");
+	conf_free(&c);
+
+	/* A key of one section is not found in another. */
+	load_ok(HEAD "[log]\nfile = /tmp/x.log\n", &c);
+	assert_string_equal(get(&c, "log.file"), "/tmp/x.log");
+	assert_string_equal(get(&c, "allow.domain"), "");
+	conf_free(&c);
+	assert_false(conf_key_known("resolver.file"));
+	assert_false(conf_key_known("log"));
+	assert_false(conf_key_known(".file"));
+	assert_false(conf_key_known("log.file.x"));
+	assert_int_equal(conf_get(stdout, &c, "resolver.nope"), -1);
+
+	/* With upstream = auto, conf_load_no_resolv leaves resolv_conf
+	 * unread (it may not be written yet); conf_load fails on it. */
+	snprintf(text, sizeof(text), "[resolver]\nresolv_conf = %s/missing.conf\nuser = nobody\n",
+	         tmpdir);
+	write_ini(text, path, sizeof(path));
+	assert_int_equal(conf_load(path, &c, err, sizeof(err)), -1);
+	assert_int_equal(conf_load_no_resolv(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.nupstream, 0);
+	assert_string_equal(get(&c, "resolver.user"), "nobody");
+	conf_free(&c);
+	/* and a bad line is still file:line */
+	snprintf(text, sizeof(text), "[resolver]\nresolv_conf = %s/missing.conf\nmax_ttl = x\n",
+	         tmpdir);
+	write_ini(text, path, sizeof(path));
+	assert_int_equal(conf_load_no_resolv(path, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":3: "));
 }
 
 /* The search list of resolv_conf, read whatever upstream says. */
@@ -604,6 +681,16 @@ test_errors(void **state)
 	load_bad(HEAD "max_addrs = 0\n", 3, "max_addrs");
 	load_bad(HEAD "max_addrs = 257\n", 3, "max_addrs");
 	load_bad(HEAD "max_addrs =\n", 3, "max_addrs");
+	load_bad(HEAD "cache_size = 0\n", 3, "cache_size must be 1..1000000");
+	load_bad(HEAD "cache_size = 1000001\n", 3, "cache_size must be 1..1000000");
+	load_bad(HEAD "cache_size = 10k\n", 3, "cache_size must be 1..1000000");
+	{
+		struct conf k;
+
+		load_ok(HEAD "cache_size = 25000\n", &k);
+		assert_int_equal(k.cache_size, 25000);
+		conf_free(&k);
+	}
 	load_bad(HEAD "user =\n", 3, "must not be empty");
 	load_bad(HEAD "user = a b\n", 3, "space");
 	load_bad(HEAD "user = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
@@ -868,6 +955,7 @@ main(void)
 	    cmocka_unit_test(test_ports),
 	    cmocka_unit_test(test_log_events),
 	    cmocka_unit_test(test_inbound),
+	    cmocka_unit_test(test_get),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

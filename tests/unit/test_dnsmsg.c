@@ -4,6 +4,7 @@
  * with ldns, the way a client or an upstream would send them.
  */
 #include "dnsmsg_fixture.h"
+#include "dnsmsg_testing.h"
 
 static void
 test_parse_good(void **state)
@@ -882,7 +883,8 @@ test_upstream_lower_case(void **state)
 /*
  * A template built for one client's case pattern, with the next client's
  * question written over it, is byte for byte the reply built for that
- * client; a template for another name is left alone.
+ * client, with the client's ID and RD bit; a template for another name is
+ * left alone.
  */
 static void
 test_template_case(void **state)
@@ -909,13 +911,16 @@ test_template_case(void **state)
 
 				parse_ok(cases[c1], LDNS_RR_TYPE_A, &q1);
 				parse_ok(cases[c2], LDNS_RR_TYPE_A, &q2);
+				/* another client: its own ID and RD bit */
+				q2.id = (uint16_t)(0xbe00 + c2);
+				q2.rd = (c2 & 1) != 0;
 				dnsmsg_filter_answer_raw(p1, &q1, &cfg, &x);
 				assert_int_equal(dnsmsg_build_reply(p1, &q1, true, &w1, &l1, &tr),
 				                 0);
 				dnsmsg_filter_answer_raw(p2, &q2, &cfg, &x);
 				assert_int_equal(dnsmsg_build_reply(p2, &q2, true, &w2, &l2, &tr),
 				                 0);
-				assert_int_equal(dnsmsg_reply_set_question(w1, l1, &q2), 0);
+				assert_int_equal(dnsmsg_reply_retarget(w1, l1, &q2), 0);
 				assert_int_equal(l1, l2);
 				assert_memory_equal(w1, w2, l1);
 				free(w1);
@@ -937,9 +942,9 @@ test_template_case(void **state)
 		assert_int_equal(dnsmsg_build_rcode(&q1, 0, &w, &len), 0);
 		copy = malloc(len);
 		memcpy(copy, w, len);
-		assert_int_equal(dnsmsg_reply_set_question(w, len, &q2), -1);
+		assert_int_equal(dnsmsg_reply_retarget(w, len, &q2), -1);
 		assert_memory_equal(w, copy, len);
-		assert_int_equal(dnsmsg_reply_set_question(w, DNSMSG_HDR_LEN + 4, &q1), -1);
+		assert_int_equal(dnsmsg_reply_retarget(w, DNSMSG_HDR_LEN + 4, &q1), -1);
 		free(copy);
 		free(w);
 		dnsmsg_query_free(&q1);

@@ -112,6 +112,48 @@ test_trim_spares_batch(void **state)
 	entrymap_free(m);
 }
 
+/* A line index past the ones seen so far grows the table of lines; every
+ * line keeps its members and their order across it (the heads move). */
+static void
+test_lines_grow(void **state)
+{
+	static const uint32_t L200[] = {200}, L0_200[] = {0, 200};
+	struct entrymap *m = entrymap_new(11);
+	struct ipset_entry out[8], e;
+	static const uint32_t remap[] = {1, 0};
+
+	for (uint8_t i = 1; i <= 4; i++) {
+		e = ent(i, 443);
+		entrymap_add(m, &e, 300, L0, 1, 1000, 1);
+		e = ent(i, 80);
+		entrymap_add(m, &e, 300, L1, 1, 1000, 1);
+	}
+	e = ent(9, 443);
+	entrymap_add(m, &e, 300, L200, 1, 1000, 2);
+	e = ent(1, 443);
+	entrymap_add(m, &e, 300, L0_200, 2, 1000, 3); /* 1 is line 0's newest now */
+	assert_int_equal(entrymap_line_count(m, 0), 4);
+	assert_int_equal(entrymap_line_count(m, 1), 4);
+	assert_int_equal(entrymap_line_count(m, 200), 2);
+	assert_int_equal(entrymap_trim(m, 0, 2, 2000, 4, out, 8), 2);
+	assert_int_equal(out[0].ip[3], 2);
+	assert_int_equal(out[1].ip[3], 3);
+	assert_int_equal(entrymap_trim(m, 1, 3, 2000, 4, out, 8), 1);
+	assert_int_equal(out[0].ip[3], 1);
+	assert_int_equal(out[0].port, 80);
+	/* two lines swap places, line 200 goes (and its entry 9, nowhere else) */
+	assert_int_equal(entrymap_relines(m, remap, 2, 2), 0);
+	assert_int_equal(entrymap_line_count(m, 0), 3);
+	assert_int_equal(entrymap_line_count(m, 1), 2);
+	assert_int_equal(entrymap_count(m), 5);
+	assert_int_equal(entrymap_trim(m, 1, 1, 2000, 5, out, 8), 1);
+	assert_int_equal(out[0].ip[3], 4);
+	entrymap_prune(m, 1000 + 301 * 1000);
+	assert_int_equal(entrymap_count(m), 0);
+	assert_int_equal(entrymap_line_count(m, 0), 0);
+	entrymap_free(m);
+}
+
 /* An entry this batch added for another line is spared on this one too,
  * and does not keep the older entries behind it from going. */
 static void
@@ -227,6 +269,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_never_shortens),
 	    cmocka_unit_test(test_trim_oldest_first),
+	    cmocka_unit_test(test_lines_grow),
 	    cmocka_unit_test(test_trim_spares_batch),
 	    cmocka_unit_test(test_shared_and_expired),
 	    cmocka_unit_test(test_trim_spares_batch_of_other_line),

@@ -14,6 +14,7 @@
 
 #include "addrmap.h"
 #include "bind.h"
+#include "kernel.h"
 #include "quic.h"
 #include "quic_rfc.h"
 #include "quic_seal.h"
@@ -208,40 +209,40 @@ test_bind_quic(void **state)
 	n1 = seal_initial(QUIC_VERSION_1, dcid_a, 8, 0, frames, fn, d1);
 	fn = seal_crypto(1000, hello + 1000, hn - 1000, frames);
 	n2 = seal_initial(QUIC_VERSION_1, dcid_a, 8, 1, frames, fn, d2);
-	decide(t, &f, d1, n1, VERDICT_MARK_BIND_FIRST, e, &c, &v);
+	decide(t, &f, d1, n1, KERNEL_MARK_BIND_FIRST, e, &c, &v);
 	assert_int_equal(v.action, VERDICT_BIND_PART);
-	decide(t, &f, d2, n2, VERDICT_MARK_BIND_MORE, e, &c, &v);
+	decide(t, &f, d2, n2, KERNEL_MARK_BIND_MORE, e, &c, &v);
 	assert_int_equal(v.action, VERDICT_BIND_OK);
 	assert_false(v.log);
 	/* 1-RTT on the judged flow (the rules pass these; the gate too). */
 	memset(d3, 0x41, 100);
-	decide(t, &f, d3, 100, VERDICT_MARK_BIND_QUIC, e, &c, &v);
+	decide(t, &f, d3, 100, KERNEL_MARK_BIND_QUIC, e, &c, &v);
 	assert_int_equal(v.action, VERDICT_PASS);
 	/* Another connection on the same ports, for a name not bound. */
 	hn = seal_hello("evil.lab.test", 100, hello);
 	fn = seal_crypto(0, hello, hn, frames);
 	n3 = seal_initial(QUIC_VERSION_1, dcid_b, 8, 0, frames, fn, d3);
-	decide(t, &f, d3, n3, VERDICT_MARK_BIND_QUIC, e, &c, &v);
+	decide(t, &f, d3, n3, KERNEL_MARK_BIND_QUIC, e, &c, &v);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	assert_int_equal(v.reason, REASON_SNI);
 	assert_string_equal(v.claim, "evil.lab.test");
 	/* The same first datagram on a fresh flow: reason sni, as for TCP. */
 	f = udp_flow(40002);
-	decide(t, &f, d3, n3, VERDICT_MARK_BIND_FIRST, e, &c, &v);
+	decide(t, &f, d3, n3, KERNEL_MARK_BIND_FIRST, e, &c, &v);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	assert_int_equal(v.reason, REASON_SNI);
 	/* A continuation the gate holds nothing of. */
 	f = udp_flow(40003);
-	decide(t, &f, d2, n2, VERDICT_MARK_BIND_MORE, e, &c, &v);
+	decide(t, &f, d2, n2, KERNEL_MARK_BIND_MORE, e, &c, &v);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	assert_int_equal(v.reason, REASON_NOT_QUIC);
 	/* Not QUIC at all on a fresh flow; audit mode lets it pass, logged. */
 	f = udp_flow(40004);
-	decide(t, &f, (const uint8_t *)"hello\n", 6, VERDICT_MARK_BIND_FIRST, e, &c, &v);
+	decide(t, &f, (const uint8_t *)"hello\n", 6, KERNEL_MARK_BIND_FIRST, e, &c, &v);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	assert_int_equal(v.reason, REASON_NOT_QUIC);
 	c.bind = BIND_AUDIT;
-	decide(t, &f, (const uint8_t *)"hello\n", 6, VERDICT_MARK_BIND_FIRST, e, &c, &v);
+	decide(t, &f, (const uint8_t *)"hello\n", 6, KERNEL_MARK_BIND_FIRST, e, &c, &v);
 	assert_int_equal(v.action, VERDICT_BIND_OK);
 	assert_true(v.audit && v.log);
 	bindtab_free(t);

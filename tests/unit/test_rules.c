@@ -471,6 +471,46 @@ test_bind(void **state)
 	assert_null(strstr(buf, "-j NAMEGATE-PEND"));
 }
 
+/* Every checked port goes through NAMEGATE-PEND, past the 15 one multiport
+ * match takes too: a port left out would be let out by the set alone, its
+ * ClientHello unread (rules.c once kept only the first 15). */
+static void
+test_bind_many_ports(void **state)
+{
+	static char buf[65536];
+	struct conf c;
+	char want[128];
+	int i;
+
+	sample_conf(&c);
+	for (i = 0; i < CONF_MAX_PORTS; i++)
+		assert_int_equal(portlist_add(&c.tls_ports, (struct port){IPPROTO_TCP, 1000 + i}),
+		                 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(portlist_add(&c.http_ports, (struct port){IPPROTO_TCP, 8000 + i}),
+		                 0);
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 7, 0, buf, sizeof(buf)) > 0);
+	/* 32 + 3 = 35 ports: 15, 15 and 5 */
+	assert_int_equal(count(buf, "dst,dst -j NAMEGATE-PEND\n"), 3);
+	assert_non_null(strstr(buf, "-A NAMEGATE -p tcp -m multiport --dports "
+	                            "1030,1031,8000,8001,8002 -m set --match-set namegate6 "
+	                            "dst,dst -j NAMEGATE-PEND\n"));
+	for (i = 0; i < CONF_MAX_PORTS + 3; i++) {
+		const char *p;
+		int port = i < CONF_MAX_PORTS ? 1000 + i : 8000 + i - CONF_MAX_PORTS;
+
+		snprintf(want, sizeof(want), "%d", port);
+		for (p = strstr(buf, "-A NAMEGATE -p tcp -m multiport --dports "); p != NULL;
+		     p = strstr(p + 1, "-A NAMEGATE -p tcp -m multiport --dports ")) {
+			const char *e = strchr(p, '\n');
+
+			if (memmem(p, (size_t)(e - p), want, strlen(want)) != NULL)
+				break;
+		}
+		assert_non_null(p);
+	}
+}
+
 static void
 test_too_small(void **state)
 {
@@ -498,6 +538,7 @@ main(void)
 	    cmocka_unit_test(test_dockerdns_read),
 	    cmocka_unit_test(test_inbound_ports),
 	    cmocka_unit_test(test_bind),
+	    cmocka_unit_test(test_bind_many_ports),
 	    cmocka_unit_test(test_too_small),
 	};
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "conf_fixture.h"
 #include "suffix.h"
 
 static void
@@ -113,17 +114,13 @@ test_conf_warnings(void **state)
 	                          "domain = *.github.io tcp/443\n"
 	                          "domain = alice.github.io\n"
 	                          "domain = .com\n";
-	char path[] = "/tmp/test_suffix_XXXXXX", err[CONF_ERR_LEN], want[1024];
+	char path[CONF_FIXTURE_PATH_LEN], want[1024];
 	char *out = NULL;
 	size_t len = 0;
 	struct conf c;
 	FILE *f;
-	int fd = mkstemp(path);
 
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, ini, sizeof(ini) - 1), (ssize_t)(sizeof(ini) - 1));
-	close(fd);
-	assert_int_equal(conf_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(conf_fixture_load(ini, &c, path), 0);
 	f = open_memstream(&out, &len);
 	assert_non_null(f);
 	assert_int_equal(suffix_conf_warnings(&c, f), 2);

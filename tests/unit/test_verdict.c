@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "addrmap.h"
+#include "kernel.h"
 #include "verdict.h"
 
 static const uint8_t ip_a[4] = {192, 0, 2, 10};
@@ -141,7 +142,7 @@ test_dns(void **state)
 	struct verdict v;
 
 	f.proto = IPPROTO_UDP;
-	decide(&f, VERDICT_MARK_DNS, m, MODE_ENFORCE, ON_DENY_REJECT, 5000, &v);
+	decide(&f, KERNEL_MARK_DNS, m, MODE_ENFORCE, ON_DENY_REJECT, 5000, &v);
 	assert_int_equal(v.action, VERDICT_REJECT);
 	assert_int_equal(v.reason, REASON_DNS);
 	assert_string_equal(verdict_reason_name(v.reason), "dns");
@@ -161,7 +162,7 @@ test_audit(void **state)
 	assert_int_equal(v.reason, REASON_UNRESOLVED);
 	assert_true(v.log);
 	assert_true(v.audit);
-	decide(&f, VERDICT_MARK_DNS, m, MODE_AUDIT, ON_DENY_DROP, 5000, &v);
+	decide(&f, KERNEL_MARK_DNS, m, MODE_AUDIT, ON_DENY_DROP, 5000, &v);
 	assert_int_equal(v.action, VERDICT_ACCEPT);
 	assert_int_equal(v.reason, REASON_DNS);
 	addrmap_free(m);
@@ -172,7 +173,7 @@ static void
 test_enforce_never_accepts(void **state)
 {
 	struct addrmap *m = sample_map();
-	const uint32_t marks[] = {0, VERDICT_MARK_DNS, VERDICT_MARK_DENY, 0xffffffff};
+	const uint32_t marks[] = {0, KERNEL_MARK_DNS, KERNEL_MARK_DENY, 0xffffffff};
 	const uint16_t ports[] = {0, 22, 443};
 	const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP};
 	const uint8_t *ips[] = {ip_a, ip_b};
@@ -205,10 +206,10 @@ test_already_marked(void **state)
 	struct flow f = tcp_flow(ip_b, 443);
 	struct verdict v;
 
-	decide(&f, VERDICT_MARK_DENY, m, MODE_ENFORCE, ON_DENY_REJECT, 5000, &v);
+	decide(&f, KERNEL_MARK_DENY, m, MODE_ENFORCE, ON_DENY_REJECT, 5000, &v);
 	assert_int_equal(v.action, VERDICT_DROP);
 	assert_false(v.log);
-	decide(&f, VERDICT_MARK_DENY, m, MODE_AUDIT, ON_DENY_REJECT, 5000, &v);
+	decide(&f, KERNEL_MARK_DENY, m, MODE_AUDIT, ON_DENY_REJECT, 5000, &v);
 	assert_int_equal(v.action, VERDICT_DROP);
 	addrmap_free(m);
 }
@@ -280,22 +281,22 @@ test_inbound(void **state)
 	struct flow f = tcp_flow(ip_a, 443);
 	struct verdict v;
 
-	decide(&f, VERDICT_MARK_INBOUND, m, MODE_ENFORCE, ON_DENY_REJECT, 5000, &v);
+	decide(&f, KERNEL_MARK_INBOUND, m, MODE_ENFORCE, ON_DENY_REJECT, 5000, &v);
 	assert_int_equal(v.action, VERDICT_DROP);
 	assert_int_equal(v.reason, REASON_INBOUND);
 	assert_string_equal(verdict_reason_name(v.reason), "inbound");
 	assert_true(v.log);
 	assert_false(v.audit);
-	decide(&f, VERDICT_MARK_INBOUND, m, MODE_ENFORCE, ON_DENY_DROP, 5000, &v);
+	decide(&f, KERNEL_MARK_INBOUND, m, MODE_ENFORCE, ON_DENY_DROP, 5000, &v);
 	assert_int_equal(v.action, VERDICT_DROP);
-	decide(&f, VERDICT_MARK_INBOUND, m, MODE_AUDIT, ON_DENY_REJECT, 5000, &v);
+	decide(&f, KERNEL_MARK_INBOUND, m, MODE_AUDIT, ON_DENY_REJECT, 5000, &v);
 	assert_int_equal(v.action, VERDICT_ACCEPT);
 	assert_true(v.audit);
 	assert_int_equal(v.reason, REASON_INBOUND);
-	decide(NULL, VERDICT_MARK_INBOUND, m, MODE_AUDIT, ON_DENY_REJECT, 5000, &v);
+	decide(NULL, KERNEL_MARK_INBOUND, m, MODE_AUDIT, ON_DENY_REJECT, 5000, &v);
 	assert_int_equal(v.action, VERDICT_DROP);
 	assert_int_equal(v.reason, REASON_MALFORMED);
-	decide(NULL, VERDICT_MARK_INBOUND, m, MODE_ENFORCE, ON_DENY_REJECT, 5000, &v);
+	decide(NULL, KERNEL_MARK_INBOUND, m, MODE_ENFORCE, ON_DENY_REJECT, 5000, &v);
 	assert_int_equal(v.action, VERDICT_DROP);
 	addrmap_free(m);
 }
