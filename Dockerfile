@@ -14,7 +14,7 @@ FROM debian:bookworm-slim AS build-deps
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         meson ninja-build pkgconf gcc libc6-dev \
-        libldns-dev libnetfilter-queue-dev libmnl-dev libinih-dev libpsl-dev libjson-c-dev \
+        libldns-dev libnetfilter-queue-dev libmnl-dev libinih-dev libpsl-dev libjson-c-dev libssl-dev \
         build-essential debhelper dpkg-dev scdoc \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 
@@ -44,7 +44,7 @@ RUN dpkg-buildpackage -us -uc -b \
 FROM debian:bookworm-slim AS runtime-deps
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libldns3 libnetfilter-queue1 libmnl0 libinih1 libpsl5 publicsuffix libjson-c5 \
+        libldns3 libnetfilter-queue1 libmnl0 libinih1 libpsl5 publicsuffix libjson-c5 libssl3 \
         iptables ipset iproute2 tini ldnsutils adduser conntrack curl ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 

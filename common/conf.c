@@ -47,6 +47,7 @@ enum conf_key {
 	K_BIND,
 	K_TLS_PORTS,
 	K_HTTP_PORTS,
+	K_QUIC_PORTS,
 	K_FILE,
 	K_FORMAT,
 	K_DOMAIN,
@@ -83,6 +84,7 @@ static const struct keydef keydefs[] = {
     {"gate", "bind", K_BIND, false},
     {"gate", "tls_ports", K_TLS_PORTS, false},
     {"gate", "http_ports", K_HTTP_PORTS, false},
+    {"gate", "quic_ports", K_QUIC_PORTS, false},
     {"log", "file", K_FILE, false},
     {"log", "format", K_FORMAT, false},
     {"allow", "domain", K_DOMAIN, true},
@@ -555,8 +557,12 @@ set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		memset(&c->inbound, 0, sizeof(c->inbound));
 		return parse_ports(pc, words, n, &c->inbound);
 	case K_TLS_PORTS:
-	case K_HTTP_PORTS: {
-		struct portlist *pl = key == K_TLS_PORTS ? &c->tls_ports : &c->http_ports;
+	case K_HTTP_PORTS:
+	case K_QUIC_PORTS: {
+		struct portlist *pl = key == K_TLS_PORTS    ? &c->tls_ports
+		                      : key == K_HTTP_PORTS ? &c->http_ports
+		                                            : &c->quic_ports;
+		uint8_t want = key == K_QUIC_PORTS ? IPPROTO_UDP : IPPROTO_TCP;
 		size_t i;
 
 		/* Empty is valid: no port of that kind is checked. */
@@ -569,13 +575,17 @@ set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		memset(pl, 0, sizeof(*pl));
 		if (parse_ports(pc, words, n, pl) < 0)
 			return -1;
-		/* Only a TCP stream carries a ClientHello or a request we can
-		 * read; QUIC's SNI is in an encrypted Initial. */
+		/* A TCP stream carries a ClientHello or a request, QUIC (udp)
+		 * a ClientHello in its Initial packets. */
 		for (i = 0; i < pl->n; i++) {
-			if (pl->v[i].proto != IPPROTO_TCP) {
-				conf_fail(
-				    pc, pc->line, "%s: only tcp ports can be checked, not udp/%u",
-				    key == K_TLS_PORTS ? "tls_ports" : "http_ports", pl->v[i].port);
+			if (pl->v[i].proto != want) {
+				conf_fail(pc, pc->line,
+				          "%s: only %s ports can be checked, not %s/%u",
+				          key == K_TLS_PORTS    ? "tls_ports"
+				          : key == K_HTTP_PORTS ? "http_ports"
+				                                : "quic_ports",
+				          want == IPPROTO_UDP ? "udp" : "tcp",
+				          want == IPPROTO_UDP ? "tcp" : "udp", pl->v[i].port);
 				return -1;
 			}
 		}
@@ -775,6 +785,7 @@ set_defaults(struct conf *c)
 	c->bind = BIND_ENFORCE;
 	portlist_add(&c->tls_ports, (struct port){IPPROTO_TCP, 443});
 	portlist_add(&c->http_ports, (struct port){IPPROTO_TCP, 80});
+	portlist_add(&c->quic_ports, (struct port){IPPROTO_UDP, 443});
 	strcpy(c->log_file, "/var/log/namegate.log");
 	c->log_format = LOG_FORMAT_TEXT;
 }
@@ -1065,7 +1076,9 @@ conf_print(FILE *f, const struct conf *c)
 	portlist_fmt(&c->tls_ports, buf, sizeof(buf));
 	fprintf(f, "tls_ports =%s%s\n", buf[0] ? " " : "", buf);
 	portlist_fmt(&c->http_ports, buf, sizeof(buf));
-	fprintf(f, "http_ports =%s%s\n\n", buf[0] ? " " : "", buf);
+	fprintf(f, "http_ports =%s%s\n", buf[0] ? " " : "", buf);
+	portlist_fmt(&c->quic_ports, buf, sizeof(buf));
+	fprintf(f, "quic_ports =%s%s\n\n", buf[0] ? " " : "", buf);
 
 	/* "file =" alone (no trailing space) means stderr only. */
 	fprintf(f, "[log]\nfile =%s%s\nformat = %s\n\n", c->log_file[0] ? " " : "", c->log_file,

@@ -110,6 +110,7 @@ struct conf {
 	enum bind_mode bind;        /* default enforce */
 	struct portlist tls_ports;  /* SNI checked; default tcp/443, tcp only */
 	struct portlist http_ports; /* Host checked; default tcp/80, tcp only */
+	struct portlist quic_ports; /* QUIC Initial SNI checked; default udp/443, udp only */
 
 	/* [log] */
 	char log_file[PATH_MAX]; /* default /var/log/namegate.log; "" = stderr only */

@@ -7,6 +7,7 @@
 
 #include "bind.h"
 #include "kernel.h"
+#include "quic.h"
 #include "sni.h"
 
 struct held {
@@ -17,7 +18,9 @@ struct held {
 	uint32_t start; /* sequence number of the first byte */
 	uint64_t since_ms;
 	size_t len;
-	uint8_t *buf; /* SNI_MAX_BYTES */
+	uint8_t *buf;        /* TCP: SNI_MAX_BYTES */
+	struct quic_conn *q; /* UDP: the Initial crypto stream */
+	bool bound;          /* UDP: q holds a whole hello, found bound */
 };
 
 struct bindtab {
@@ -35,6 +38,7 @@ static void
 release(struct bindtab *t, struct held *h)
 {
 	free(h->buf);
+	free(h->q);
 	memset(h, 0, sizeof(*h));
 	t->count--;
 }
@@ -79,7 +83,7 @@ find(struct bindtab *t, const struct flow *f)
 /* A free slot, after dropping what is past its time; when none is free,
  * the oldest flight makes room (its next segment is then denied). */
 static struct held *
-slot_for(struct bindtab *t, uint64_t now_ms)
+slot_for(struct bindtab *t, const struct flow *f, uint64_t now_ms, bool quic)
 {
 	struct held *oldest = NULL, *free_slot = NULL;
 	size_t i;
@@ -100,10 +104,19 @@ slot_for(struct bindtab *t, uint64_t now_ms)
 		release(t, oldest);
 		free_slot = oldest;
 	}
-	free_slot->buf = malloc(SNI_MAX_BYTES);
-	if (free_slot->buf == NULL)
+	if (quic)
+		free_slot->q = calloc(1, sizeof(struct quic_conn));
+	else
+		free_slot->buf = malloc(SNI_MAX_BYTES);
+	if (free_slot->buf == NULL && free_slot->q == NULL)
 		return NULL;
 	free_slot->used = true;
+	free_slot->family = f->family;
+	memcpy(free_slot->src, f->src, 16);
+	memcpy(free_slot->dst, f->dst, 16);
+	free_slot->sport = f->sport;
+	free_slot->dport = f->dport;
+	free_slot->since_ms = now_ms;
 	t->count++;
 	return free_slot;
 }
@@ -118,7 +131,7 @@ judge(enum sni_result r, const struct sni_claim *cl, bool http, const struct flo
 	addrmap_names_fmt(e, now_ms, out->names, sizeof(out->names));
 	switch (r) {
 	case SNI_OK:
-		if (addrmap_bound_to(e, cl->name, IPPROTO_TCP, f->dport, now_ms)) {
+		if (addrmap_bound_to(e, cl->name, f->proto, f->dport, now_ms)) {
 			out->log = false;
 			out->reason = REASON_NONE;
 			return;
@@ -133,6 +146,9 @@ judge(enum sni_result r, const struct sni_claim *cl, bool http, const struct flo
 		return;
 	case SNI_NOT_HTTP:
 		out->reason = REASON_NOT_HTTP;
+		return;
+	case SNI_NOT_QUIC:
+		out->reason = REASON_NOT_QUIC;
 		return;
 	case SNI_NOT_TLS:
 	case SNI_MORE:
@@ -213,20 +229,85 @@ classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen
 		judge(r, &cl, http, f, e, now_ms, out);
 		return VERDICT_REJECT;
 	}
-	if (plen > SNI_MAX_BYTES || (h = slot_for(t, now_ms)) == NULL) {
+	if (plen > SNI_MAX_BYTES || (h = slot_for(t, f, now_ms, false)) == NULL) {
 		judge(SNI_MORE, &cl, http, f, e, now_ms, out);
 		return VERDICT_REJECT;
 	}
-	h->family = f->family;
-	memcpy(h->src, f->src, 16);
-	memcpy(h->dst, f->dst, 16);
-	h->sport = f->sport;
-	h->dport = f->dport;
 	h->start = seq;
-	h->since_ms = now_ms;
 	memcpy(h->buf, pl, plen);
 	h->len = plen;
 	return VERDICT_BIND_PART;
+}
+
+/* A datagram of a QUIC flow: mark FIRST (nothing judged yet), MORE (a
+ * hello under way) or QUIC (a long-header datagram of a judged flow, which
+ * may start another connection). Every Initial that opens under its own
+ * DCID's keys is a hello a server would take: judged once it is whole,
+ * its bytes kept until then; datagrams that do not complete it pass (no
+ * server answers half a hello). */
+static enum verdict_action
+quic_classify(struct bindtab *t, const struct flow *f, const uint8_t *pl, size_t plen,
+              uint32_t mark, const struct addrmap_entry *e, uint64_t now_ms, struct verdict *out)
+{
+	bool checked = mark == KERNEL_MARK_BIND_QUIC;
+	struct held *h = find(t, f);
+	struct quic_seen seen;
+	struct sni_claim cl;
+	enum sni_result r;
+
+	if (h != NULL && now_ms - h->since_ms > BIND_HOLD_MS) {
+		release(t, h);
+		h = NULL;
+	}
+	if (h == NULL) {
+		if ((h = slot_for(t, f, now_ms, true)) == NULL) {
+			judge(SNI_NOT_QUIC, &cl, false, f, e, now_ms, out);
+			return VERDICT_REJECT;
+		}
+	}
+	/* A new connection whose hello does not start here continues one
+	 * the gate holds nothing of (restarted, evicted, past its time):
+	 * what the server has of it is unknown. */
+	if (quic_datagram(h->q, pl, plen, &seen) != QUIC_OK || (seen.fresh && !seen.from_zero)) {
+		release(t, h);
+		judge(SNI_NOT_QUIC, &cl, false, f, e, now_ms, out);
+		return VERDICT_REJECT;
+	}
+	if (seen.fresh) {
+		h->since_ms = now_ms;
+		h->bound = false;
+	}
+	if (seen.crypto == 0) {
+		bool bound = h->q->used && h->bound;
+
+		if (!h->q->used)
+			release(t, h);
+		/* Nothing of a hello: on a judged flow, the packets of its
+		 * connections; before, only Initials of the hello under way
+		 * that carry nothing else (an ACK). A flow whose hello was
+		 * found bound can still carry the PENDING or PARTIAL mark:
+		 * the datagrams of a hello in two leave before the first
+		 * verdict, each with a conntrack entry of its own, and the
+		 * first one's mark wins when they are merged. */
+		if (!checked && bound)
+			return VERDICT_BIND_OK;
+		if (checked || (mark == KERNEL_MARK_BIND_MORE && seen.initials > 0 &&
+		                !seen.opaque && !seen.short_hdr))
+			return VERDICT_PASS;
+		judge(SNI_NOT_QUIC, &cl, false, f, e, now_ms, out);
+		return VERDICT_REJECT;
+	}
+	r = quic_conn_hello(h->q, &cl);
+	if (r == SNI_MORE)
+		return checked ? VERDICT_PASS : VERDICT_BIND_PART;
+	/* Judged again each time it comes (a retransmission): bytes that
+	 * differ from what was held were refused above. */
+	judge(r, &cl, false, f, e, now_ms, out);
+	if (out->reason != REASON_NONE)
+		release(t, h);
+	else
+		h->bound = true;
+	return VERDICT_REJECT;
 }
 
 void
@@ -240,9 +321,9 @@ bind_decide(struct bindtab *t, const struct flow *f, const uint8_t *pkt, size_t 
 	memset(out, 0, sizeof(*out));
 	out->bind = true;
 	out->name = e != NULL ? e->nm->name : NULL;
-	/* Only TCP with a whole header reaches here by the rules; anything
-	 * else is denied as what it claims to be. */
-	if (f == NULL || !f->has_tcp || f->payload_off > len ||
+	/* Only TCP and UDP with a whole header reach here by the rules;
+	 * anything else is denied as what it claims to be. */
+	if (f == NULL || !(f->has_tcp || f->has_udp) || f->payload_off > len ||
 	    len - f->payload_off < f->payload_len) {
 		out->reason = REASON_MALFORMED;
 		out->log = true;
@@ -251,8 +332,12 @@ bind_decide(struct bindtab *t, const struct flow *f, const uint8_t *pkt, size_t 
 	}
 	http = !portlist_has(&c->tls_ports, IPPROTO_TCP, f->dport) &&
 	       portlist_has(&c->http_ports, IPPROTO_TCP, f->dport);
-	out->http = http;
-	a = classify(t, f, pkt + f->payload_off, f->payload_len, mark, http, e, now_ms, out);
+	out->http = http && f->has_tcp;
+	if (f->has_udp)
+		a = quic_classify(t, f, pkt + f->payload_off, f->payload_len, mark, e, now_ms, out);
+	else
+		a = classify(t, f, pkt + f->payload_off, f->payload_len, mark, http, e, now_ms,
+		             out);
 	if (a != VERDICT_REJECT) {
 		out->action = a;
 		return;

@@ -60,5 +60,9 @@
  * connection marks above. */
 #define KERNEL_MARK_BIND_OK 0x4e470022u
 #define KERNEL_MARK_BIND_PART 0x4e470023u
+/* A long-header datagram of a CHECKED QUIC flow: a new connection's
+ * Initial may ride on a flow already judged (QUIC demultiplexes by
+ * connection ID, not by addresses and ports). */
+#define KERNEL_MARK_BIND_QUIC 0x4e470024u
 
 #endif

@@ -41,6 +41,11 @@ parse_l4(const uint8_t *buf, size_t len, size_t off, bool first_fragment, struct
 		out->payload_off = off + doff;
 		out->payload_len = len - off - doff;
 	}
+	if (out->proto == IPPROTO_UDP && len - off >= 8) {
+		out->has_udp = true;
+		out->payload_off = off + 8;
+		out->payload_len = len - off - 8;
+	}
 	return 0;
 }
 

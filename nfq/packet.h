@@ -21,7 +21,8 @@ struct flow {
 	 * where the payload starts in the buffer and how long it is (what the
 	 * buffer holds of it, up to the IP length). */
 	bool has_tcp;
-	bool syn; /* its first data byte is seq + 1 (TCP Fast Open) */
+	bool has_udp; /* the whole UDP header is there; payload_* as for TCP */
+	bool syn;     /* its first data byte is seq + 1 (TCP Fast Open) */
 	uint32_t seq;
 	size_t payload_off, payload_len;
 };

@@ -203,7 +203,8 @@ packet_cb(const struct nlmsghdr *nlh, void *arg)
 		parsed = true;
 		e = addrmap_get(q->map, f.family, f.dst);
 	}
-	if (mark == KERNEL_MARK_BIND_FIRST || mark == KERNEL_MARK_BIND_MORE)
+	if (mark == KERNEL_MARK_BIND_FIRST || mark == KERNEL_MARK_BIND_MORE ||
+	    mark == KERNEL_MARK_BIND_QUIC)
 		bind_decide(q->bind, parsed ? &f : NULL,
 		            parsed ? mnl_attr_get_payload(attr[NFQA_PAYLOAD]) : NULL,
 		            parsed ? mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]) : 0, mark, e,

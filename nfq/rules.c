@@ -209,17 +209,18 @@ inbound_text(struct textbuf *tb, const struct conf *c, int family, unsigned queu
 	tb_printf(tb, "-A " KERNEL_CHAIN_IN " -j %s\n", c->mode == MODE_AUDIT ? "ACCEPT" : "DROP");
 }
 
-/* The ports whose first flight is judged (bind.h), every one of them;
- * none when the check is off. Returns how many went into ports. */
+/* The ports whose first flight is judged (bind.h), every one of them:
+ * TCP's (tls_ports, http_ports) or UDP's (quic_ports); none when the check
+ * is off. Returns how many went into ports. */
 static size_t
-bind_ports(const struct conf *c, uint16_t *ports, size_t max)
+bind_ports(const struct conf *c, uint8_t proto, uint16_t *ports, size_t max)
 {
-	const struct portlist *pls[] = {&c->tls_ports, &c->http_ports};
+	const struct portlist *pls[] = {&c->tls_ports, &c->http_ports, &c->quic_ports};
 	size_t n = 0, i, k;
 
 	if (c->bind == BIND_OFF)
 		return 0;
-	for (k = 0; k < 2; k++) {
+	for (k = proto == IPPROTO_UDP ? 2 : 0; k < (proto == IPPROTO_UDP ? 3u : 2u); k++) {
 		for (i = 0; i < pls[k]->n && n < max; i++)
 			ports[n++] = pls[k]->v[i].port;
 	}
@@ -248,7 +249,7 @@ bind_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
 
 	tb_printf(tb, "-A " KERNEL_CHAIN_PEND " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
 	          (uint32_t)KERNEL_CT_PENDING);
-	if (c->bind == BIND_OFF || c->tls_ports.n + c->http_ports.n == 0) {
+	if (c->bind == BIND_OFF || c->tls_ports.n + c->http_ports.n + c->quic_ports.n == 0) {
 		tb_printf(tb, "-A " KERNEL_CHAIN_PEND " -j ACCEPT\n");
 		return;
 	}
@@ -259,8 +260,16 @@ bind_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
 	          "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
 	          " -p tcp -j REJECT --reject-with tcp-reset\n",
 	          (uint32_t)KERNEL_MARK_DENY);
+	tb_printf(tb,
+	          "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
+	          " -p udp -j REJECT --reject-with %s\n",
+	          (uint32_t)KERNEL_MARK_DENY,
+	          family == AF_INET6 ? "icmp6-adm-prohibited" : "icmp-admin-prohibited");
 	tb_printf(tb, "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j DROP\n",
 	          (uint32_t)KERNEL_MARK_DENY);
+	/* That ICMP error, which the kernel ties to the flow it answers. */
+	tb_printf(tb, "-A " KERNEL_CHAIN_BIND " -p %s -m conntrack --ctstate RELATED -j ACCEPT\n",
+	          family == AF_INET6 ? "ipv6-icmp" : "icmp");
 	tb_printf(tb,
 	          "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32
 	          " -j CONNMARK --set-mark 0x%08" PRIx32 "\n",
@@ -273,6 +282,20 @@ bind_text(struct textbuf *tb, const struct conf *c, int family, unsigned queue)
 	          (uint32_t)KERNEL_MARK_BIND_PART, (uint32_t)KERNEL_CT_PARTIAL);
 	tb_printf(tb, "-A " KERNEL_CHAIN_BIND " -m mark --mark 0x%08" PRIx32 " -j ACCEPT\n",
 	          (uint32_t)KERNEL_MARK_BIND_PART);
+	/* A judged QUIC flow: its short-header (1-RTT) packets, all of the
+	 * bulk, pass; a long-header one may be the Initial of another
+	 * connection on the same ports, and goes to the gate. u32 reads the
+	 * first byte of the UDP payload (IPv6: only right after the fixed
+	 * header; with extension headers it goes to the gate). */
+	tb_printf(tb,
+	          "-A " KERNEL_CHAIN_BIND " -p udp -m connmark --mark 0x%08" PRIx32
+	          " -m u32 --u32 \"%s\" -j ACCEPT\n",
+	          (uint32_t)KERNEL_CT_CHECKED,
+	          family == AF_INET ? "0>>22&0x3C@8>>24&0x80=0" : "4&0xFF00=0x1100&&48>>24&0x80=0");
+	tb_printf(tb,
+	          "-A " KERNEL_CHAIN_BIND " -p udp -m connmark --mark 0x%08" PRIx32
+	          " -j MARK --set-mark 0x%08" PRIx32 "\n",
+	          (uint32_t)KERNEL_CT_CHECKED, (uint32_t)KERNEL_MARK_BIND_QUIC);
 	for (i = 0; i < sizeof(doffs) / sizeof(doffs[0]); i++) {
 		if (family == AF_INET)
 			tb_printf(tb,
@@ -313,8 +336,9 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	struct textbuf tb = {.p = buf, .cap = len};
 	bool v6 = family == AF_INET6;
 	char ip[ADDR_STRLEN];
-	uint16_t bports[2 * CONF_MAX_PORTS];
-	size_t nbind = bind_ports(c, bports, sizeof(bports) / sizeof(bports[0]));
+	uint16_t bports[2 * CONF_MAX_PORTS], qports[CONF_MAX_PORTS];
+	size_t nbind = bind_ports(c, IPPROTO_TCP, bports, sizeof(bports) / sizeof(bports[0]));
+	size_t nquic = bind_ports(c, IPPROTO_UDP, qports, sizeof(qports) / sizeof(qports[0]));
 	size_t i;
 
 	if (len == 0)
@@ -330,11 +354,18 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 
 	/* A connection whose first flight is still to be judged is not let
 	 * out by the ESTABLISHED accept (one connmark match for both marks). */
-	if (nbind > 0)
+	if (nbind + nquic > 0)
 		tb_printf(&tb,
 		          "-A " KERNEL_CHAIN " -m connmark --mark 0x%08" PRIx32 "/0x%08" PRIx32
 		          " -j " KERNEL_CHAIN_BIND "\n",
 		          (uint32_t)KERNEL_CT_PENDING, (uint32_t)KERNEL_CT_MASK);
+	/* A judged QUIC flow too: UDP is ESTABLISHED once the server
+	 * answered, and it can carry other connections after that. */
+	if (nquic > 0)
+		tb_printf(&tb,
+		          "-A " KERNEL_CHAIN " -p udp -m connmark --mark 0x%08" PRIx32
+		          " -j " KERNEL_CHAIN_BIND "\n",
+		          (uint32_t)KERNEL_CT_CHECKED);
 	/* Most packets belong to flows that are under way: they leave first.
 	 * A packet the gate marked for rejection is the first of a new flow
 	 * (NF_REPEAT keeps its conntrack state), so it never matches this. */
@@ -383,6 +414,9 @@ rules_text(const struct conf *c, const struct dockerdns *dd, int family, uid_t r
 	/* Every checked port: one past the first MULTIPORT_MAX would
 	 * otherwise be let out by the set alone, its first flight unread. */
 	multiport_rules(&tb, KERNEL_CHAIN, &protos[1] /* tcp */, 1, "dports", bports, nbind,
+	                v6 ? " -m set --match-set " KERNEL_SET6 " dst,dst -j " KERNEL_CHAIN_PEND
+	                   : " -m set --match-set " KERNEL_SET4 " dst,dst -j " KERNEL_CHAIN_PEND);
+	multiport_rules(&tb, KERNEL_CHAIN, &protos[0] /* udp */, 1, "dports", qports, nquic,
 	                v6 ? " -m set --match-set " KERNEL_SET6 " dst,dst -j " KERNEL_CHAIN_PEND
 	                   : " -m set --match-set " KERNEL_SET4 " dst,dst -j " KERNEL_CHAIN_PEND);
 	tb_printf(&tb, "-A " KERNEL_CHAIN " -m set --match-set %s dst,dst -j ACCEPT\n",

@@ -173,6 +173,20 @@ sni_parse_tls(const uint8_t *buf, size_t len, struct sni_claim *out)
 	}
 }
 
+enum sni_result
+sni_parse_handshake(const uint8_t *hs, size_t len, struct sni_claim *out)
+{
+	size_t body;
+
+	memset(out, 0, sizeof(*out));
+	if (len < 4 || hs[0] != TLS_HS_CLIENT_HELLO)
+		return SNI_NOT_TLS;
+	body = (size_t)hs[1] << 16 | (size_t)hs[2] << 8 | hs[3];
+	if (body != len - 4)
+		return SNI_NOT_TLS;
+	return client_hello(hs + 4, body, out);
+}
+
 static bool
 is_tchar(uint8_t ch)
 {

@@ -25,6 +25,7 @@ enum sni_result {
 	SNI_NOT_TLS,  /* not a ClientHello, or one we do not read the same way a server would */
 	SNI_NO_HOST,  /* an HTTP request without exactly one usable Host */
 	SNI_NOT_HTTP, /* not an HTTP/1 request in origin form */
+	SNI_NOT_QUIC, /* not QUIC Initial packets as a server reads them (quic.h) */
 };
 
 struct sni_claim {
@@ -35,6 +36,9 @@ struct sni_claim {
 };
 
 enum sni_result sni_parse_tls(const uint8_t *buf, size_t len, struct sni_claim *out);
+/* One handshake message (type, 24-bit length, body) of exactly len bytes,
+ * as a QUIC CRYPTO stream carries it, without the record layer. */
+enum sni_result sni_parse_handshake(const uint8_t *hs, size_t len, struct sni_claim *out);
 enum sni_result sni_parse_http(const uint8_t *buf, size_t len, struct sni_claim *out);
 
 #endif

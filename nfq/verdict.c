@@ -99,6 +99,8 @@ verdict_reason_name(enum verdict_reason r)
 		return "ech";
 	case REASON_NOT_HTTP:
 		return "not-http";
+	case REASON_NOT_QUIC:
+		return "not-quic";
 	case REASON_NONE:
 		break;
 	}

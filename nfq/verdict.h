@@ -38,6 +38,7 @@ enum verdict_reason {
 	REASON_HOST,      /* HTTP Host not handed out for this address and port, or none */
 	REASON_ECH,       /* as REASON_SNI, the hello carrying encrypted_client_hello */
 	REASON_NOT_HTTP,  /* no well-formed HTTP/1 request in time on an HTTP port */
+	REASON_NOT_QUIC,  /* no readable QUIC Initial on a QUIC port (nfq/quic.h) */
 };
 
 struct verdict {

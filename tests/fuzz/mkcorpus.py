@@ -11,6 +11,9 @@ conf:    the repository's sandbox.ini and lab-style configs.
 gateipc: ALLOW messages packed as common/gateipc.h lays them out.
 packet:  IPv4/IPv6 TCP/UDP/ICMP headers, fragments, extension headers, each
          prefixed with the control byte fuzz_packet.c reads.
+quic:    the client Initials of RFC 9001 / RFC 9369 A.2 as they are, and the
+         plaintext CRYPTO frames of hellos (tests/lab/quicraw.py's), whole
+         and cut in two, prefixed with fuzz_quic.c's control byte.
 
 Everything runs in a network namespace made here (ngfz-corpus), on its own
 loopback, and is deleted afterwards.
@@ -262,6 +265,25 @@ def confs():
     return out
 
 
+def quic_seeds():
+    sys.path.insert(0, os.path.join(TOP, "tests", "lab"))
+    import quicraw
+    out = []
+    for name in ("RFC9001_CLIENT_INITIAL", "RFC9369_CLIENT_INITIAL"):
+        text = open(os.path.join(TOP, "tests", "unit", "quic_rfc.h")).read()
+        hexs = text.split(name + "[] =", 1)[1].split(";", 1)[0]
+        out.append(b"\x01" + bytes.fromhex("".join(x.strip().strip('"') for x in hexs.split())))
+    out.append(b"\x01" + quicraw.initial("good.lab.test"))
+    for name in ("good.lab.test", "evil.lab.test", "-"):
+        ch = quicraw.hello(name)
+        one = b"\x06\x00" + struct.pack(">H", 0x4000 | len(ch)) + ch
+        half = len(ch) // 2
+        two = (b"\x06" + struct.pack(">HH", 0x4000 | half, 0x4000 | (len(ch) - half)) + ch[half:] +
+               b"\x06\x00" + struct.pack(">H", 0x4000 | half) + ch[:half] + b"\x01\x02\x00\x00\x00\x00")
+        out += [b"\xfe" + one, b"\x80" + one, b"\xfe" + two]
+    return out
+
+
 def main():
     if os.geteuid() != 0:
         print("mkcorpus.py: run as root (it makes the network namespace %s)" % NS, file=sys.stderr)
@@ -300,6 +322,8 @@ def main():
         save("gateipc", struct.pack("<HHIII", 2, 3, 7, 0, 1), "ack")
         for ctl, p in packets():
             save("packet", bytes([ctl]) + p, "pkt")
+        for q in quic_seeds():
+            save("quic", q, "quic")
     finally:
         subprocess.run(["ip", "netns", "del", NS], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -144,6 +144,17 @@ test_bind_keys(void **state)
 	load_bad(HEAD "[gate]\nbind = maybe\n", 4, "bad value");
 	load_bad(HEAD "[gate]\ntls_ports = udp/443\n", 4, "only tcp ports");
 	load_bad(HEAD "[gate]\nhttp_ports = tcp/99999\n", 4, "");
+	/* quic_ports: udp/443 by default, udp only */
+	load_ok(HEAD, &c);
+	assert_string_equal(fmt_ports(&c.quic_ports), "udp/443");
+	conf_free(&c);
+	load_ok(HEAD "[gate]\nquic_ports = udp/443 udp/8443\n", &c);
+	assert_string_equal(fmt_ports(&c.quic_ports), "udp/443 udp/8443");
+	conf_free(&c);
+	load_ok(HEAD "[gate]\nquic_ports =\n", &c);
+	assert_int_equal(c.quic_ports.n, 0);
+	conf_free(&c);
+	load_bad(HEAD "[gate]\nquic_ports = tcp/443\n", 4, "only udp ports");
 }
 
 static void

@@ -442,6 +442,29 @@ test_bind(void **state)
 	assert_non_null(strstr(buf, "-A NAMEGATE-PEND -j CONNMARK --set-mark 0x4e470010\n"
 	                            "-A NAMEGATE-PEND -j NAMEGATE-BIND\n"));
 	assert_non_null(strstr(buf, "--length 80 -m u32 --u32 \"4&0xFF00=0x600&&52>>26&0x3C=40\""));
+	/* QUIC: its own pending rule; a judged flow's long-header packets go
+	 * back to the gate, its 1-RTT packets pass; denials are ICMP */
+	assert_null(strstr(buf, "-p udp -m multiport --dports"));
+	assert_int_equal(port_parse("udp/443", &p), 0);
+	assert_int_equal(portlist_add(&c.quic_ports, p), 0);
+	assert_true(rules_text(&c, NULL, AF_INET, 999, 7, 0, buf, sizeof(buf)) > 0);
+	assert_non_null(
+	    strstr(buf, "-A NAMEGATE -p udp -m connmark --mark 0x4e470012 -j NAMEGATE-BIND\n"
+	                "-A NAMEGATE -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"));
+	assert_non_null(strstr(buf, "-A NAMEGATE -p udp -m multiport --dports 443 -m set "
+	                            "--match-set namegate4 dst,dst -j NAMEGATE-PEND\n"));
+	assert_non_null(strstr(buf, "-A NAMEGATE-BIND -p udp -m connmark --mark 0x4e470012 -m u32 "
+	                            "--u32 \"0>>22&0x3C@8>>24&0x80=0\" -j ACCEPT\n"
+	                            "-A NAMEGATE-BIND -p udp -m connmark --mark 0x4e470012 -j MARK "
+	                            "--set-mark 0x4e470024\n"));
+	assert_non_null(strstr(buf, "-A NAMEGATE-BIND -m mark --mark 0x4e470002 -p udp -j REJECT "
+	                            "--reject-with icmp-admin-prohibited\n"));
+	c.tls_ports.n = c.http_ports.n = 0;
+	assert_true(rules_text(&c, NULL, AF_INET6, 999, 7, 0, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "-A NAMEGATE -m connmark --mark 0x4e470010/0xfffffffe -j "
+	                            "NAMEGATE-BIND\n"));
+	assert_non_null(strstr(buf, "--u32 \"4&0xFF00=0x1100&&48>>24&0x80=0\" -j ACCEPT\n"));
+	assert_null(strstr(buf, "-p tcp -m multiport --dports"));
 	c.bind = BIND_OFF;
 	assert_true(rules_text(&c, NULL, AF_INET, 999, 7, 0, buf, sizeof(buf)) > 0);
 	assert_null(strstr(buf, "-j NAMEGATE-BIND"));
