@@ -82,7 +82,7 @@ serve(int argc, char **argv)
 			struct epoll_event ev = {.events = EPOLLIN};
 			int one = 1;
 			int fd = socket(fam ? AF_INET6 : AF_INET,
-					SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 			if (fd < 0)
 				die("socket");
@@ -91,7 +91,7 @@ serve(int argc, char **argv)
 				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 			s4.sin_port = s6.sin6_port = htons((uint16_t)atoi(argv[i]));
 			if ((fam ? bind(fd, (struct sockaddr *)&s6, sizeof(s6))
-				 : bind(fd, (struct sockaddr *)&s4, sizeof(s4))) != 0)
+			         : bind(fd, (struct sockaddr *)&s4, sizeof(s4))) != 0)
 				die("bind");
 			if (listen(fd, 65535) != 0)
 				die("listen");
@@ -231,16 +231,18 @@ conn(int argc, char **argv)
 			break;
 	}
 	qsort(lat, nlat, sizeof(*lat), cmp_u32);
-	printf("{\"attempts\": %llu, \"ok\": %llu, \"fail\": %llu, \"cps\": %.1f, "
-	       "\"avg_ms\": %.3f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"errors\": {",
-	       (unsigned long long)attempts, (unsigned long long)ok, (unsigned long long)fail,
-	       (double)ok / secs, ok ? (double)sum / (double)ok / 1e6 : 0.0,
-	       nlat ? lat[nlat / 2] / 1e3 : 0.0, nlat ? lat[nlat * 99 / 100] / 1e3 : 0.0,
-	       nlat ? lat[nlat - 1] / 1e3 : 0.0);
+	printf(
+	    "{\"attempts\": %llu, \"ok\": %llu, \"fail\": %llu, \"cps\": %.1f, "
+	    "\"avg_ms\": %.3f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"errors\": {",
+	    (unsigned long long)attempts, (unsigned long long)ok, (unsigned long long)fail,
+	    (double)ok / secs, ok ? (double)sum / (double)ok / 1e6 : 0.0,
+	    nlat ? lat[nlat / 2] / 1e3 : 0.0, nlat ? lat[nlat * 99 / 100] / 1e3 : 0.0,
+	    nlat ? lat[nlat - 1] / 1e3 : 0.0);
 	for (int e = 0; e < 200; e++) {
 		if (errs[e] == 0)
 			continue;
-		printf("%s\"%s\": %u", first ? "" : ", ", e ? strerrorname_np(e) : "other", errs[e]);
+		printf("%s\"%s\": %u", first ? "" : ", ", e ? strerrorname_np(e) : "other",
+		       errs[e]);
 		first = false;
 	}
 	printf("}}\n");
@@ -452,7 +454,7 @@ source_for(const struct sockaddr_in *dst)
 
 static void
 build_syn(struct synpkt *p, struct in_addr src, const struct sockaddr_in *dst, uint16_t sport,
-	  uint32_t seq)
+          uint32_t seq)
 {
 	struct {
 		uint32_t src, dst;
@@ -520,7 +522,7 @@ flood_one(const struct target *t, size_t nt, double secs, double pps, uint64_t *
 			const struct target *d = &t[next++ % nt];
 
 			build_syn(&pk[i], src, (const struct sockaddr_in *)&d->sa,
-				  (uint16_t)(1024 + rnd[i] % 60000), rnd[i]);
+			          (uint16_t)(1024 + rnd[i] % 60000), rnd[i]);
 			iov[i].iov_base = &pk[i];
 			iov[i].iov_len = sizeof(pk[i]);
 			memset(&mm[i], 0, sizeof(mm[i]));
@@ -562,7 +564,7 @@ flood(int argc, char **argv)
 		return 2;
 	}
 	res = mmap(NULL, (size_t)procs * 2 * sizeof(*res), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (res == MAP_FAILED)
 		die("mmap");
 	t0 = now_ns();
@@ -601,8 +603,8 @@ main(int argc, char **argv)
 	if (argc == 6 && strcmp(argv[1], "dns") == 0)
 		return dns(argc - 2, argv + 2);
 	fprintf(stderr, "usage: ngbench serve PORT...\n"
-			"       ngbench conn SECONDS CONCURRENCY PORT ADDR...\n"
-			"       ngbench flood SECONDS PROCS PPS DPORT ADDR...\n"
-			"       ngbench dns SECONDS CLIENTS SERVER FILE\n");
+	                "       ngbench conn SECONDS CONCURRENCY PORT ADDR...\n"
+	                "       ngbench flood SECONDS PROCS PPS DPORT ADDR...\n"
+	                "       ngbench dns SECONDS CLIENTS SERVER FILE\n");
 	return 2;
 }

@@ -12,8 +12,8 @@
 
 struct confwatch;
 
-struct confwatch *confwatch_new(struct loop *lp, const char *path,
-				void (*reload)(void *arg), void *arg);
+struct confwatch *confwatch_new(struct loop *lp, const char *path, void (*reload)(void *arg),
+                                void *arg);
 void confwatch_free(struct confwatch *w);
 
 #endif

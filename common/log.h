@@ -29,7 +29,7 @@ struct log_line {
  * '=', '"', '\\' or control bytes and escapes the latter as \n, \t, \xNN;
  * JSON escapes per RFC 8259. Integers are bare in both formats. */
 void logline_begin(struct log_line *l, enum log_format format, const struct timespec *ts,
-		   enum log_level level, const char *event);
+                   enum log_level level, const char *event);
 void logline_str(struct log_line *l, const char *key, const char *value);
 void logline_int(struct log_line *l, const char *key, long long value);
 void logline_end(struct log_line *l); /* appends the closing brace (JSON) and '\n' */

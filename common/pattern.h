@@ -19,7 +19,7 @@
 
 enum pattern_kind {
 	PATTERN_EXACT,
-	PATTERN_SUBDOMAINS, /* "*.name" */
+	PATTERN_SUBDOMAINS,          /* "*.name" */
 	PATTERN_APEX_AND_SUBDOMAINS, /* ".name" */
 };
 

@@ -23,8 +23,8 @@
 #include "../unit/quic_seal.h"
 #include "addrmap.h"
 #include "bind.h"
-#include "kernel.h"
 #include "fuzz.h"
+#include "kernel.h"
 #include "quic.h"
 
 static struct addrmap *map;
