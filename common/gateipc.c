@@ -156,24 +156,36 @@ gateipc_allow_check(const void *buf, size_t len, const char **err)
 	return 0;
 }
 
+/* A fixed-size message: exactly size bytes, of that type and our version. */
+static int
+check_fixed(const void *buf, size_t len, size_t size, uint16_t type, const char **err)
+{
+	uint16_t head[2];
+
+	if (len != size) {
+		*err = "wrong length";
+		return -1;
+	}
+	memcpy(head, buf, sizeof(head));
+	if (head[0] != type) {
+		*err = "wrong type";
+		return -1;
+	}
+	if (head[1] != GATEIPC_VERSION) {
+		*err = "wrong version";
+		return -1;
+	}
+	return 0;
+}
+
 int
 gateipc_ack_check(const void *buf, size_t len, const char **err)
 {
 	struct gateipc_ack m;
 
-	if (len != sizeof(m)) {
-		*err = "wrong length";
+	if (check_fixed(buf, len, sizeof(m), GATEIPC_ACK, err) == -1)
 		return -1;
-	}
 	memcpy(&m, buf, sizeof(m));
-	if (m.type != GATEIPC_ACK) {
-		*err = "wrong type";
-		return -1;
-	}
-	if (m.version != GATEIPC_VERSION) {
-		*err = "wrong version";
-		return -1;
-	}
 	if (m.status > GATEIPC_ERR_BAD_MESSAGE) {
 		*err = "unknown status";
 		return -1;
@@ -231,19 +243,9 @@ gateipc_who_check(const void *buf, size_t len, const char **err)
 	struct gateipc_who m;
 	size_t alen;
 
-	if (len != sizeof(m)) {
-		*err = "wrong length";
+	if (check_fixed(buf, len, sizeof(m), GATEIPC_WHO, err) == -1)
 		return -1;
-	}
 	memcpy(&m, buf, sizeof(m));
-	if (m.type != GATEIPC_WHO) {
-		*err = "wrong type";
-		return -1;
-	}
-	if (m.version != GATEIPC_VERSION) {
-		*err = "wrong version";
-		return -1;
-	}
 	if (m.proto != IPPROTO_UDP && m.proto != IPPROTO_TCP) {
 		*err = "unknown protocol";
 		return -1;
@@ -283,19 +285,9 @@ gateipc_who_reply_check(const void *buf, size_t len, const char **err)
 {
 	struct gateipc_who_reply m;
 
-	if (len != sizeof(m)) {
-		*err = "wrong length";
+	if (check_fixed(buf, len, sizeof(m), GATEIPC_WHO_REPLY, err) == -1)
 		return -1;
-	}
 	memcpy(&m, buf, sizeof(m));
-	if (m.type != GATEIPC_WHO_REPLY) {
-		*err = "wrong type";
-		return -1;
-	}
-	if (m.version != GATEIPC_VERSION) {
-		*err = "wrong version";
-		return -1;
-	}
 	if (m.why > GATEIPC_WHY_NONE) {
 		*err = "unknown why";
 		return -1;

@@ -103,7 +103,8 @@ list_pids(DIR *proc, size_t *n)
 		}
 		v[(*n)++] = strtol(de->d_name, NULL, 10);
 	}
-	qsort(v, *n, sizeof(*v), cmp_desc);
+	if (v != NULL)
+		qsort(v, *n, sizeof(*v), cmp_desc);
 	return v;
 }
 

@@ -9,44 +9,22 @@ The client is tests/lab/dnswhoclient.py run through a symlink to python3
 named ngdns-client, so its comm is known; dig is the other client."""
 import json
 import os
-import shutil
 import signal
 import statistics
-import sys
-import tempfile
 import time
 
 import lab
-from lab import AGENT_UID, dig, run
+import tests_who
+from lab import dig
 from tests_lab import check, test, want_answer, want_event
 
 COMM = "ngdns-client"
 SERVER = "127.0.0.1"
 
 
-class Client:
-    """ngdns-client in the sandbox as the agent."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="ngdnswho-")
-        os.chmod(self.dir, 0o755)
-        self.exe = os.path.join(self.dir, COMM)
-        os.symlink(os.path.realpath(sys.executable), self.exe)
-        self.script = os.path.join(lab.HERE, "dnswhoclient.py")
-        self.real = os.path.realpath(sys.executable)
-
-    def cmd(self, *args):
-        return ["ip", "netns", "exec", lab.SBX, "setpriv", "--reuid", str(AGENT_UID), "--regid", str(AGENT_UID),
-                "--clear-groups", self.exe, self.script] + [str(a) for a in args]
-
-    def run(self, *args, timeout=30):
-        p = run(self.cmd(*args)[4:], ns=lab.SBX, check=False, timeout=timeout)
-        lines = [json.loads(ln) for ln in p.stdout.splitlines() if ln.startswith("{")]
-        check(lines, "dnswhoclient %s printed nothing" % " ".join(map(str, args[:3])), p.stderr)
-        return lines[0]
-
-    def close(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+def Client():
+    """ngdns-client in the sandbox as the agent (tests_who.py's runner)."""
+    return tests_who.Client(COMM, "dnswhoclient.py")
 
 
 def named(ng, m, event, pid, c, **match):

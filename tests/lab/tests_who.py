@@ -26,12 +26,12 @@ PORT = 8080  # no binding on it, and the lab listens there (audit connects)
 class Client:
     """ngwho-client in the sandbox as the agent."""
 
-    def __init__(self):
+    def __init__(self, comm=COMM, script="whoclient.py"):
         self.dir = tempfile.mkdtemp(prefix="ngwho-")
         os.chmod(self.dir, 0o755)
-        self.exe = os.path.join(self.dir, COMM)
+        self.exe = os.path.join(self.dir, comm)
         os.symlink(os.path.realpath(sys.executable), self.exe)
-        self.script = os.path.join(lab.HERE, "whoclient.py")
+        self.script = os.path.join(lab.HERE, script)
         self.real = os.path.realpath(sys.executable)
 
     def cmd(self, *args):
