@@ -27,12 +27,7 @@ def Client():
     return tests_who.Client(COMM, "dnswhoclient.py")
 
 
-def named(ng, m, event, pid, c, **match):
-    e = want_event(ng, m, event, timeout=4, **match)[-1]
-    check(e.get("pid") == str(pid), "%s must name the client's pid %s" % (event, pid), e["_line"])
-    check(e.get("comm") == COMM, "%s must name the client's comm %s" % (event, COMM), e["_line"])
-    check(e.get("exe") == c.real, "%s must name the client's executable %s" % (event, c.real), e["_line"])
-    return e
+named = tests_who.named  # the line names c's pid, comm and exe
 
 
 @test("136.dnswho.deny")
