@@ -20,12 +20,30 @@
 #include "conf.h"
 #include "pattern.h"
 
-#define GATEIPC_VERSION 3
+#define GATEIPC_VERSION 4
 #define GATEIPC_MAX_ADDRS CONF_MAX_ADDRS
+#define GATEIPC_COMM_MAX 16 /* TASK_COMM_LEN, with the NUL */
+#define GATEIPC_EXE_MAX 256
 
 enum gateipc_type {
 	GATEIPC_ALLOW = 1,
 	GATEIPC_ACK = 2,
+	GATEIPC_WHO = 3,
+	GATEIPC_WHO_REPLY = 4,
+};
+
+/* Why a WHO_REPLY names no process; the values of nfq/who.h's enum who_why
+ * (gatesrv.c checks they agree). NOGATE is the resolver's own: the gate
+ * did not answer. */
+enum gateipc_why {
+	GATEIPC_WHY_FOUND = 0,
+	GATEIPC_WHY_GONE = 1,
+	GATEIPC_WHY_DENIED = 2,
+	GATEIPC_WHY_BUSY = 3,
+	GATEIPC_WHY_TIMEOUT = 4,
+	GATEIPC_WHY_NOHELPER = 5,
+	GATEIPC_WHY_NONE = 6,
+	GATEIPC_WHY_NOGATE = 7, /* never on the wire */
 };
 
 enum gateipc_status {
@@ -63,6 +81,35 @@ struct gateipc_ack {
 	uint32_t removals;
 };
 
+/*
+ * WHO: which process holds the client socket of a denied DNS query, asked
+ * before the reply is sent (the client closes its socket right after it).
+ * client is the query's source, listen the resolver's address it came to;
+ * the gate answers only for one of its config's listen addresses.
+ */
+struct gateipc_who {
+	uint16_t type; /* GATEIPC_WHO */
+	uint16_t version;
+	uint32_t id;    /* echoed in the WHO_REPLY */
+	uint8_t proto;  /* IPPROTO_UDP or IPPROTO_TCP */
+	uint8_t family; /* AF_INET or AF_INET6, both addresses */
+	uint16_t pad;
+	uint16_t cport; /* host byte order, non-zero */
+	uint16_t lport;
+	uint8_t client[16]; /* network byte order; IPv4 in the first 4 bytes */
+	uint8_t listen[16];
+};
+
+struct gateipc_who_reply {
+	uint16_t type; /* GATEIPC_WHO_REPLY */
+	uint16_t version;
+	uint32_t id;
+	int32_t pid;                 /* > 0 when why is FOUND, else -1 */
+	uint32_t why;                /* enum gateipc_why, never NOGATE */
+	char comm[GATEIPC_COMM_MAX]; /* NUL-terminated, NUL-padded; empty unless FOUND */
+	char exe[GATEIPC_EXE_MAX];
+};
+
 /* Build: zeroes the whole message first, so no stack bytes leak. name must
  * be normalized; returns -1 if it is not or if naddrs is out of range. */
 int gateipc_allow_init(struct gateipc_allow *m, uint32_t id, const char *name, uint32_t ttl);
@@ -79,5 +126,18 @@ size_t gateipc_allow_len(const struct gateipc_allow *m);
  * part of the message. */
 int gateipc_allow_check(const void *buf, size_t len, const char **err);
 int gateipc_ack_check(const void *buf, size_t len, const char **err);
+
+/* -1 when proto, family or a port is out of range. */
+int gateipc_who_init(struct gateipc_who *m, uint32_t id, uint8_t proto, int family,
+                     const uint8_t *client, uint16_t cport, const uint8_t *listen, uint16_t lport);
+/* comm and exe are cut to fit; they are dropped unless why is FOUND. */
+void gateipc_who_reply_init(struct gateipc_who_reply *m, uint32_t id, enum gateipc_why why,
+                            int32_t pid, const char *comm, const char *exe);
+int gateipc_who_check(const void *buf, size_t len, const char **err);
+int gateipc_who_reply_check(const void *buf, size_t len, const char **err);
+/* The type of a message of len bytes (0 when too short for one). */
+uint16_t gateipc_type(const void *buf, size_t len);
+/* "found", "gone", "denied", "busy", "timeout", "nohelper", "none", "nogate" */
+const char *gateipc_why_name(enum gateipc_why why);
 
 #endif

@@ -31,6 +31,15 @@
 #include "gatesrv.h"
 #include "inward.h"
 #include "kernel.h"
+#include "who.h"
+
+_Static_assert((int)GATEIPC_WHY_FOUND == (int)WHO_FOUND && (int)GATEIPC_WHY_GONE == (int)WHO_GONE &&
+                   (int)GATEIPC_WHY_DENIED == (int)WHO_DENIED &&
+                   (int)GATEIPC_WHY_BUSY == (int)WHO_BUSY &&
+                   (int)GATEIPC_WHY_TIMEOUT == (int)WHO_TIMEOUT &&
+                   (int)GATEIPC_WHY_NOHELPER == (int)WHO_NOHELPER &&
+                   (int)GATEIPC_WHY_NONE == (int)WHO_NONE,
+               "gateipc_why and who_why must agree");
 
 /* Requests one wakeup reads and answers together. */
 #define BATCH_MAX 64
@@ -88,6 +97,9 @@ struct gatesrv {
 	struct loop_timer evict_log;
 	struct ipset_entry trim_out[TRIM_STEP];
 	struct ipset_entry trim4[TRIM_STEP], trim6[TRIM_STEP];
+	struct who *who;
+	struct gateipc_who whoq[BATCH_MAX]; /* this wakeup's WHO requests */
+	size_t nwho;
 };
 
 static void
@@ -112,7 +124,7 @@ read_batch(struct conn *c, bool *done)
 	struct mmsghdr mm[BATCH_MAX];
 	struct iovec iov[BATCH_MAX];
 	const char *err;
-	size_t i;
+	size_t i, k = 0;
 	int n;
 
 	memset(mm, 0, sizeof(mm));
@@ -130,20 +142,33 @@ read_batch(struct conn *c, bool *done)
 		}
 		return 0;
 	}
+	c->srv->nwho = 0;
 	for (i = 0; i < (size_t)n; i++) {
 		/* The peer closed the connection (every read after that
 		 * returns an empty message). */
 		if (mm[i].msg_len == 0)
 			break;
-		if (gateipc_allow_check(b[i].in.raw, mm[i].msg_len, &err) < 0) {
-			log_warnx("gatesrv: bad message from uid %u (%u bytes): %s; closing",
-			          (unsigned)c->uid, mm[i].msg_len, err);
-			break;
+		if (gateipc_type(b[i].in.raw, mm[i].msg_len) == GATEIPC_WHO) {
+			if (gateipc_who_check(b[i].in.raw, mm[i].msg_len, &err) < 0)
+				goto bad;
+			memcpy(&c->srv->whoq[c->srv->nwho++], b[i].in.raw, sizeof(c->srv->whoq[0]));
+			continue;
 		}
+		if (gateipc_allow_check(b[i].in.raw, mm[i].msg_len, &err) < 0)
+			goto bad;
+		/* The ALLOWs stay together at the front of the batch. */
+		if (k < i)
+			memcpy(b[k].in.raw, b[i].in.raw, mm[i].msg_len);
+		k++;
 	}
 	if (i < (size_t)n || n == 0)
 		*done = true;
-	return i;
+	return k;
+bad:
+	log_warnx("gatesrv: bad message from uid %u (%u bytes): %s; closing", (unsigned)c->uid,
+	          mm[i].msg_len, err);
+	*done = true;
+	return k;
 }
 
 /*
@@ -417,6 +442,58 @@ send_acks(struct conn *c, size_t n)
 	return 0;
 }
 
+/*
+ * The owner of each WHO request's client socket, after the ACKs. Only
+ * for a socket that talks to one of the resolver's own listen addresses:
+ * a resolver cannot ask about other sockets. The lookup is bounded by
+ * the budget it shares with the queue's (who.h).
+ */
+static int
+answer_whos(struct conn *c)
+{
+	struct gatesrv *s = c->srv;
+
+	for (size_t i = 0; i < s->nwho; i++) {
+		const struct gateipc_who *m = &s->whoq[i];
+		struct gateipc_who_reply rep;
+		struct who_answer a = {.why = WHO_NONE, .pid = -1};
+		struct flow f;
+		struct addr l = {.family = m->family, .port = m->lport};
+		bool ours = false;
+
+		memcpy(l.ip, m->listen, sizeof(l.ip));
+		for (size_t j = 0; j < s->conf->nlisten; j++)
+			ours = ours || addr_equal(&s->conf->listen[j], &l);
+		if (!ours) {
+			log_warnx(
+			    "gatesrv: refused WHO from uid %u: not one of the listen addresses",
+			    (unsigned)c->uid);
+		} else if (s->who == NULL) {
+			a.why = WHO_NOHELPER;
+		} else {
+			memset(&f, 0, sizeof(f));
+			f.family = m->family;
+			f.proto = m->proto;
+			memcpy(f.src, m->client, sizeof(f.src));
+			memcpy(f.dst, m->listen, sizeof(f.dst));
+			f.has_ports = true;
+			f.sport = m->cport;
+			f.dport = m->lport;
+			who_dns(s->who, &f, &a);
+		}
+		gateipc_who_reply_init(&rep, m->id, (enum gateipc_why)a.why, a.pid, a.comm, a.exe);
+		if (send(c->fd, &rep, sizeof(rep), MSG_NOSIGNAL | MSG_DONTWAIT) != sizeof(rep)) {
+			/* The resolver gives up on it after its own timeout. */
+			if (errno == EAGAIN)
+				continue;
+			log_warn("gatesrv: sending a WHO reply to uid %u", (unsigned)c->uid);
+			return -1;
+		}
+	}
+	s->nwho = 0;
+	return 0;
+}
+
 static void
 conn_read(int fd, uint32_t events, void *arg)
 {
@@ -430,6 +507,8 @@ conn_read(int fd, uint32_t events, void *arg)
 		if (send_acks(c, n) < 0)
 			done = true;
 	}
+	if (!done && answer_whos(c) < 0)
+		done = true;
 	if (done)
 		conn_close(c);
 	(void)fd;
@@ -695,6 +774,13 @@ gatesrv_set_conf(struct gatesrv *s, const struct conf *c)
 {
 	size_lines(s, c);
 	s->conf = c;
+}
+
+void
+gatesrv_set_who(struct gatesrv *s, struct who *w)
+{
+	if (s != NULL)
+		s->who = w;
 }
 
 void

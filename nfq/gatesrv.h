@@ -5,7 +5,9 @@
  * config, and only then do its addresses go into the kernel sets, before the
  * ACK is sent. The requests a connection has ready are handled as a batch:
  * one netlink exchange for all their entries, one sendmmsg for the ACKs,
- * and each request still all or nothing on its own.
+ * and each request still all or nothing on its own. WHO requests (who
+ * holds a denied query's client socket) are answered after the batch's
+ * ACKs, so an allowed answer never waits for a lookup.
  */
 #ifndef NAMEGATE_GATESRV_H
 #define NAMEGATE_GATESRV_H
@@ -30,6 +32,10 @@ struct gatesrv *gatesrv_new(struct loop *lp, const struct conf *c, uid_t resolve
                             struct entrymap *emap);
 /* The new config's lines must be those entrymap_relines mapped emap to. */
 void gatesrv_set_conf(struct gatesrv *s, const struct conf *c);
+/* The lookup that answers WHO requests (who_dns), shared with the queue
+ * and its budget; NULL (the default) answers why=nohelper. */
+struct who;
+void gatesrv_set_who(struct gatesrv *s, struct who *w);
 /* Closes every connection and removes the socket file. */
 void gatesrv_free(struct gatesrv *s);
 /* Close every resolver connection: the resolver reconnects and forgets

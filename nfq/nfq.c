@@ -435,6 +435,7 @@ reload(void *arg)
 	if (new_srv) {
 		gatesrv_free(g->srv);
 		g->srv = gatesrv_new(g->lp, nc, ruid, rgid, g->ipset, g->map, g->emap);
+		gatesrv_set_who(g->srv, g->who);
 		/* Without the socket the resolver gets no ACKs and answers
 		 * SERVFAIL: closed, and the log says why. */
 		if (g->srv == NULL)
@@ -571,6 +572,7 @@ run(struct gate *g)
 	g->srv = gatesrv_new(g->lp, g->conf, g->ruid, g->rgid, g->ipset, g->map, g->emap);
 	if (g->srv == NULL)
 		goto free_queue;
+	gatesrv_set_who(g->srv, g->who);
 	if (loop_signal(g->lp, SIGHUP, on_signal, g) < 0 ||
 	    loop_signal(g->lp, SIGTERM, on_signal, g) < 0 ||
 	    loop_signal(g->lp, SIGINT, on_signal, g) < 0) {

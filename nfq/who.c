@@ -505,8 +505,11 @@ ask_helper(struct who *w, uint32_t uid, uint64_t inode, long wait_ms, struct who
 	a->exe[sizeof(a->exe) - 1] = '\0';
 }
 
-void
-who_flow(struct who *w, const struct flow *f, struct who_answer *a)
+/* fallback: a UDP socket not found as the receiver of a packet from the
+ * far end is looked for as the far end's (who_flow's unconnected
+ * sender). */
+static void
+lookup(struct who *w, const struct flow *f, bool fallback, struct who_answer *a)
 {
 	struct diag_result res;
 	long wait_ms;
@@ -529,7 +532,7 @@ who_flow(struct who *w, const struct flow *f, struct who_answer *a)
 	 * historical reasons (udp_dump_one); an unconnected socket is found
 	 * by its local address and port that way. */
 	if (!diag_one(w, f, f->proto == IPPROTO_UDP, &res) &&
-	    !(f->proto == IPPROTO_UDP && diag_one(w, f, false, &res))) {
+	    !(fallback && f->proto == IPPROTO_UDP && diag_one(w, f, false, &res))) {
 		a->why = WHO_GONE;
 		return;
 	}
@@ -538,6 +541,20 @@ who_flow(struct who *w, const struct flow *f, struct who_answer *a)
 		return;
 	}
 	ask_helper(w, res.uid, res.inode, wait_ms, a);
+}
+
+void
+who_flow(struct who *w, const struct flow *f, struct who_answer *a)
+{
+	lookup(w, f, true, a);
+}
+
+void
+who_dns(struct who *w, const struct flow *f, struct who_answer *a)
+{
+	/* The reverse lookup would find the resolver's own listening
+	 * socket: a query's sender is the receiver of the reply, or gone. */
+	lookup(w, f, false, a);
 }
 
 const char *

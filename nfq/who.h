@@ -62,6 +62,11 @@ void who_free(struct who *w);
  * flow from this host). Blocks for at most WHO_TIMEOUT_MS. */
 void who_flow(struct who *w, const struct flow *f, struct who_answer *a);
 
+/* The owner of the client socket of a DNS query: f is the query as it
+ * came in (client -> the resolver's listen address). The same budget as
+ * who_flow; never the resolver's own socket. */
+void who_dns(struct who *w, const struct flow *f, struct who_answer *a);
+
 /* pid comm exe, or pid=- why=... */
 void who_log(struct log_line *l, const struct who_answer *a);
 const char *who_why_name(enum who_why why);

@@ -564,6 +564,23 @@ frontend_client_str(const struct frontend_client *c, char *buf, size_t len)
 	return addr_ntop(&a, buf, len);
 }
 
+int
+frontend_client_ends(const struct frontend_client *c, struct addr *peer, struct addr *local)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = c->udp_fd;
+
+	if (fd < 0)
+		fd = c->conn != NULL && c->conn->open ? c->conn->fd : -1;
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return -1;
+	if (addr_from_sockaddr((const struct sockaddr *)&ss, local) != 0 ||
+	    addr_from_sockaddr((const struct sockaddr *)&c->sa, peer) != 0)
+		return -1;
+	return 0;
+}
+
 static void
 conn_send(struct frontend_conn *c, const uint8_t *buf, size_t len)
 {

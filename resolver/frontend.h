@@ -44,6 +44,10 @@ bool frontend_client_udp(const struct frontend_client *c);
 /* The client's IP, for logs. */
 const char *frontend_client_str(const struct frontend_client *c, char *buf, size_t len);
 
+/* The client's address and port and the listen address and port its
+ * query came to; -1 when the TCP connection is closed already. */
+int frontend_client_ends(const struct frontend_client *c, struct addr *peer, struct addr *local);
+
 void frontend_reply(const struct frontend_client *c, const uint8_t *buf, size_t len);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * The gate socket. SOCK_SEQPACKET keeps message boundaries, so each ACK is
- * one recv of exactly sizeof(struct gateipc_ack) bytes. Requests in flight
+ * The gate socket. SOCK_SEQPACKET keeps message boundaries, so each ACK (or
+ * WHO reply) is one recv of exactly its size. Requests in flight
  * sit in a small hash table keyed by id, each with its own 1 s timer. The
  * ALLOWs of one turn of the event loop go out together, with one sendmmsg
  * at its end, so the gate can handle them as one batch; when the socket's
@@ -31,14 +31,30 @@ struct gc_req {
 	struct gateclient *gc;
 	uint32_t id;
 	gateclient_cb cb;
+	gateclient_who_cb who_cb; /* set for a WHO, cb for an ALLOW */
 	void *arg;
 	struct loop_timer timer;
 	struct gc_req *hnext;
 };
 
+/* One request on its way out: the type says which. */
+union gc_msg {
+	uint16_t type;
+	struct gateipc_allow allow;
+	struct gateipc_who who;
+};
+
 struct gc_out {
 	struct gc_out *next;
-	struct gateipc_allow msg;
+	union gc_msg msg;
+};
+
+/* The larger of the two replies, and one byte more, so that a longer
+ * message shows up as too long instead of being cut to size. */
+union gc_in {
+	struct gateipc_ack ack;
+	struct gateipc_who_reply who;
+	uint8_t raw[sizeof(struct gateipc_who_reply) + 1];
 };
 
 struct gateclient {
@@ -53,15 +69,14 @@ struct gateclient {
 	struct gc_out *qhead, *qtail;
 	size_t nqueued;
 	/* This turn's ALLOWs, sent at its end (batch_send). */
-	struct gateipc_allow batch[GC_BATCH];
+	union gc_msg batch[GC_BATCH];
 	struct mmsghdr bmsg[GC_BATCH];
 	struct iovec biov[GC_BATCH];
 	size_t nbatch;
-	/* ACKs being read. One byte more than an ACK, so that a longer
-	 * message shows up as too long instead of being cut to size. */
+	/* ACKs and WHO replies being read. */
 	struct mmsghdr amsg[GC_ACK_BATCH];
 	struct iovec aiov[GC_ACK_BATCH];
-	uint8_t abuf[GC_ACK_BATCH][sizeof(struct gateipc_ack) + 1];
+	union gc_in abuf[GC_ACK_BATCH];
 	struct loop_timer reconnect;
 	uint32_t backoff_ms;
 	struct holds *holds; /* told whenever the sets may have lost entries */
@@ -76,13 +91,20 @@ bucket(struct gateclient *gc, uint32_t id)
 	return &gc->buckets[id & (GC_BUCKETS - 1)];
 }
 
+static size_t
+msg_len(const union gc_msg *m)
+{
+	return m->type == GATEIPC_WHO ? sizeof(m->who) : gateipc_allow_len(&m->allow);
+}
+
+/* The request with that id, of the kind (WHO or not) its reply says. */
 static struct gc_req *
-req_take(struct gateclient *gc, uint32_t id)
+req_take(struct gateclient *gc, uint32_t id, bool who)
 {
 	for (struct gc_req **pp = bucket(gc, id); *pp != NULL; pp = &(*pp)->hnext) {
 		struct gc_req *r = *pp;
 
-		if (r->id == id) {
+		if (r->id == id && (r->who_cb != NULL) == who) {
 			*pp = r->hnext;
 			gc->npending--;
 			loop_timer_cancel(gc->lp, &r->timer);
@@ -96,9 +118,19 @@ static void
 req_complete(struct gc_req *r, enum gateclient_result res)
 {
 	gateclient_cb cb = r->cb;
+	gateclient_who_cb who_cb = r->who_cb;
 	void *arg = r->arg;
 
 	free(r);
+	if (who_cb != NULL) {
+		struct gateipc_who_reply rep;
+
+		gateipc_who_reply_init(&rep, 0, GATEIPC_WHY_TIMEOUT, -1, NULL, NULL);
+		if (res != GATECLIENT_TIMEOUT)
+			rep.why = GATEIPC_WHY_NOGATE;
+		who_cb(arg, &rep);
+		return;
+	}
 	cb(arg, res);
 }
 
@@ -141,7 +173,8 @@ disconnect(struct gateclient *gc)
 	queue_clear(gc);
 	for (size_t i = 0; i < GC_BUCKETS; i++) {
 		while (gc->buckets[i] != NULL) {
-			struct gc_req *r = req_take(gc, gc->buckets[i]->id);
+			struct gc_req *r =
+			    req_take(gc, gc->buckets[i]->id, gc->buckets[i]->who_cb != NULL);
 
 			if (r == NULL) /* cannot be: the head has that id */
 				break;
@@ -172,8 +205,7 @@ flush(struct gateclient *gc)
 	while (gc->qhead != NULL) {
 		struct gc_out *o = gc->qhead;
 
-		if (send(gc->fd, &o->msg, gateipc_allow_len(&o->msg), MSG_DONTWAIT | MSG_NOSIGNAL) <
-		    0) {
+		if (send(gc->fd, &o->msg, msg_len(&o->msg), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			log_warn("gateclient: send to %s", gc->path);
@@ -189,6 +221,35 @@ flush(struct gateclient *gc)
 	return 0;
 }
 
+/* Handles one received WHO reply; false when the connection is gone. */
+static bool
+take_who(struct gateclient *gc, const uint8_t *buf, size_t n)
+{
+	struct gateipc_who_reply rep;
+	const char *err = NULL;
+	struct gc_req *r;
+	gateclient_who_cb cb;
+	void *arg;
+
+	if (gateipc_who_reply_check(buf, n, &err) != 0) {
+		log_warnx("gateclient: bad message from the gate: %s", err ? err : "?");
+		disconnect(gc);
+		return false;
+	}
+	memcpy(&rep, buf, sizeof(rep));
+	r = req_take(gc, rep.id, true);
+	if (r == NULL) {
+		/* It timed out already; the line said why=timeout. */
+		log_debug("gateclient: late who reply id=%u", (unsigned)rep.id);
+		return true;
+	}
+	cb = r->who_cb;
+	arg = r->arg;
+	free(r);
+	cb(arg, &rep);
+	return gc->fd >= 0;
+}
+
 /* Handles one received ACK; false when the connection is gone. */
 static bool
 take_ack(struct gateclient *gc, const uint8_t *buf, size_t n)
@@ -197,6 +258,8 @@ take_ack(struct gateclient *gc, const uint8_t *buf, size_t n)
 	const char *err = NULL;
 	struct gc_req *r;
 
+	if (gateipc_type(buf, n) == GATEIPC_WHO_REPLY)
+		return take_who(gc, buf, n);
 	if (gateipc_ack_check(buf, n, &err) != 0) {
 		log_warnx("gateclient: bad message from the gate: %s", err ? err : "?");
 		disconnect(gc);
@@ -208,7 +271,7 @@ take_ack(struct gateclient *gc, const uint8_t *buf, size_t n)
 	 * Before the callback: the removal may have been in this ACK's own
 	 * batch, so not even its entries are taken as held for later hits. */
 	holds_ack_removals(gc->holds, ack.removals);
-	r = req_take(gc, ack.id);
+	r = req_take(gc, ack.id, false);
 	if (r == NULL) {
 		/* It timed out already; the client got SERVFAIL. */
 		log_debug("gateclient: late ack id=%u", (unsigned)ack.id);
@@ -226,7 +289,7 @@ read_acks(struct gateclient *gc)
 		int n;
 
 		for (size_t i = 0; i < GC_ACK_BATCH; i++) {
-			gc->aiov[i].iov_base = gc->abuf[i];
+			gc->aiov[i].iov_base = &gc->abuf[i];
 			gc->aiov[i].iov_len = sizeof(gc->abuf[i]);
 			memset(&gc->amsg[i], 0, sizeof(gc->amsg[i]));
 			gc->amsg[i].msg_hdr.msg_iov = &gc->aiov[i];
@@ -247,7 +310,7 @@ read_acks(struct gateclient *gc)
 				disconnect(gc);
 				return;
 			}
-			if (!take_ack(gc, gc->abuf[i], gc->amsg[i].msg_len))
+			if (!take_ack(gc, gc->abuf[i].raw, gc->amsg[i].msg_len))
 				return;
 		}
 		if (n < GC_ACK_BATCH)
@@ -340,7 +403,7 @@ static void
 req_timeout_cb(struct loop_timer *t, void *arg)
 {
 	struct gc_req *r = arg;
-	struct gc_req *taken = req_take(r->gc, r->id);
+	struct gc_req *taken = req_take(r->gc, r->id, r->who_cb != NULL);
 
 	if (taken != NULL)
 		req_complete(taken, GATECLIENT_TIMEOUT);
@@ -407,7 +470,7 @@ gateclient_set_path(struct gateclient *gc, const char *path)
 
 /* Waits for EPOLLOUT, behind whatever waits already. */
 static int
-backlog_msg(struct gateclient *gc, const struct gateipc_allow *msg)
+backlog_msg(struct gateclient *gc, const union gc_msg *msg)
 {
 	struct gc_out *o;
 
@@ -445,7 +508,7 @@ batch_send(void *arg)
 
 		for (size_t i = done; i < gc->nbatch; i++) {
 			gc->biov[i].iov_base = &gc->batch[i];
-			gc->biov[i].iov_len = gateipc_allow_len(&gc->batch[i]);
+			gc->biov[i].iov_len = msg_len(&gc->batch[i]);
 			memset(&gc->bmsg[i], 0, sizeof(gc->bmsg[i]));
 			gc->bmsg[i].msg_hdr.msg_iov = &gc->biov[i];
 			gc->bmsg[i].msg_hdr.msg_iovlen = 1;
@@ -472,7 +535,7 @@ batch_send(void *arg)
 }
 
 static int
-queue_msg(struct gateclient *gc, const struct gateipc_allow *msg)
+queue_msg(struct gateclient *gc, const union gc_msg *msg)
 {
 	/* Order is kept: nothing overtakes the backlog. */
 	if (gc->qhead != NULL)
@@ -483,7 +546,51 @@ queue_msg(struct gateclient *gc, const struct gateipc_allow *msg)
 		return -1;
 	if (gc->qhead != NULL)
 		return backlog_msg(gc, msg);
-	memcpy(&gc->batch[gc->nbatch++], msg, gateipc_allow_len(msg));
+	memcpy(&gc->batch[gc->nbatch++], msg, msg_len(msg));
+	return 0;
+}
+
+/* Not connected: try once now (the gate may just have come up), and fail
+ * this request at once if that did not work. */
+static bool
+ready(struct gateclient *gc)
+{
+	if (gc->fd < 0 && !loop_timer_armed(&gc->reconnect))
+		gc_connect(gc);
+	if (gc->fd < 0 || gc->connecting) {
+		if (gc->fd < 0 && !loop_timer_armed(&gc->reconnect))
+			schedule_reconnect(gc);
+		return false;
+	}
+	return true;
+}
+
+/* Queues m and waits for its reply, at most timeout_ms. */
+static int
+send_req(struct gateclient *gc, const union gc_msg *m, unsigned timeout_ms, gateclient_cb cb,
+         gateclient_who_cb who_cb, void *arg)
+{
+	struct gc_req *r;
+	uint32_t id = m->type == GATEIPC_WHO ? m->who.id : m->allow.id;
+
+	if (queue_msg(gc, m) != 0)
+		return -1;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		/* The message may be out already; its reply will find nobody. */
+		log_warn("gateclient: calloc");
+		return -1;
+	}
+	r->gc = gc;
+	r->id = id;
+	r->cb = cb;
+	r->who_cb = who_cb;
+	r->arg = arg;
+	loop_timer_init(&r->timer, req_timeout_cb, r);
+	loop_timer_set(gc->lp, &r->timer, timeout_ms);
+	r->hnext = *bucket(gc, r->id);
+	*bucket(gc, r->id) = r;
+	gc->npending++;
 	return 0;
 }
 
@@ -491,50 +598,38 @@ int
 gateclient_allow(struct gateclient *gc, const char *name, const struct dnsmsg_addrs *a,
                  gateclient_cb cb, void *arg)
 {
-	struct gateipc_allow msg;
-	struct gc_req *r;
+	union gc_msg u;
+	struct gateipc_allow *msg = &u.allow;
 
-	/* Not connected: try once now (the gate may just have come up), and
-	 * fail this answer at once if that did not work. */
-	if (gc->fd < 0 && !loop_timer_armed(&gc->reconnect))
-		gc_connect(gc);
-	if (gc->fd < 0 || gc->connecting) {
-		if (gc->fd < 0 && !loop_timer_armed(&gc->reconnect))
-			schedule_reconnect(gc);
+	if (!ready(gc))
 		return -1;
-	}
 	if (a->n == 0 || a->n > GATEIPC_MAX_ADDRS)
 		return -1;
-	if (gateipc_allow_init(&msg, ++gc->next_id, name, a->ttl) != 0) {
+	if (gateipc_allow_init(msg, ++gc->next_id, name, a->ttl) != 0) {
 		log_warnx("gateclient: cannot build ALLOW for %s", name);
 		return -1;
 	}
 	for (size_t i = 0; i < a->n; i++) {
-		if (gateipc_allow_add(&msg, a->v[i].family, a->v[i].ip) != 0) {
+		if (gateipc_allow_add(msg, a->v[i].family, a->v[i].ip) != 0) {
 			log_warnx("gateclient: cannot add an address for %s", name);
 			return -1;
 		}
 	}
+	return send_req(gc, &u, GATECLIENT_TIMEOUT_MS, cb, NULL, arg);
+}
 
-	if (queue_msg(gc, &msg) != 0)
-		return -1;
+int
+gateclient_who(struct gateclient *gc, uint8_t proto, const struct addr *client,
+               const struct addr *listen, unsigned timeout_ms, gateclient_who_cb cb, void *arg)
+{
+	union gc_msg u;
 
-	r = calloc(1, sizeof(*r));
-	if (r == NULL) {
-		/* The message may be out already; its ACK will find nobody. */
-		log_warn("gateclient: calloc");
+	if (!ready(gc) || client->family != listen->family)
 		return -1;
-	}
-	r->gc = gc;
-	r->id = msg.id;
-	r->cb = cb;
-	r->arg = arg;
-	loop_timer_init(&r->timer, req_timeout_cb, r);
-	loop_timer_set(gc->lp, &r->timer, GATECLIENT_TIMEOUT_MS);
-	r->hnext = *bucket(gc, r->id);
-	*bucket(gc, r->id) = r;
-	gc->npending++;
-	return 0;
+	if (gateipc_who_init(&u.who, ++gc->next_id, proto, client->family, client->ip, client->port,
+	                     listen->ip, listen->port) != 0)
+		return -1;
+	return send_req(gc, &u, timeout_ms, NULL, cb, arg);
 }
 
 const char *

@@ -7,7 +7,9 @@
 #ifndef NAMEGATE_GATECLIENT_H
 #define NAMEGATE_GATECLIENT_H
 
+#include "addr.h"
 #include "dnsmsg.h"
+#include "gateipc.h"
 #include "holds.h"
 #include "loop.h"
 
@@ -38,6 +40,15 @@ void gateclient_set_path(struct gateclient *gc, const char *path);
  * reached right now. */
 int gateclient_allow(struct gateclient *gc, const char *name, const struct dnsmsg_addrs *a,
                      gateclient_cb cb, void *arg);
+
+/* Asks the gate who holds the client socket of a denied query (client ->
+ * listen, proto IPPROTO_UDP or IPPROTO_TCP). Returns 0 and calls cb
+ * exactly once within timeout_ms, with the gate's reply or one made up
+ * here (why TIMEOUT: no reply in time; NOGATE: the connection was lost),
+ * or -1 at once (no callback) when the gate cannot be asked right now. */
+typedef void (*gateclient_who_cb)(void *arg, const struct gateipc_who_reply *rep);
+int gateclient_who(struct gateclient *gc, uint8_t proto, const struct addr *client,
+                   const struct addr *listen, unsigned timeout_ms, gateclient_who_cb cb, void *arg);
 
 /* The dns.error token for a failed result. */
 const char *gateclient_result_str(enum gateclient_result res);

@@ -5,10 +5,14 @@
  *                                  └─▶ cache or upstream ─▶ filter answer
  *                                        ─▶ gate ALLOW ─▶ ACK ─▶ reply
  *
- * A reply that carries addresses is sent only after the gate's ACK.
+ * A reply that carries addresses is sent only after the gate's ACK. A
+ * denial (and an audited answer) whose line will be written waits, at most
+ * WHO_WAIT_MS, for the gate to say which process holds the client's socket:
+ * clients close it as soon as they have their answer.
  */
 #include "query.h"
 
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,8 @@
 
 #define MAX_INFLIGHT 50000 /* queries waiting on upstream or gate */
 #define QUERY_POOL_MAX 512 /* finished queries kept for reuse */
+#define WHO_WAIT_MS 20     /* a denial waits this long for its sender's name */
+#define WHO_PENDING_MAX 64 /* denials waiting; past it they say why=busy */
 
 struct query {
 	struct frontend_client client;
@@ -38,10 +44,12 @@ struct query {
 	uint8_t *reply;       /* held while the gate is asked */
 	size_t replylen;
 	uint32_t ttl;
-	char *addrs;                /* for the dns.allow line */
-	struct cache_entry *entry;  /* the cache entry the answer is (held), or NULL */
-	struct holds_ticket ticket; /* when the ALLOW went out */
-	struct list_node link;      /* in qs.queries, or in qs.pool when done */
+	char *addrs;                  /* for the dns.allow line */
+	bool notimp;                  /* a denial: answered NOTIMP */
+	struct gateipc_who_reply who; /* who sent it, for its line (why NONE: not asked) */
+	struct cache_entry *entry;    /* the cache entry the answer is (held), or NULL */
+	struct holds_ticket ticket;   /* when the ALLOW went out */
+	struct list_node link;        /* in qs.queries, or in qs.pool when done */
 };
 
 static struct {
@@ -58,6 +66,7 @@ static struct {
 	struct list pool;
 	size_t npool;
 	uint32_t conf_gen; /* moves on with every config loaded */
+	size_t nwho;       /* queries waiting for a WHO reply */
 	/* The agent decides how many queries it sends: a flood must not
 	 * become a flood of log lines. Each kind has its own budget, so
 	 * allowed names cannot crowd denials out of the log. */
@@ -72,7 +81,7 @@ enum prepared {
 };
 
 /* The life of a query, in the order this file follows it. */
-static void deny(const struct dnsmsg_query *q, const struct frontend_client *cl, bool notimp);
+static void deny(struct dnsmsg_query *q, const struct frontend_client *cl, bool notimp);
 static enum prepared answer_prepared(struct dnsmsg_query *q, const struct frontend_client *cl,
                                      struct cache_entry *e);
 static void forward(struct dnsmsg_query *q, enum dnsmsg_action action,
@@ -83,6 +92,8 @@ static void handle_answer(struct query *qr, ldns_pkt *pkt, uint32_t age);
 static int build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *addrs,
                        bool *truncated);
 static void gate_done(void *arg, enum gateclient_result res);
+static bool ask_who(struct query *qr);
+static void who_done(void *arg, const struct gateipc_who_reply *rep);
 static void send_allowed(struct query *qr);
 
 #define DNS_LOG_ALLOW_PER_SECOND 1000
@@ -130,14 +141,11 @@ event_ratelimit(const char *event)
 	return &qs.rl_error;
 }
 
-/* The fields every dns.* event starts with. */
-static struct log_line *
-dns_event(enum log_level level, const char *event, const struct query *qr,
-          const struct dnsmsg_query *q, const struct frontend_client *cl)
+/* Will this event's line be written? Counts it against its budget. */
+static bool
+dns_event_ok(const char *event, const struct dnsmsg_query *q)
 {
 	struct ratelimit *rl = event_ratelimit(event);
-	struct log_line *l;
-	char buf[ADDR_STRLEN];
 
 	if (rl == &qs.rl_deny && q->qname != NULL) {
 		/* A denial's key is its name, in any case. */
@@ -148,11 +156,19 @@ dns_event(enum log_level level, const char *event, const struct query *qr,
 			n = sizeof(key);
 		memcpy(key, ldns_rdf_data(q->qname), n);
 		dnsmsg_wire_name_lower(key, n);
-		if (!ratelimit_ok_key(rl, key, n))
-			return log_discard();
-	} else if (!ratelimit_ok(rl)) {
-		return log_discard();
+		return ratelimit_ok_key(rl, key, n);
 	}
+	return ratelimit_ok(rl);
+}
+
+/* The fields every dns.* event starts with, once dns_event_ok said yes. */
+static struct log_line *
+dns_event_begin(enum log_level level, const char *event, const struct query *qr,
+                const struct dnsmsg_query *q, const struct frontend_client *cl)
+{
+	struct log_line *l;
+	char buf[ADDR_STRLEN];
+
 	l = log_begin(level, event);
 	logline_str(l, "name", q->logname);
 	logline_str(l, "type", dnsmsg_type_str(q->qtype, buf, sizeof(buf)));
@@ -165,6 +181,29 @@ dns_event(enum log_level level, const char *event, const struct query *qr,
 	return l;
 }
 
+static struct log_line *
+dns_event(enum log_level level, const char *event, const struct query *qr,
+          const struct dnsmsg_query *q, const struct frontend_client *cl)
+{
+	if (!dns_event_ok(event, q))
+		return log_discard();
+	return dns_event_begin(level, event, qr, q, cl);
+}
+
+/* pid comm exe, or pid=- why=..., as flow lines say it (nfq/who.c). */
+static void
+log_who(struct log_line *l, const struct gateipc_who_reply *who)
+{
+	if (who->why != GATEIPC_WHY_FOUND) {
+		logline_str(l, "pid", "-");
+		logline_str(l, "why", gateipc_why_name((enum gateipc_why)who->why));
+		return;
+	}
+	logline_int(l, "pid", who->pid);
+	logline_str(l, "comm", who->comm[0] ? who->comm : "-");
+	logline_str(l, "exe", who->exe[0] ? who->exe : "-");
+}
+
 static void
 log_rcode(struct log_line *l, const uint8_t *wire, size_t len)
 {
@@ -174,11 +213,16 @@ log_rcode(struct log_line *l, const uint8_t *wire, size_t len)
 	logline_str(l, "rcode", rc < 0 ? "?" : dnsmsg_rcode_str((uint16_t)rc, buf, sizeof(buf)));
 }
 
+/* who: an audited answer's sender, whose line dns_event_ok let through
+ * already; NULL for the others. */
 static void
 log_allowed(const struct dnsmsg_query *q, const struct frontend_client *cl, bool audit,
-            const uint8_t *reply, size_t len, const char *addrs, uint32_t ttl, bool cached)
+            const uint8_t *reply, size_t len, const char *addrs, uint32_t ttl, bool cached,
+            const struct gateipc_who_reply *who)
 {
-	struct log_line *l = dns_event(LOGL_INFO, audit ? "dns.audit" : "dns.allow", NULL, q, cl);
+	const char *event = audit ? "dns.audit" : "dns.allow";
+	struct log_line *l = who != NULL ? dns_event_begin(LOGL_INFO, event, NULL, q, cl)
+	                                 : dns_event(LOGL_INFO, event, NULL, q, cl);
 
 	log_rcode(l, reply, len);
 	/* In audit mode too, so that namegate learn can name the flows to
@@ -188,6 +232,8 @@ log_allowed(const struct dnsmsg_query *q, const struct frontend_client *cl, bool
 		logline_int(l, "ttl", ttl);
 	if (cached)
 		logline_int(l, "cached", 1);
+	if (who != NULL)
+		log_who(l, who);
 	log_end(l);
 }
 
@@ -345,10 +391,10 @@ query_on_client(const uint8_t *buf, size_t len, const struct frontend_client *cl
 		/* A query type no client needs: a denial too, so an agent
 		 * probing with them is seen. */
 		deny(&q, cl, true);
-		break;
+		return;
 	case DNSMSG_DENY:
 		deny(&q, cl, false);
-		break;
+		return;
 	case DNSMSG_FORWARD:
 		/* The key is looked up once; the entry answers the rest. */
 		if (q.host)
@@ -372,12 +418,28 @@ query_on_client(const uint8_t *buf, size_t len, const struct frontend_client *cl
 	dnsmsg_query_free(&q);
 }
 
-/* Answers a query locally (NOTIMP for a type no client needs, else the
- * answer to a name off the list), and logs it as dns.deny. */
 static void
-deny(const struct dnsmsg_query *q, const struct frontend_client *cl, bool notimp)
+log_denied(const struct dnsmsg_query *q, const struct frontend_client *cl, const uint8_t *w,
+           size_t wlen, const struct gateipc_who_reply *who)
 {
-	struct log_line *l;
+	struct log_line *l = dns_event_begin(LOGL_INFO, "dns.deny", NULL, q, cl);
+
+	log_rcode(l, w, wlen);
+	log_who(l, who);
+	log_end(l);
+}
+
+/*
+ * Answers a query locally (NOTIMP for a type no client needs, else the
+ * answer to a name off the list), and logs it as dns.deny with the process
+ * that asked: the reply waits for the gate's WHO reply, WHO_WAIT_MS at
+ * most. Only a line that will be written waits; frees q unless it waits.
+ */
+static void
+deny(struct dnsmsg_query *q, const struct frontend_client *cl, bool notimp)
+{
+	struct gateipc_who_reply who;
+	struct query *qr;
 	uint8_t *w = NULL;
 	size_t wlen;
 	int r = notimp ? dnsmsg_build_notimp(q, qs.conf, &w, &wlen)
@@ -385,13 +447,80 @@ deny(const struct dnsmsg_query *q, const struct frontend_client *cl, bool notimp
 
 	if (r != 0) {
 		log_warnx("cannot build a reply for %s", q->logname);
+		dnsmsg_query_free(q);
 		return;
 	}
+	if (!dns_event_ok("dns.deny", q)) {
+		frontend_reply(cl, w, wlen);
+		goto done;
+	}
+	if (qs.nwho < WHO_PENDING_MAX && qs.nqueries < MAX_INFLIGHT) {
+		qr = query_begin(q, DNSMSG_DENY, cl);
+		if (qr != NULL) {
+			qr->notimp = notimp;
+			qr->reply = w;
+			qr->replylen = wlen;
+			if (!ask_who(qr))
+				who_done(qr, &qr->who);
+			return;
+		}
+		/* query_begin answered it and freed q */
+		free(w);
+		return;
+	}
+	gateipc_who_reply_init(&who, 0, GATEIPC_WHY_BUSY, -1, NULL, NULL);
 	frontend_reply(cl, w, wlen);
-	l = dns_event(LOGL_INFO, "dns.deny", NULL, q, cl);
-	log_rcode(l, w, wlen);
-	log_end(l);
+	log_denied(q, cl, w, wlen, &who);
+done:
 	free(w);
+	dnsmsg_query_free(q);
+}
+
+/* Asks the gate for the sender of qr; false (qr->who says why) when it
+ * cannot be asked. */
+static bool
+ask_who(struct query *qr)
+{
+	struct addr peer, local;
+	uint8_t proto = frontend_client_udp(&qr->client) ? IPPROTO_UDP : IPPROTO_TCP;
+
+	gateipc_who_reply_init(&qr->who, 0, GATEIPC_WHY_BUSY, -1, NULL, NULL);
+	if (qs.nwho >= WHO_PENDING_MAX)
+		return false;
+	if (frontend_client_ends(&qr->client, &peer, &local) != 0) {
+		qr->who.why = GATEIPC_WHY_GONE;
+		return false;
+	}
+	if (gateclient_who(qs.gc, proto, &peer, &local, WHO_WAIT_MS, who_done, qr) != 0) {
+		qr->who.why = GATEIPC_WHY_NOGATE;
+		return false;
+	}
+	qs.nwho++;
+	qr->who.why = GATEIPC_WHY_TIMEOUT; /* until it answers */
+	return true;
+}
+
+/* The WHO reply (or a timeout, or no gate): the reply goes out, and its
+ * line names the sender. */
+static void
+who_done(void *arg, const struct gateipc_who_reply *rep)
+{
+	struct query *qr = arg;
+
+	if (rep != &qr->who) {
+		qs.nwho--;
+		qr->who = *rep;
+	}
+	if (qr->action == DNSMSG_DENY) {
+		frontend_reply(&qr->client, qr->reply, qr->replylen);
+		log_denied(&qr->q, &qr->client, qr->reply, qr->replylen, &qr->who);
+		query_free(qr);
+		return;
+	}
+	frontend_reply(&qr->client, qr->reply, qr->replylen);
+	log_allowed(&qr->q, &qr->client, true, qr->reply, qr->replylen, qr->addrs, qr->ttl,
+	            qr->cached, &qr->who);
+	query_free(qr);
 }
 
 /*
@@ -430,7 +559,7 @@ answer_prepared(struct dnsmsg_query *q, const struct frontend_client *cl, struct
 		ttl = dnsmsg_addrs_ttl(p.raw_ttl, p.age, qs.conf);
 	if (p.naddrs == 0 || holds_fresh(qs.holds, cache_entry_holds(e), now, ttl)) {
 		frontend_reply(cl, buf, p.len);
-		log_allowed(q, cl, false, buf, p.len, p.addrs, ttl, true);
+		log_allowed(q, cl, false, buf, p.len, p.addrs, ttl, true, NULL);
 		return PREPARED_SENT;
 	}
 
@@ -517,7 +646,15 @@ handle_answer(struct query *qr, ldns_pkt *pkt, uint32_t age)
 	}
 	/* Audit mode forwards off-list names but never opens the gate for
 	 * them; a truncated reply carries no address at all. */
-	if (qr->action == DNSMSG_AUDIT || truncated || addrs.n == 0) {
+	if (qr->action == DNSMSG_AUDIT) {
+		/* Names the sender in the dns.audit line, if it is written. */
+		if (!dns_event_ok("dns.audit", &qr->q))
+			send_allowed(qr);
+		else if (!ask_who(qr))
+			who_done(qr, &qr->who);
+		return;
+	}
+	if (truncated || addrs.n == 0) {
 		send_allowed(qr);
 		return;
 	}
@@ -610,8 +747,13 @@ static void
 send_allowed(struct query *qr)
 {
 	frontend_reply(&qr->client, qr->reply, qr->replylen);
-	log_allowed(&qr->q, &qr->client, qr->action == DNSMSG_AUDIT, qr->reply, qr->replylen,
-	            qr->addrs, qr->ttl, qr->cached);
+	if (qr->action == DNSMSG_AUDIT) {
+		/* Its line was over the budget: nothing to write. */
+		query_free(qr);
+		return;
+	}
+	log_allowed(&qr->q, &qr->client, false, qr->reply, qr->replylen, qr->addrs, qr->ttl,
+	            qr->cached, NULL);
 	query_free(qr);
 }
 

@@ -14,7 +14,12 @@
  * across inputs) an ADD is sent with the plan's TTL or not at all, a
  * shorter TTL right after is never sent, and trimming a line never gives
  * up an entry this message just added.
+ * A WHO request or reply that passes its check has exactly its size, a
+ * known protocol and family, non-zero ports and zero bytes past the
+ * addresses; a reply's strings are terminated and it names a pid only
+ * with why FOUND. No input passes two checks.
  */
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -132,6 +137,45 @@ trim_map(const struct gateipc_allow *m, uint64_t now)
 	}
 }
 
+static void
+check_who(const uint8_t *data, size_t size)
+{
+	const char *err = NULL;
+	int passed = (gateipc_ack_check(data, size, &err) == 0) +
+	             (gateipc_who_check(data, size, &err) == 0) +
+	             (gateipc_who_reply_check(data, size, &err) == 0) +
+	             (gateipc_allow_check(data, size, &err) == 0);
+
+	FUZZ_CHECK(passed <= 1, "one input passed %d message checks", passed);
+	if (gateipc_who_check(data, size, &err) == 0) {
+		struct gateipc_who w;
+		size_t alen;
+
+		FUZZ_CHECK(size == sizeof(w), "a WHO of %zu bytes", size);
+		memcpy(&w, data, sizeof(w));
+		alen = w.family == AF_INET ? 4 : 16;
+		FUZZ_CHECK(w.proto == IPPROTO_UDP || w.proto == IPPROTO_TCP, "proto %u", w.proto);
+		FUZZ_CHECK(w.family == AF_INET || w.family == AF_INET6, "family %u", w.family);
+		FUZZ_CHECK(w.cport != 0 && w.lport != 0 && w.pad == 0, "ports or padding");
+		for (size_t i = alen; i < 16; i++)
+			FUZZ_CHECK(w.client[i] == 0 && w.listen[i] == 0,
+			           "bytes past an IPv4 address");
+	}
+	if (gateipc_who_reply_check(data, size, &err) == 0) {
+		struct gateipc_who_reply r;
+
+		FUZZ_CHECK(size == sizeof(r), "a WHO_REPLY of %zu bytes", size);
+		memcpy(&r, data, sizeof(r));
+		FUZZ_CHECK(r.why <= GATEIPC_WHY_NONE, "why %u", r.why);
+		FUZZ_CHECK(memchr(r.comm, '\0', sizeof(r.comm)) &&
+		               memchr(r.exe, '\0', sizeof(r.exe)),
+		           "an unterminated string passed");
+		FUZZ_CHECK(r.why == GATEIPC_WHY_FOUND ? r.pid > 0
+		                                      : r.pid == -1 && !r.comm[0] && !r.exe[0],
+		           "a pid or names without FOUND");
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -141,7 +185,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum gateipc_status st;
 	bool inward_ok, has_inward = false;
 
-	gateipc_ack_check(data, size, &err);
+	check_who(data, size);
 	if (gateipc_allow_check(data, size, &err) != 0) {
 		FUZZ_CHECK(err != NULL, "refused without a reason");
 		return 0;

@@ -187,7 +187,10 @@ def answers_by_hand():
 
 # ------------------------------------------------------------------ gate messages
 
-def allow_msg(name, addrs, ttl=300, mid=7, version=3, typ=1, naddrs=None):
+GATEIPC_VERSION = 4  # common/gateipc.h
+
+
+def allow_msg(name, addrs, ttl=300, mid=7, version=GATEIPC_VERSION, typ=1, naddrs=None):
     body = struct.pack("<HHIIHH", typ, version, mid, ttl, len(addrs) if naddrs is None else naddrs, 0)
     body += name.encode().ljust(256, b"\x00")[:256]
     for a in addrs:
@@ -196,6 +199,16 @@ def allow_msg(name, addrs, ttl=300, mid=7, version=3, typ=1, naddrs=None):
         else:
             body += struct.pack("<B3x", socket.AF_INET) + socket.inet_aton(a).ljust(16, b"\x00")
     return body  # only the used address slots go on the wire
+
+
+def who_msgs():
+    """WHO requests (UDP v4, TCP v6) and replies (found, busy)."""
+    v4 = socket.inet_aton("127.0.0.1").ljust(16, b"\x00")
+    v6 = socket.inet_pton(socket.AF_INET6, "2001:db8::53")
+    yield struct.pack("<HHIBBHHH16s16s", 3, GATEIPC_VERSION, 9, 17, socket.AF_INET, 0, 40000, 53, v4, v4)
+    yield struct.pack("<HHIBBHHH16s16s", 3, GATEIPC_VERSION, 10, 6, socket.AF_INET6, 0, 1, 53, v6, v6)
+    yield struct.pack("<HHIiI16s256s", 4, GATEIPC_VERSION, 9, 1234, 0, b"curl", b"/usr/bin/curl")
+    yield struct.pack("<HHIiI16s256s", 4, GATEIPC_VERSION, 10, -1, 3, b"", b"")
 
 
 # ------------------------------------------------------------------ packets
@@ -316,10 +329,12 @@ def main():
                   allow_msg("apex.test", ["2001:db8::%x" % i for i in range(1, 256)] + ["192.0.2.1"], ttl=99999),
                   allow_msg("x.apex.test", ["192.0.2.7"], mid=0xffffffff),
                   allow_msg("blocked.lab.test", ["192.0.2.99"]),
-                  allow_msg("www.lab.test", ["192.0.2.10"], version=2),
+                  allow_msg("www.lab.test", ["192.0.2.10"], version=GATEIPC_VERSION - 1),
                   allow_msg("WWW.lab.test", ["192.0.2.10"])):
             save("gateipc", m, "msg")
-        save("gateipc", struct.pack("<HHIII", 2, 3, 7, 0, 1), "ack")
+        save("gateipc", struct.pack("<HHIII", 2, GATEIPC_VERSION, 7, 0, 1), "ack")
+        for m in who_msgs():
+            save("gateipc", m, "who")
         for ctl, p in packets():
             save("packet", bytes([ctl]) + p, "pkt")
         for q in quic_seeds():

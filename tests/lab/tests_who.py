@@ -26,12 +26,13 @@ PORT = 8080  # no binding on it, and the lab listens there (audit connects)
 class Client:
     """ngwho-client in the sandbox as the agent."""
 
-    def __init__(self):
+    def __init__(self, comm=COMM, script="whoclient.py"):
         self.dir = tempfile.mkdtemp(prefix="ngwho-")
         os.chmod(self.dir, 0o755)
-        self.exe = os.path.join(self.dir, COMM)
+        self.comm = comm
+        self.exe = os.path.join(self.dir, comm)
         os.symlink(os.path.realpath(sys.executable), self.exe)
-        self.script = os.path.join(lab.HERE, "whoclient.py")
+        self.script = os.path.join(lab.HERE, script)
         self.real = os.path.realpath(sys.executable)
 
     def cmd(self, *args):
@@ -52,7 +53,7 @@ def named(ng, m, event, pid, c, **match):
     ev = want_event(ng, m, event, timeout=4, **match)
     e = ev[-1]
     check(e.get("pid") == str(pid), "%s must name the sender's pid %s" % (event, pid), e["_line"])
-    check(e.get("comm") == COMM, "%s must name the sender's comm %s" % (event, COMM), e["_line"])
+    check(e.get("comm") == c.comm, "%s must name the sender's comm %s" % (event, c.comm), e["_line"])
     check(e.get("exe") == c.real, "%s must name the sender's executable %s" % (event, c.real), e["_line"])
     return e
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "gateipc.h"
@@ -185,6 +186,145 @@ test_ack(void **state)
 	}
 }
 
+static void
+good_who(struct gateipc_who *m)
+{
+	memset(m, 0xa5, sizeof(*m));
+	assert_int_equal(gateipc_who_init(m, 9, IPPROTO_UDP, AF_INET, ip4, 40000, ip4, 53), 0);
+}
+
+static void
+expect_bad_who(const struct gateipc_who *m)
+{
+	const char *err = NULL;
+
+	assert_int_equal(gateipc_who_check(m, sizeof(*m), &err), -1);
+	assert_non_null(err);
+}
+
+static void
+test_who(void **state)
+{
+	struct gateipc_who m;
+	const char *err = NULL;
+	uint8_t big[sizeof(m) + 1];
+
+	good_who(&m);
+	assert_int_equal(gateipc_who_check(&m, sizeof(m), &err), 0);
+	assert_int_equal(gateipc_type(&m, sizeof(m)), GATEIPC_WHO);
+	assert_int_equal(m.id, 9);
+	assert_int_equal(m.cport, 40000);
+	assert_int_equal(m.lport, 53);
+	/* init zeroed every byte: no garbage after the IPv4 addresses */
+	for (size_t i = 4; i < 16; i++)
+		assert_int_equal(m.client[i] | m.listen[i], 0);
+	assert_int_equal(gateipc_who_init(&m, 1, IPPROTO_TCP, AF_INET6, ip6, 1, ip6, 53), 0);
+	assert_int_equal(gateipc_who_check(&m, sizeof(m), &err), 0);
+	/* what init refuses */
+	assert_int_equal(gateipc_who_init(&m, 1, IPPROTO_ICMP, AF_INET, ip4, 1, ip4, 53), -1);
+	assert_int_equal(gateipc_who_init(&m, 1, IPPROTO_UDP, AF_UNIX, ip4, 1, ip4, 53), -1);
+	assert_int_equal(gateipc_who_init(&m, 1, IPPROTO_UDP, AF_INET, ip4, 0, ip4, 53), -1);
+	assert_int_equal(gateipc_who_init(&m, 1, IPPROTO_UDP, AF_INET, ip4, 1, ip4, 0), -1);
+	/* every corruption refused */
+	good_who(&m);
+	assert_int_equal(gateipc_who_check(&m, sizeof(m) - 1, &err), -1);
+	memcpy(big, &m, sizeof(m));
+	big[sizeof(m)] = 0;
+	assert_int_equal(gateipc_who_check(big, sizeof(big), &err), -1);
+	good_who(&m);
+	m.type = GATEIPC_ALLOW;
+	expect_bad_who(&m);
+	good_who(&m);
+	m.version++;
+	expect_bad_who(&m);
+	good_who(&m);
+	m.proto = IPPROTO_ICMP;
+	expect_bad_who(&m);
+	good_who(&m);
+	m.family = AF_UNIX;
+	expect_bad_who(&m);
+	good_who(&m);
+	m.pad = 1;
+	expect_bad_who(&m);
+	good_who(&m);
+	m.cport = 0;
+	expect_bad_who(&m);
+	good_who(&m);
+	m.lport = 0;
+	expect_bad_who(&m);
+	good_who(&m);
+	m.client[4] = 1;
+	expect_bad_who(&m);
+	good_who(&m);
+	m.listen[15] = 1;
+	expect_bad_who(&m);
+	/* A WHO is no ALLOW and no reply. */
+	good_who(&m);
+	assert_int_equal(gateipc_allow_check(&m, sizeof(m), &err), -1);
+	assert_int_equal(gateipc_who_reply_check(&m, sizeof(m), &err), -1);
+}
+
+static void
+test_who_reply(void **state)
+{
+	struct gateipc_who_reply r;
+	const char *err = NULL;
+	char longexe[400];
+
+	memset(&r, 0xa5, sizeof(r));
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_FOUND, 1234, "curl", "/usr/bin/curl");
+	assert_int_equal(gateipc_who_reply_check(&r, sizeof(r), &err), 0);
+	assert_int_equal(r.pid, 1234);
+	assert_string_equal(r.comm, "curl");
+	assert_string_equal(r.exe, "/usr/bin/curl");
+	/* cut to fit, still terminated and valid */
+	memset(longexe, 'x', sizeof(longexe) - 1);
+	longexe[sizeof(longexe) - 1] = '\0';
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_FOUND, 1, "a-very-long-command-name", longexe);
+	assert_int_equal(gateipc_who_reply_check(&r, sizeof(r), &err), 0);
+	assert_int_equal(strlen(r.comm), GATEIPC_COMM_MAX - 1);
+	assert_int_equal(strlen(r.exe), GATEIPC_EXE_MAX - 1);
+	/* no pid without FOUND, and no names */
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_GONE, 77, "x", "/x");
+	assert_int_equal(gateipc_who_reply_check(&r, sizeof(r), &err), 0);
+	assert_int_equal(r.pid, -1);
+	assert_string_equal(r.comm, "");
+	assert_string_equal(gateipc_why_name((enum gateipc_why)r.why), "gone");
+	/* FOUND with no pid says none; NOGATE is never on the wire */
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_FOUND, 0, "x", "/x");
+	assert_int_equal(r.why, GATEIPC_WHY_NONE);
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_NOGATE, -1, NULL, NULL);
+	assert_int_equal(r.why, GATEIPC_WHY_NONE);
+	assert_string_equal(gateipc_why_name(GATEIPC_WHY_NOGATE), "nogate");
+	/* corruptions */
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_FOUND, 5, "c", "/c");
+	r.pid = -1;
+	assert_int_equal(gateipc_who_reply_check(&r, sizeof(r), &err), -1);
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_BUSY, -1, NULL, NULL);
+	r.pid = 5;
+	assert_int_equal(gateipc_who_reply_check(&r, sizeof(r), &err), -1);
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_BUSY, -1, NULL, NULL);
+	r.comm[0] = 'x';
+	assert_int_equal(gateipc_who_reply_check(&r, sizeof(r), &err), -1);
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_BUSY, -1, NULL, NULL);
+	r.why = GATEIPC_WHY_NOGATE;
+	assert_int_equal(gateipc_who_reply_check(&r, sizeof(r), &err), -1);
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_FOUND, 5, "c", "/c");
+	memset(r.comm, 'c', sizeof(r.comm));
+	assert_int_equal(gateipc_who_reply_check(&r, sizeof(r), &err), -1);
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_FOUND, 5, "c", "/c");
+	r.exe[sizeof(r.exe) - 1] = 'e'; /* a byte after the NUL */
+	assert_int_equal(gateipc_who_reply_check(&r, sizeof(r), &err), -1);
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_FOUND, 5, "c", "/c");
+	r.version = 0;
+	assert_int_equal(gateipc_who_reply_check(&r, sizeof(r), &err), -1);
+	assert_int_equal(gateipc_who_reply_check(&r, sizeof(r) - 1, &err), -1);
+	/* A reply is no ACK. */
+	gateipc_who_reply_init(&r, 9, GATEIPC_WHY_BUSY, -1, NULL, NULL);
+	assert_int_equal(gateipc_ack_check(&r, sizeof(struct gateipc_ack), &err), -1);
+	assert_int_equal(gateipc_type(&r, 1), 0);
+}
+
 int
 main(void)
 {
@@ -193,6 +333,8 @@ main(void)
 	    cmocka_unit_test(test_allow_init_errors),
 	    cmocka_unit_test(test_allow_corrupt),
 	    cmocka_unit_test(test_ack),
+	    cmocka_unit_test(test_who),
+	    cmocka_unit_test(test_who_reply),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
