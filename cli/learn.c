@@ -194,8 +194,8 @@ map_addrs(struct learn *l, const char *addrs, size_t idx)
 }
 
 /* gcc -fanalyzer (12) does not know that tsearch keeps its key, and takes
- * the key name_index hands to l->byname (freed by learn_free's tdestroy)
- * for a leak here. */
+ * the keys name_index and flow_line hand to l->byname and l->byflow (freed
+ * by learn_free) for leaks, in dns_line and flow_line. */
 #ifndef __clang__
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
@@ -224,22 +224,12 @@ dns_line(struct learn *l, const struct logread_fields *fs)
 		map_addrs(l, addrs, (size_t)idx);
 	return 1;
 }
-#ifndef __clang__
-#pragma GCC diagnostic pop
-#endif
-
 static int
 cmp_flow(const void *a, const void *b)
 {
 	return strcmp(((const struct lflow *)a)->key, ((const struct lflow *)b)->key);
 }
 
-/* As for dns_line: the flow f that flow_line hands to l->byflow is kept by
- * tsearch (and in l->flows), freed by learn_free. */
-#ifndef __clang__
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
-#endif
 static int
 flow_line(struct learn *l, const struct logread_fields *fs)
 {
