@@ -126,16 +126,18 @@ static void
 judge(enum sni_result r, const struct sni_claim *cl, bool http, const struct flow *f,
       const struct addrmap_entry *e, uint64_t now_ms, struct verdict *out)
 {
-	out->log = true;
 	snprintf(out->claim, sizeof(out->claim), "%s", r == SNI_OK ? cl->name : "");
+	out->names[0] = '\0';
+	if (r == SNI_OK && addrmap_bound_to(e, cl->name, f->proto, f->dport, now_ms)) {
+		out->log = false;
+		out->reason = REASON_NONE;
+		return;
+	}
+	/* Only a line that will be written needs the address's names. */
+	out->log = true;
 	addrmap_names_fmt(e, now_ms, out->names, sizeof(out->names));
 	switch (r) {
 	case SNI_OK:
-		if (addrmap_bound_to(e, cl->name, f->proto, f->dport, now_ms)) {
-			out->log = false;
-			out->reason = REASON_NONE;
-			return;
-		}
 		out->reason = http ? REASON_HOST : cl->ech ? REASON_ECH : REASON_SNI;
 		return;
 	case SNI_NONE:
