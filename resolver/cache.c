@@ -23,6 +23,9 @@ struct cache_entry {
 	bool linked;   /* in the table and the LRU list */
 	uint64_t stored_ms, expires_ms;
 	struct holds_mark holds; /* the gate's last acknowledgement */
+	/* The answer is stored once: as received (wire), until a template
+	 * that holds it whole stands in for it (prep->whole; wire is then
+	 * NULL). Either wire or a whole prep is there. */
 	uint8_t *wire;
 	size_t len;
 	struct prep *prep; /* NULL until a reply was prepared */
@@ -30,19 +33,21 @@ struct cache_entry {
 };
 
 /* A prepared reply and what it was prepared for (see cache.h). data holds
- * the question name, the TTL offsets, the TTL values, the template and the
- * addresses, in that order, each exactly as long as it needs to be
- * (struct dnsmsg_addr is bytes only, so no alignment is needed). */
+ * the TTL offsets, the TTL values, the template, the addresses and their
+ * text (NUL-terminated), in that order, each exactly as long as it needs
+ * to be (struct dnsmsg_addr is bytes only, so no alignment is needed). The
+ * question name it was prepared for is the template's own, at
+ * DNSMSG_HDR_LEN. */
 struct prep {
 	uint32_t conf_gen;
-	uint16_t qclass;
-	bool edns;
-	uint8_t qnamelen;
-	uint16_t nttl;
-	size_t naddrs;
 	uint32_t raw_ttl;
-	size_t len;
-	char *addrs;
+	uint16_t qclass;
+	uint16_t nttl;
+	uint16_t naddrs;
+	uint8_t qnamelen;
+	bool edns;
+	bool whole; /* every record of the answer, unchanged: it stands in for it */
+	uint16_t len;
 	uint8_t data[];
 };
 
@@ -140,14 +145,6 @@ cache_set_max(struct cache *c, size_t max_entries)
 }
 
 static void
-prep_free(struct prep *p)
-{
-	if (p != NULL)
-		free(p->addrs);
-	free(p);
-}
-
-static void
 entry_remove(struct cache *c, struct cache_entry *e)
 {
 	struct cache_entry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
@@ -173,7 +170,7 @@ cache_entry_release(struct cache_entry *e)
 {
 	if (e == NULL || --e->refs > 0)
 		return;
-	prep_free(e->prep);
+	free(e->prep);
 	free(e->wire);
 	free(e);
 }
@@ -324,12 +321,27 @@ cache_entry_age(const struct cache_entry *e, uint64_t now_ms)
 	return now_ms > e->stored_ms ? (uint32_t)((now_ms - e->stored_ms) / 1000) : 0;
 }
 
+/* Where a prep's template starts in its data. */
+static size_t
+prep_tmpl(const struct prep *p)
+{
+	return (size_t)p->nttl * 6;
+}
+
 ldns_pkt *
 cache_entry_answer(struct cache *c, struct cache_entry *e)
 {
+	const uint8_t *w = e->wire;
+	size_t len = e->len;
 	ldns_pkt *pkt = NULL;
 
-	if (ldns_wire2pkt(&pkt, e->wire, e->len) != LDNS_STATUS_OK || pkt == NULL) {
+	/* A whole template parses to the answer's flags, rcode and records,
+	 * its TTLs as stored: all that a reply is built from (cache.h). */
+	if (w == NULL && e->prep != NULL) {
+		w = e->prep->data + prep_tmpl(e->prep);
+		len = e->prep->len;
+	}
+	if (w == NULL || ldns_wire2pkt(&pkt, w, len) != LDNS_STATUS_OK || pkt == NULL) {
 		if (e->linked)
 			entry_remove(c, e);
 		return NULL;
@@ -346,38 +358,44 @@ cache_entry_holds(struct cache_entry *e)
 void
 cache_entry_prepare(struct cache_entry *e, const struct cache_prep_key *k, const uint8_t *wire,
                     size_t len, const struct dnsmsg_ttls *ttls, const char *addrs,
-                    const struct dnsmsg_addrs *a, uint32_t raw_ttl)
+                    const struct dnsmsg_addrs *a, uint32_t raw_ttl, bool whole)
 {
-	size_t offs = k->qnamelen, vals = offs + ttls->n * 2, tmpl = vals + ttls->n * 4;
-	size_t naddrs = a != NULL ? a->n : 0, av = tmpl + len;
+	size_t tmpl = ttls->n * 6, naddrs = a != NULL ? a->n : 0, av = tmpl + len;
+	size_t at = av + naddrs * sizeof(a->v[0]), alen = addrs != NULL ? strlen(addrs) : 0;
 	struct prep *p;
 
-	if (k->qnamelen > 255 || ttls->n > DNSMSG_MAX_TTLS || naddrs > CONF_MAX_ADDRS)
+	if (k->qnamelen > 255 || ttls->n > DNSMSG_MAX_TTLS || naddrs > CONF_MAX_ADDRS ||
+	    len > UINT16_MAX || len < DNSMSG_HDR_LEN + k->qnamelen ||
+	    memcmp(wire + DNSMSG_HDR_LEN, k->qname, k->qnamelen) != 0)
 		return;
-	p = malloc(sizeof(*p) + av + naddrs * sizeof(a->v[0]));
+	/* The answer must stay: a template that lacks some of it does not
+	 * replace the one that stands in for it. */
+	if (!whole && e->wire == NULL)
+		return;
+	p = malloc(sizeof(*p) + at + alen + 1);
 	if (p == NULL)
 		return;
-	p->addrs = strdup(addrs != NULL ? addrs : "");
-	if (p->addrs == NULL) {
-		free(p);
-		return;
-	}
 	p->conf_gen = k->conf_gen;
 	p->qclass = k->qclass;
 	p->edns = k->edns;
+	p->whole = whole;
 	p->qnamelen = (uint8_t)k->qnamelen;
 	p->nttl = (uint16_t)ttls->n;
-	p->naddrs = naddrs;
+	p->naddrs = (uint16_t)naddrs;
 	p->raw_ttl = raw_ttl;
-	p->len = len;
-	memcpy(p->data, k->qname, k->qnamelen);
-	memcpy(p->data + offs, ttls->off, ttls->n * 2);
-	memcpy(p->data + vals, ttls->val, ttls->n * 4);
+	p->len = (uint16_t)len;
+	memcpy(p->data, ttls->off, ttls->n * 2);
+	memcpy(p->data + ttls->n * 2, ttls->val, ttls->n * 4);
 	memcpy(p->data + tmpl, wire, len);
 	if (naddrs > 0)
 		memcpy(p->data + av, a->v, naddrs * sizeof(a->v[0]));
-	prep_free(e->prep);
+	memcpy(p->data + at, addrs != NULL ? addrs : "", alen + 1);
+	free(e->prep);
 	e->prep = p;
+	if (whole) {
+		free(e->wire);
+		e->wire = NULL;
+	}
 }
 
 bool
@@ -385,23 +403,26 @@ cache_entry_prepared(const struct cache_entry *e, uint64_t now_ms, const struct 
                      size_t size_limit, struct cache_prepared *out)
 {
 	const struct prep *p = e->prep;
-	size_t offs, vals;
+	size_t tmpl;
 
-	if (p == NULL || p->conf_gen != k->conf_gen || p->qclass != k->qclass ||
-	    p->edns != k->edns || p->qnamelen != k->qnamelen ||
-	    !dnsmsg_wire_name_equal_nocase(p->data, k->qname, k->qnamelen) || p->len > size_limit)
+	if (p == NULL)
 		return false;
-	offs = p->qnamelen;
-	vals = offs + (size_t)p->nttl * 2;
+	tmpl = prep_tmpl(p);
+	if (p->conf_gen != k->conf_gen || p->qclass != k->qclass || p->edns != k->edns ||
+	    p->qnamelen != k->qnamelen ||
+	    !dnsmsg_wire_name_equal_nocase(p->data + tmpl + DNSMSG_HDR_LEN, k->qname,
+	                                   k->qnamelen) ||
+	    p->len > size_limit)
+		return false;
 	out->ttls.n = p->nttl;
-	memcpy(out->ttls.off, p->data + offs, (size_t)p->nttl * 2);
-	memcpy(out->ttls.val, p->data + vals, (size_t)p->nttl * 4);
-	out->wire = p->data + vals + (size_t)p->nttl * 4;
+	memcpy(out->ttls.off, p->data, (size_t)p->nttl * 2);
+	memcpy(out->ttls.val, p->data + (size_t)p->nttl * 2, (size_t)p->nttl * 4);
+	out->wire = p->data + tmpl;
 	out->len = p->len;
 	out->age = cache_entry_age(e, now_ms);
-	out->addrs = p->addrs;
 	out->naddrs = p->naddrs;
 	out->addrv = (const struct dnsmsg_addr *)(const void *)(out->wire + p->len);
+	out->addrs = (const char *)(out->wire + p->len + (size_t)p->naddrs * sizeof(out->addrv[0]));
 	out->raw_ttl = p->raw_ttl;
 	return true;
 }

@@ -1,6 +1,8 @@
 /*
  * A TTL cache of upstream answers, keyed by (name, qtype, DO bit). It keeps
- * the answer as received (after dnsmsg_check_answer); a hit is parsed again,
+ * the answer once: as received (after dnsmsg_check_answer), until a reply
+ * template that holds it whole is prepared (below) and stands in for it; a
+ * hit is parsed again (from either),
  * its TTLs lowered by its age, and then takes the same path as a fresh
  * answer: filtered, its addresses sent to the gate (refreshing the set
  * entries), and relayed only after the ACK. A hit may instead reuse the
@@ -100,10 +102,17 @@ struct cache_prepared {
 };
 
 /* Stores a copy of the template in e, with a's addresses (a->n of them,
- * addrs their text; a may be NULL when there are none). */
+ * addrs their text; a may be NULL when there are none). whole: the
+ * template holds every record of the stored answer unchanged (the filter
+ * removed and rewrote none; !dnsmsg_addrs.altered), with its rcode, AD and
+ * TC bits and its TTLs as stored: it is then kept instead of the answer as
+ * received, and cache_entry_answer parses it. What a template leaves out
+ * (the upstream's ID, flags, OPT record and question case) no reply is
+ * built from. A template that is not whole never replaces a whole one
+ * that stands in for the answer. */
 void cache_entry_prepare(struct cache_entry *e, const struct cache_prep_key *k, const uint8_t *wire,
                          size_t len, const struct dnsmsg_ttls *ttls, const char *addrs,
-                         const struct dnsmsg_addrs *a, uint32_t raw_ttl);
+                         const struct dnsmsg_addrs *a, uint32_t raw_ttl, bool whole);
 /* true and *out filled when e's template fits k; size_limit is the most the
  * client can take. */
 bool cache_entry_prepared(const struct cache_entry *e, uint64_t now_ms,

@@ -611,7 +611,8 @@ dnsmsg_svcb_strip_ech(const uint8_t *d, size_t len, uint8_t *out, size_t *outlen
 /* Replaces *rrp, an SVCB or HTTPS record, by the same record without its
  * ech SvcParam: rebuilt from wire form (owner, type, class, TTL, the new
  * RDLENGTH and rdata), so it does not matter how this ldns splits SVCB
- * rdata into rdfs. -1 when the record is malformed or cannot go without
+ * rdata into rdfs. 1 when it was replaced, 0 when it has no ech (it is
+ * left as it is), -1 when the record is malformed or cannot go without
  * ech; *rrp is then left to the caller to drop. */
 static int
 rr_strip_ech(ldns_rr **rrp)
@@ -648,10 +649,10 @@ rr_strip_ech(ldns_rr **rrp)
 	}
 	ldns_rr_free(rr);
 	*rrp = nrr;
-	r = 0;
+	r = 1;
 out:
 	ldns_buffer_free(b);
-	return r < 0 ? -1 : 0;
+	return r;
 }
 
 static bool
@@ -831,6 +832,7 @@ filter(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool c
 	out->n = 0;
 	out->ttl = 0;
 	out->nremoved = 0;
+	out->altered = false;
 	chain_build(pkt, q->qname, &ch);
 	ttl = ch.ttl;
 	for (size_t s = 0; s < sizeof(secs) / sizeof(secs[0]); s++) {
@@ -839,6 +841,7 @@ filter(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool c
 
 		for (size_t i = 0; i < cnt; i++) {
 			ldns_rr *rr = ldns_rr_list_rr(list, i);
+			int stripped = 0;
 			bool keep = true;
 			size_t n;
 
@@ -853,13 +856,15 @@ filter(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool c
 				keep = chain_has(&ch, ldns_rr_owner(rr)) &&
 				       (c->keep_ech ||
 				        (t != LDNS_RR_TYPE_HTTPS && t != LDNS_RR_TYPE_SVCB) ||
-				        rr_strip_ech(&rr) == 0) &&
+				        (stripped = rr_strip_ech(&rr)) >= 0) &&
 				       rr_addrs(rr, hints, CONF_MAX_ADDRS, &n) == 0 &&
 				       (inward_ok || !inward_record(c, hints, n, out)) &&
 				       addrs_add_all(out, max, hints, n);
 				if (keep && ldns_rr_ttl(rr) < ttl)
 					ttl = ldns_rr_ttl(rr);
 			}
+			if (!keep || stripped > 0)
+				out->altered = true;
 			if (!keep) {
 				ldns_rr_free(rr);
 				continue;

@@ -73,6 +73,9 @@ struct dnsmsg_addrs {
 	 * other hints go with it, but are not counted here.) */
 	size_t nremoved;
 	struct dnsmsg_addr removed[DNSMSG_MAX_REMOVED];
+	/* Some record was removed or rewritten (ech stripped): the filtered
+	 * packet no longer holds the answer whole (cache_entry_prepare). */
+	bool altered;
 };
 
 enum dnsmsg_check {

@@ -44,7 +44,8 @@ struct query {
 	uint8_t *reply;       /* held while the gate is asked */
 	size_t replylen;
 	uint32_t ttl;
-	char *addrs;                  /* for the dns.allow line */
+	char *addrs;                  /* for the dns.allow line: addrbuf, or malloc'd */
+	char addrbuf[48];             /* holds a few addresses' text: no malloc */
 	bool notimp;                  /* a denial: answered NOTIMP */
 	struct gateipc_who_reply who; /* who sent it, for its line (why NONE: not asked) */
 	struct cache_entry *entry;    /* the cache entry the answer is (held), or NULL */
@@ -273,6 +274,19 @@ prep_key(const struct dnsmsg_query *q, struct cache_prep_key *k)
 	k->edns = q->edns;
 }
 
+/* Keeps text as qr's addresses for its log line; -1 when out of memory. */
+static int
+query_keep_addrs(struct query *qr, const char *text)
+{
+	size_t n = strlen(text) + 1;
+
+	qr->addrs = n <= sizeof(qr->addrbuf) ? qr->addrbuf : malloc(n);
+	if (qr->addrs == NULL)
+		return -1;
+	memcpy(qr->addrs, text, n);
+	return 0;
+}
+
 static struct query *
 query_new(void)
 {
@@ -330,7 +344,8 @@ query_free(struct query *qr)
 	frontend_client_release(&qr->client);
 	dnsmsg_query_free(&qr->q);
 	free(qr->reply);
-	free(qr->addrs);
+	if (qr->addrs != qr->addrbuf)
+		free(qr->addrs);
 	if (qs.npool < QUERY_POOL_MAX) {
 		list_push_front(&qs.pool, &qr->link);
 		qs.npool++;
@@ -571,8 +586,7 @@ answer_prepared(struct dnsmsg_query *q, const struct frontend_client *cl, struct
 	cache_entry_hold(e);
 	qr->ttl = ttl;
 	qr->reply = malloc(p.len);
-	qr->addrs = strdup(p.addrs);
-	if (qr->reply == NULL || qr->addrs == NULL) {
+	if (qr->reply == NULL || query_keep_addrs(qr, p.addrs) != 0) {
 		query_fail(qr, "internal");
 		return PREPARED_GATE;
 	}
@@ -680,6 +694,7 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
             bool *truncated)
 {
 	static struct dnsmsg_ttls ttls; /* one query at a time */
+	static char text[CONF_MAX_ADDRS * (INET6_ADDRSTRLEN + 1) + 1];
 	uint32_t raw;
 	size_t nrr;
 	int r;
@@ -699,14 +714,9 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
 	if (r != 0)
 		return r;
 	/* The addresses as the dns.allow line and the template show them. */
-	if (addrs->n > 0 && !*truncated) {
-		size_t size = addrs->n * (INET6_ADDRSTRLEN + 1) + 1;
-
-		qr->addrs = malloc(size);
-		if (qr->addrs == NULL)
-			return -1;
-		dnsmsg_addrs_fmt(addrs, qr->addrs, size);
-	}
+	if (addrs->n > 0 && !*truncated &&
+	    query_keep_addrs(qr, dnsmsg_addrs_fmt(addrs, text, sizeof(text))) != 0)
+		return -1;
 	if (nrr > DNSMSG_MAX_TTLS)
 		return 0;
 	if (dnsmsg_reply_ttls(qr->reply, qr->replylen, qr->q.edns, &ttls) != 0)
@@ -717,8 +727,9 @@ build_reply(struct query *qr, ldns_pkt *pkt, uint32_t age, struct dnsmsg_addrs *
 		struct cache_prep_key k;
 
 		prep_key(&qr->q, &k);
+		/* A template that holds the answer whole replaces it. */
 		cache_entry_prepare(qr->entry, &k, qr->reply, qr->replylen, &ttls, qr->addrs, addrs,
-		                    raw);
+		                    raw, !addrs->altered);
 	}
 	dnsmsg_reply_age(qr->reply, &ttls, age, qs.conf->max_ttl);
 	return 0;

@@ -302,7 +302,10 @@ test_prepared(void **state)
 	static const uint8_t qname[] = "\3www\1x\4test";
 	static const uint8_t upper[] = "\3WWW\1x\4test";
 	static const uint8_t another[] = "\3wwx\1x\4test";
-	static const uint8_t reply[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 7};
+	/* a header and the question: the template's question is the name it
+	 * was prepared for */
+	static const uint8_t reply[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 3, 'w', 'w',
+	                                'w',  1,    'x',  4,    't', 'e', 's', 't', 0, 0, 1, 0, 1};
 	struct cache *c = cache_new(4);
 	struct cache_prep_key k = {
 	    .conf_gen = 1, .qname = qname, .qnamelen = sizeof(qname), .qclass = 1, .edns = false};
@@ -318,10 +321,10 @@ test_prepared(void **state)
 	old = e;
 	cache_entry_hold(old);
 	e = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 1000);
-	cache_entry_prepare(old, &k, reply, sizeof(reply), &ttls, "192.0.2.1", &a1, 120);
+	cache_entry_prepare(old, &k, reply, sizeof(reply), &ttls, "192.0.2.1", &a1, 120, false);
 	cache_entry_release(old);
 	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1000, &k, 512, &out));
-	cache_entry_prepare(e, &k, reply, sizeof(reply), &ttls, "192.0.2.1", &a1, 120);
+	cache_entry_prepare(e, &k, reply, sizeof(reply), &ttls, "192.0.2.1", &a1, 120, false);
 	assert_true(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1999, &k, 512, &out));
 	assert_int_equal(out.len, sizeof(reply));
 	assert_memory_equal(out.wire, reply, sizeof(reply));
@@ -364,7 +367,7 @@ test_prepared(void **state)
 	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 1999, &k, 512, &out));
 	/* expired entries have none */
 	e = put(c, "www.x.test", LDNS_RR_TYPE_A, false, p, 2000);
-	cache_entry_prepare(e, &k, reply, sizeof(reply), &ttls, "", NULL, 0);
+	cache_entry_prepare(e, &k, reply, sizeof(reply), &ttls, "", NULL, 0, false);
 	assert_true(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 2000, &k, 512, &out));
 	assert_false(prepared(c, "www.x.test", LDNS_RR_TYPE_A, 2000 + 120000, &k, 512, &out));
 	ldns_pkt_free(p);
