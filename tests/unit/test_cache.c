@@ -1,6 +1,7 @@
 /*
  * cache: how long answers may be kept, hits aged by their age, expiry,
- * keys (name, qtype, DO), and the size bound.
+ * keys (name, qtype, DO), the size bound, and each answer stored once (a
+ * hit from the template that stands in for it gives the same bytes).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,10 +21,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <malloc.h>
+
 #include <cmocka.h>
 #include <ldns/ldns.h>
 
 #include "cache.h"
+#include "dnsmsg_fixture.h"
 #include "hash.h"
 
 static ldns_pkt *
@@ -494,6 +499,308 @@ test_no_seed_no_cache(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* How a client asks (the name's case, EDNS, DO, transport and size). */
+struct client {
+	const char *name;
+	int edns; /* the EDNS size it advertises, -1 for none */
+	bool do_bit;
+	bool udp;
+};
+
+static void
+client_query(const struct client *cl, uint16_t id, struct dnsmsg_query *q)
+{
+	size_t len;
+	uint8_t *w = query_wire(cl->name, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, id, cl->edns, &len);
+
+	assert_int_equal(dnsmsg_parse_query(w, len, &cfg, q), DNSMSG_QUERY);
+	q->do_bit = cl->edns >= 0 && cl->do_bit;
+	q->rd = id & 1;
+	free(w);
+}
+
+/* An upstream's answer to name/A as wire bytes ("ans:", "ns:", "add:"
+ * pick the section), with its own OPT record and AA and AD bits. */
+static uint8_t *
+upstream_wire(const char *name, ldns_pkt_rcode rcode, bool ad, bool do_bit,
+              const char *const *rrs, size_t *len)
+{
+	ldns_pkt *p = NULL;
+	uint8_t *w = NULL;
+
+	assert_int_equal(
+	    ldns_pkt_query_new_frm_str(&p, name, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, LDNS_RD),
+	    LDNS_STATUS_OK);
+	ldns_pkt_set_id(p, 77);
+	ldns_pkt_set_qr(p, true);
+	ldns_pkt_set_ra(p, true);
+	ldns_pkt_set_aa(p, true);
+	ldns_pkt_set_ad(p, ad);
+	ldns_pkt_set_rcode(p, (uint8_t)rcode);
+	ldns_pkt_set_edns_udp_size(p, 4096);
+	ldns_pkt_set_edns_do(p, do_bit);
+	for (size_t i = 0; rrs[i] != NULL; i++) {
+		ldns_rr *rr = NULL;
+		ldns_pkt_section sec = strncmp(rrs[i], "add:", 4) == 0  ? LDNS_SECTION_ADDITIONAL
+		                       : strncmp(rrs[i], "ns:", 3) == 0 ? LDNS_SECTION_AUTHORITY
+		                                                        : LDNS_SECTION_ANSWER;
+
+		assert_int_equal(ldns_rr_new_frm_str(&rr, strchr(rrs[i], ':') + 1, 0, NULL, NULL),
+		                 LDNS_STATUS_OK);
+		ldns_pkt_push_rr(p, sec, rr);
+	}
+	assert_int_equal(ldns_pkt2wire(&w, p, len), LDNS_STATUS_OK);
+	ldns_pkt_free(p);
+	return w;
+}
+
+struct built {
+	const struct conf *conf; /* NULL: cfg */
+	uint8_t *w;
+	size_t len;
+	bool truncated;
+	struct dnsmsg_addrs a;
+	char text[256];
+};
+
+/* What the resolver makes of a parsed answer for q: filter, build. */
+static void
+build_for(ldns_pkt *pkt, const struct dnsmsg_query *q, bool udp, struct built *b)
+{
+	assert_non_null(pkt);
+	dnsmsg_filter_answer_raw(pkt, q, b->conf != NULL ? b->conf : &cfg, &b->a);
+	assert_int_equal(dnsmsg_build_reply(pkt, q, udp, &b->w, &b->len, &b->truncated), 0);
+	dnsmsg_addrs_fmt(&b->a, b->text, sizeof(b->text));
+	ldns_pkt_free(pkt);
+}
+
+static void
+prep_key_of(const struct dnsmsg_query *q, uint32_t gen, struct cache_prep_key *k)
+{
+	k->conf_gen = gen;
+	k->qname = ldns_rdf_data(q->qname);
+	k->qnamelen = ldns_rdf_size(q->qname);
+	k->qclass = q->qclass;
+	k->edns = q->edns;
+}
+
+/* A miss as query.c's build_reply takes it: the answer is stored, built
+ * for the client, and its template prepared. */
+static void
+miss(struct cache *c, const uint8_t *up, size_t len, const struct dnsmsg_query *q, bool udp,
+     struct built *b)
+{
+	struct dnsmsg_ttls t;
+	struct cache_prep_key k;
+	struct cache_entry *e;
+	ldns_pkt *pkt = NULL;
+
+	assert_int_equal(dnsmsg_check_answer(up, len, 77, q, &pkt), DNSMSG_ANSWER_OK);
+	e = cache_put(c, q->name, q->qtype, q->do_bit, pkt, up, len, 1000);
+	assert_non_null(e);
+	build_for(pkt, q, udp, b);
+	if (!b->truncated && dnsmsg_reply_ttls(b->w, b->len, q->edns, &t) == 0) {
+		prep_key_of(q, 1, &k);
+		cache_entry_prepare(e, &k, b->w, b->len, &t, b->text, &b->a, b->a.ttl,
+		                    !b->a.altered);
+	}
+}
+
+/*
+ * One answer, two clients: the first one's miss stores it and prepares
+ * its template; the second one's hit (under conf2, NULL: the same config),
+ * parsed from what the cache kept, must give the bytes, addresses and text
+ * that the answer as received gives it, and so must the fast path where
+ * its template fits.
+ */
+static void
+same_bytes_conf(ldns_pkt_rcode rcode, bool ad, const char *const *rrs, const struct client *c1,
+                const struct client *c2, const struct conf *conf2)
+{
+	struct dnsmsg_query q1, q2;
+	struct built ref = {.conf = conf2}, first = {0}, hit = {.conf = conf2};
+	struct cache_prep_key k;
+	struct cache_prepared pr;
+	struct cache *c = cache_new(8);
+	struct cache_entry *e;
+	ldns_pkt *pkt = NULL;
+	size_t len;
+	uint8_t *up = upstream_wire("www.x.test", rcode, ad, c1->do_bit, rrs, &len);
+
+	client_query(c1, 0x1111, &q1);
+	client_query(c2, 0x2222, &q2);
+	assert_int_equal(q1.do_bit, q2.do_bit);
+	/* today's reply: the answer as received, parsed for the second client */
+	assert_int_equal(dnsmsg_check_answer(up, len, 77, &q2, &pkt), DNSMSG_ANSWER_OK);
+	build_for(pkt, &q2, c2->udp, &ref);
+
+	miss(c, up, len, &q1, c1->udp, &first);
+	/* the received bytes are gone now */
+	memset(up, 0, len);
+	free(up);
+
+	e = cache_find(c, q2.name, q2.qtype, q2.do_bit, 2000);
+	assert_non_null(e);
+	build_for(cache_entry_answer(c, e), &q2, c2->udp, &hit);
+	assert_int_equal(hit.truncated, ref.truncated);
+	assert_int_equal(hit.len, ref.len);
+	assert_memory_equal(hit.w, ref.w, ref.len);
+	assert_int_equal(hit.a.n, ref.a.n);
+	assert_int_equal(hit.a.ttl, ref.a.ttl);
+	assert_string_equal(hit.text, ref.text);
+
+	prep_key_of(&q2, conf2 != NULL ? 2 : 1, &k);
+	if (!ref.truncated &&
+	    cache_entry_prepared(e, 2000, &k, dnsmsg_reply_limit(&q2, c2->udp), &pr)) {
+		uint8_t buf[4096];
+
+		assert_true(pr.len <= sizeof(buf));
+		memcpy(buf, pr.wire, pr.len);
+		assert_int_equal(dnsmsg_reply_retarget(buf, pr.len, &q2), 0);
+		assert_int_equal(pr.len, ref.len);
+		assert_memory_equal(buf, ref.w, ref.len);
+		assert_string_equal(pr.addrs, ref.text);
+		assert_int_equal(pr.naddrs, ref.a.n);
+		assert_int_equal(pr.raw_ttl, ref.a.ttl);
+	}
+	free(ref.w);
+	free(first.w);
+	free(hit.w);
+	dnsmsg_query_free(&q1);
+	dnsmsg_query_free(&q2);
+	cache_free(c);
+}
+
+static void
+same_bytes(ldns_pkt_rcode rcode, bool ad, const char *const *rrs, const struct client *c1,
+           const struct client *c2)
+{
+	same_bytes_conf(rcode, ad, rrs, c1, c2, NULL);
+}
+
+static void
+test_store_once_same_bytes(void **state)
+{
+	static const char *const plain[] = {"ans:www.x.test. 300 IN A 203.0.113.1", NULL};
+	/* a CNAME chain, mixed case in the records, glue off the chain */
+	static const char *const chain[] = {"ans:WWW.x.Test. 100 IN CNAME Edge.CDN.test.",
+	                                    "ans:edge.cdn.TEST. 900 IN CNAME e2.cdn.test.",
+	                                    "ans:e2.cdn.test. 9000 IN A 203.0.113.1",
+	                                    "ans:E2.cdn.test. 7200 IN A 203.0.113.2",
+	                                    "ns:cdn.test. 86400 IN NS ns.cdn.test.",
+	                                    "add:ns.cdn.test. 5000 IN A 203.0.113.9",
+	                                    "add:ns.cdn.test. 5000 IN TXT \"glue\"",
+	                                    NULL};
+	/* filtered: an address off the chain, over max_addrs (4) */
+	static const char *const filtered[] = {"ans:www.x.test. 300 IN A 203.0.113.1",
+	                                       "ans:www.x.test. 300 IN A 203.0.113.2",
+	                                       "ans:www.x.test. 300 IN A 203.0.113.3",
+	                                       "ans:www.x.test. 300 IN A 203.0.113.4",
+	                                       "ans:www.x.test. 300 IN A 203.0.113.5",
+	                                       "add:evil.test. 300 IN A 198.51.100.66",
+	                                       NULL};
+	/* DNSSEC records along (the DO bit) */
+	static const char *const signed_[] = {
+	    "ans:www.x.test. 300 IN A 203.0.113.1",
+	    "ans:www.x.test. 300 IN RRSIG A 13 3 300 20300101000000 20200101000000 12345 x.test. "
+	    "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=",
+	    NULL};
+	static const char *const nodata[] = {
+	    "ns:x.test. 900 IN SOA ns.x.test. h.x.test. 1 3600 600 86400 900", NULL};
+	/* too big for 512 bytes: TC=1 for a UDP client without EDNS */
+	static const char *big[40];
+	static char bigtxt[30][96];
+	static const struct client clients[] = {
+	    {"www.x.test", -1, false, true},   {"WwW.X.tESt", -1, false, true},
+	    {"www.X.test", 1232, false, true}, {"WWW.X.TEST", 4096, false, false},
+	    {"www.x.test", 512, false, true},  {"wWw.x.test", -1, false, false},
+	};
+	static const struct client dnssec[] = {
+	    {"www.x.test", 1232, true, true},
+	    {"WWW.x.test", 4096, true, false},
+	    {"www.x.TEST", 600, true, true},
+	};
+	size_t nc = sizeof(clients) / sizeof(clients[0]), nd = sizeof(dnssec) / sizeof(dnssec[0]);
+	struct conf wider = cfg;
+
+	big[0] = "ans:www.x.test. 300 IN A 203.0.113.1";
+	for (size_t i = 0; i < 30; i++) {
+		snprintf(bigtxt[i], sizeof(bigtxt[i]), "add:www.x.test. 300 IN TXT \"%040zu\"", i);
+		big[i + 1] = bigtxt[i];
+	}
+	big[31] = NULL;
+	for (size_t i = 0; i < nc; i++) {
+		for (size_t j = 0; j < nc; j++) {
+			same_bytes(LDNS_RCODE_NOERROR, false, plain, &clients[i], &clients[j]);
+			same_bytes(LDNS_RCODE_NOERROR, true, chain, &clients[i], &clients[j]);
+			same_bytes(LDNS_RCODE_NOERROR, false, filtered, &clients[i], &clients[j]);
+			same_bytes(LDNS_RCODE_NOERROR, false, nodata, &clients[i], &clients[j]);
+			same_bytes(LDNS_RCODE_NXDOMAIN, false, nodata, &clients[i], &clients[j]);
+			same_bytes(LDNS_RCODE_NOERROR, false, big, &clients[i], &clients[j]);
+		}
+	}
+	for (size_t i = 0; i < nd; i++) {
+		for (size_t j = 0; j < nd; j++) {
+			same_bytes(LDNS_RCODE_NOERROR, true, signed_, &dnssec[i], &dnssec[j]);
+			same_bytes(LDNS_RCODE_NOERROR, false, big, &dnssec[i], &dnssec[j]);
+		}
+	}
+	/* A reload that lets more through: what the first config filtered
+	 * out is still there under the second (the answer was kept as
+	 * received, since its template lacks some of it). */
+	wider.max_addrs = 8;
+	for (size_t i = 0; i < nc; i++) {
+		same_bytes_conf(LDNS_RCODE_NOERROR, false, filtered, &clients[i], &clients[i], &wider);
+		same_bytes_conf(LDNS_RCODE_NOERROR, true, chain, &clients[i], &clients[i], &wider);
+	}
+}
+
+/*
+ * What a cached answer costs in memory: a one-A answer with its template
+ * prepared, as after a miss, is kept once (the entry, its template with
+ * the addresses and their text): at most 320 bytes of heap a name, as
+ * malloc counts them (kept twice, with the bytes as received: ~410).
+ * Skipped where malloc is not glibc's (ASan).
+ */
+static void
+test_store_once_bytes(void **state)
+{
+	enum { N = 2000 };
+	struct cache *c = cache_new(N);
+	struct mallinfo2 m0, m1;
+	size_t per;
+
+	m0 = mallinfo2();
+	for (unsigned i = 0; i < N; i++) {
+		char name[32], rr[96];
+		const char *rrs[] = {rr, NULL};
+		struct client cl = {name, -1, false, true};
+		struct dnsmsg_query q;
+		struct built b = {0};
+		uint8_t *up;
+		size_t len;
+
+		snprintf(name, sizeof(name), "q%07u.cdn.test", i);
+		snprintf(rr, sizeof(rr), "ans:%s. 3600 IN A 198.18.%u.%u", name, 16 + i / 256,
+		         i % 256);
+		client_query(&cl, 1, &q);
+		up = upstream_wire(name, LDNS_RCODE_NOERROR, false, false, rrs, &len);
+		miss(c, up, len, &q, true, &b);
+		free(b.w);
+		free(up);
+		dnsmsg_query_free(&q);
+	}
+	m1 = mallinfo2();
+	if (m1.uordblks <= m0.uordblks) {
+		cache_free(c);
+		skip();
+	}
+	per = (m1.uordblks - m0.uordblks) / N;
+	printf("cache: %zu bytes of heap per cached one-A answer\n", per);
+	assert_true(per <= 320);
+	cache_free(c);
+}
+
 int
 main(void)
 {
@@ -506,6 +813,8 @@ main(void)
 	    cmocka_unit_test(test_flood),
 	    cmocka_unit_test(test_no_seed_no_cache),
 	    cmocka_unit_test(test_set_max),
+	    cmocka_unit_test_setup_teardown(test_store_once_same_bytes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_once_bytes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
