@@ -14,7 +14,9 @@
  * unless the name's line says "inward", and every address the filter says
  * it removed is inward. No SVCB/HTTPS record the client gets carries an
  * ech SvcParam unless the config says keep_ech. And the reply template the
- * cache keeps, aged in place, is exactly that reply.
+ * cache keeps, aged in place, is exactly that reply; and where it stands in
+ * for the answer (stored once), a hit parsed from it builds the bytes that
+ * the answer as received builds.
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -297,6 +299,85 @@ check_template(const ldns_pkt *pkt, const struct dnsmsg_query *q, const struct c
 	dnsmsg_query_free(&before);
 }
 
+/* Built for q under c from pkt (consumed): the reply and its addresses. */
+static int
+build_one(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf *c, bool udp,
+          struct dnsmsg_addrs *a, uint8_t **w, size_t *len, bool *tr)
+{
+	int r;
+
+	dnsmsg_filter_answer_raw(pkt, q, c, a);
+	r = dnsmsg_build_reply(pkt, q, udp, w, len, tr);
+	ldns_pkt_free(pkt);
+	return r;
+}
+
+/*
+ * Stored once: the miss of the query in the other case prepares its
+ * template in an entry; when that template stands in for the answer, a hit
+ * for q (over the other transport too, or without its EDNS) parsed from the
+ * entry must give what the answer as received gives: the same bytes, the
+ * same addresses.
+ */
+static void
+check_store_once(const ldns_pkt *pkt, const uint8_t *wire, size_t wlen,
+                 const struct dnsmsg_query *q, const struct conf *c, bool udp, uint8_t sel)
+{
+	static struct dnsmsg_addrs a1, a2, a3;
+	static struct dnsmsg_ttls t;
+	struct dnsmsg_query before = *q, after = *q;
+	struct cache_prep_key k;
+	struct cache_entry *e;
+	uint8_t *w1 = NULL, *w2 = NULL, *w3 = NULL, *d;
+	size_t l1 = 0, l2 = 0, l3 = 0, nrr;
+	bool tr1, tr2, tr3, udp2 = (sel & 0x80) ? !udp : udp;
+	int r1, r2;
+
+	before.qname = ldns_rdf_clone(q->qname);
+	FUZZ_CHECK(before.qname != NULL, "clone");
+	d = ldns_rdf_data(before.qname);
+	for (size_t i = 0; i < ldns_rdf_size(before.qname); i++)
+		if ((d[i] >= 'a' && d[i] <= 'z') || (d[i] >= 'A' && d[i] <= 'Z'))
+			d[i] ^= 0x20;
+	if (sel & 0x40)
+		after.edns = false;
+	cache_clear(cache);
+	e = cache_put(cache, q->name, q->qtype, q->do_bit, pkt, wire, wlen, 1000);
+	if (e == NULL)
+		goto out;
+	nrr = ldns_pkt_ancount(pkt) + ldns_pkt_nscount(pkt) + ldns_pkt_arcount(pkt);
+	r1 = build_one(ldns_pkt_clone(pkt), &before, c, udp, &a1, &w1, &l1, &tr1);
+	if (r1 != 0 || tr1 || nrr > DNSMSG_MAX_TTLS ||
+	    dnsmsg_reply_ttls(w1, l1, before.edns, &t) != 0)
+		goto out;
+	k.conf_gen = 1;
+	k.qname = ldns_rdf_data(before.qname);
+	k.qnamelen = ldns_rdf_size(before.qname);
+	k.qclass = before.qclass;
+	k.edns = before.edns;
+	cache_entry_prepare(e, &k, w1, l1, &t, "", &a1, a1.ttl, !a1.altered);
+	{
+		ldns_pkt *hit = cache_entry_answer(cache, e);
+
+		FUZZ_CHECK(hit != NULL, "the stored answer does not parse");
+		r2 = build_one(hit, &after, c, udp2, &a2, &w2, &l2, &tr2);
+	}
+	FUZZ_CHECK(build_one(ldns_pkt_clone(pkt), &after, c, udp2, &a3, &w3, &l3, &tr3) == r2,
+	           "the stored answer did not build");
+	if (r2 == 0)
+		FUZZ_CHECK(tr2 == tr3 && l2 == l3 && memcmp(w2, w3, l2) == 0,
+		           "a hit on the stored answer differs from the answer as received");
+	FUZZ_CHECK(a2.n == a3.n && (a2.n == 0 || a2.ttl == a3.ttl) &&
+	               memcmp(a2.v, a3.v, a2.n * sizeof(a2.v[0])) == 0,
+	           "a hit on the stored answer has other addresses");
+out:
+	cache_clear(cache);
+	free(w1);
+	free(w2);
+	free(w3);
+	dnsmsg_query_free(&before);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -343,6 +424,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	check_template(pkt, &q, c, !(sel & 0x10), (uint32_t)sel * 997);
+	if (q.host)
+		check_store_once(pkt, data, size, &q, c, !(sel & 0x10), sel);
 	dnsmsg_age(pkt, sel);
 	filter_and_reply(pkt, &q, c, !(sel & 0x10), data, size);
 	dnsmsg_query_free(&q);

@@ -309,8 +309,9 @@ test_prepared(void **state)
 	static const uint8_t another[] = "\3wwx\1x\4test";
 	/* a header and the question: the template's question is the name it
 	 * was prepared for */
-	static const uint8_t reply[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 3, 'w', 'w',
-	                                'w',  1,    'x',  4,    't', 'e', 's', 't', 0, 0, 1, 0, 1};
+	static const uint8_t reply[] = {0x12, 0x34, 0x81, 0x80, 0,   1,   0, 1,   0, 0,
+	                                0,    0,    3,    'w',  'w', 'w', 1, 'x', 4, 't',
+	                                'e',  's',  't',  0,    0,   1,   0, 1};
 	struct cache *c = cache_new(4);
 	struct cache_prep_key k = {
 	    .conf_gen = 1, .qname = qname, .qnamelen = sizeof(qname), .qclass = 1, .edns = false};
@@ -522,8 +523,8 @@ client_query(const struct client *cl, uint16_t id, struct dnsmsg_query *q)
 /* An upstream's answer to name/A as wire bytes ("ans:", "ns:", "add:"
  * pick the section), with its own OPT record and AA and AD bits. */
 static uint8_t *
-upstream_wire(const char *name, ldns_pkt_rcode rcode, bool ad, bool do_bit,
-              const char *const *rrs, size_t *len)
+upstream_wire(const char *name, ldns_pkt_rcode rcode, bool ad, bool do_bit, const char *const *rrs,
+              size_t *len)
 {
 	ldns_pkt *p = NULL;
 	uint8_t *w = NULL;
@@ -750,7 +751,8 @@ test_store_once_same_bytes(void **state)
 	 * received, since its template lacks some of it). */
 	wider.max_addrs = 8;
 	for (size_t i = 0; i < nc; i++) {
-		same_bytes_conf(LDNS_RCODE_NOERROR, false, filtered, &clients[i], &clients[i], &wider);
+		same_bytes_conf(LDNS_RCODE_NOERROR, false, filtered, &clients[i], &clients[i],
+		                &wider);
 		same_bytes_conf(LDNS_RCODE_NOERROR, true, chain, &clients[i], &clients[i], &wider);
 	}
 }
