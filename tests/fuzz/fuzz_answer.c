@@ -245,6 +245,22 @@ filter_and_reply(ldns_pkt *pkt, const struct dnsmsg_query *q, const struct conf 
 	ldns_pkt_free(pkt);
 }
 
+/* *out: q with the letters of its name in the other case (out->qname its
+ * own), as an earlier client might have spelled it. */
+static void
+flip_case(const struct dnsmsg_query *q, struct dnsmsg_query *out)
+{
+	uint8_t *d;
+
+	*out = *q;
+	out->qname = ldns_rdf_clone(q->qname);
+	FUZZ_CHECK(out->qname != NULL, "clone");
+	d = ldns_rdf_data(out->qname);
+	for (size_t i = 0; i < ldns_rdf_size(out->qname); i++)
+		if ((d[i] >= 'a' && d[i] <= 'z') || (d[i] >= 'A' && d[i] <= 'Z'))
+			d[i] ^= 0x20;
+}
+
 /* The reply template the resolver keeps (raw filter, build, TTLs aged and
  * capped in place) must be byte for byte the reply of aging, filtering with
  * caps and building, and give the gate the same TTL. The template is built
@@ -257,19 +273,14 @@ check_template(const ldns_pkt *pkt, const struct dnsmsg_query *q, const struct c
 	static struct dnsmsg_addrs a1, a2;
 	static struct dnsmsg_ttls t;
 	ldns_pkt *p1 = ldns_pkt_clone(pkt), *p2 = ldns_pkt_clone(pkt);
-	struct dnsmsg_query before = *q;
-	uint8_t *w1 = NULL, *w2 = NULL, *d;
+	struct dnsmsg_query before;
+	uint8_t *w1 = NULL, *w2 = NULL;
 	size_t l1 = 0, l2 = 0, nrr;
 	bool tr1, tr2;
 	int r1, r2;
 
 	FUZZ_CHECK(p1 != NULL && p2 != NULL, "clone");
-	before.qname = ldns_rdf_clone(q->qname);
-	FUZZ_CHECK(before.qname != NULL, "clone");
-	d = ldns_rdf_data(before.qname);
-	for (size_t i = 0; i < ldns_rdf_size(before.qname); i++)
-		if ((d[i] >= 'a' && d[i] <= 'z') || (d[i] >= 'A' && d[i] <= 'Z'))
-			d[i] ^= 0x20;
+	flip_case(q, &before);
 	dnsmsg_age(p1, age);
 	dnsmsg_filter_answer(p1, q, c, &a1);
 	r1 = dnsmsg_build_reply(p1, q, udp, &w1, &l1, &tr1);
@@ -325,20 +336,15 @@ check_store_once(const ldns_pkt *pkt, const uint8_t *wire, size_t wlen,
 {
 	static struct dnsmsg_addrs a1, a2, a3;
 	static struct dnsmsg_ttls t;
-	struct dnsmsg_query before = *q, after = *q;
+	struct dnsmsg_query before, after = *q;
 	struct cache_prep_key k;
 	struct cache_entry *e;
-	uint8_t *w1 = NULL, *w2 = NULL, *w3 = NULL, *d;
+	uint8_t *w1 = NULL, *w2 = NULL, *w3 = NULL;
 	size_t l1 = 0, l2 = 0, l3 = 0, nrr;
 	bool tr1, tr2, tr3, udp2 = (sel & 0x80) ? !udp : udp;
 	int r1, r2;
 
-	before.qname = ldns_rdf_clone(q->qname);
-	FUZZ_CHECK(before.qname != NULL, "clone");
-	d = ldns_rdf_data(before.qname);
-	for (size_t i = 0; i < ldns_rdf_size(before.qname); i++)
-		if ((d[i] >= 'a' && d[i] <= 'z') || (d[i] >= 'A' && d[i] <= 'Z'))
-			d[i] ^= 0x20;
+	flip_case(q, &before);
 	if (sel & 0x40)
 		after.edns = false;
 	cache_clear(cache);

@@ -6,6 +6,7 @@ byte but for the TTLs' aging: for a plain answer, a CNAME chain, an HTTPS
 record, a record without addresses, and an answer the filter rewrote (ech
 stripped), whose received bytes are kept."""
 import lab
+from client import skip_name
 from lab import AGENT_UID, run
 from tests_lab import BASE_ALLOW, check, test, want_event
 
@@ -31,16 +32,6 @@ def ask(name, qtype, qid, edns):
             check=False, timeout=10)
     check(p.returncode == 0 and p.stdout.strip(), "no reply to %s/%d" % (name, qtype), p.stdout, p.stderr)
     return bytes.fromhex(p.stdout.strip())
-
-
-def skip_name(w, pos):
-    while True:
-        b = w[pos]
-        if b == 0:
-            return pos + 1
-        if b & 0xc0 == 0xc0:
-            return pos + 2
-        pos += 1 + b
 
 
 def masked(w):

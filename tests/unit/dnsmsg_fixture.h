@@ -92,4 +92,20 @@ parse_ok(const char *name, ldns_rr_type type, struct dnsmsg_query *q)
 	free(w);
 }
 
+/* Pushes records into p: "ans:", "ns:" or "add:" and the record's text. */
+static __attribute__((unused)) void
+push_rrs(ldns_pkt *p, const char *const *rrs)
+{
+	for (size_t i = 0; rrs[i] != NULL; i++) {
+		ldns_rr *rr = NULL;
+		ldns_pkt_section sec = strncmp(rrs[i], "add:", 4) == 0  ? LDNS_SECTION_ADDITIONAL
+		                       : strncmp(rrs[i], "ns:", 3) == 0 ? LDNS_SECTION_AUTHORITY
+		                                                        : LDNS_SECTION_ANSWER;
+
+		assert_int_equal(ldns_rr_new_frm_str(&rr, strchr(rrs[i], ':') + 1, 0, NULL, NULL),
+		                 LDNS_STATUS_OK);
+		ldns_pkt_push_rr(p, sec, rr);
+	}
+}
+
 #endif

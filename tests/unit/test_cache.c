@@ -540,16 +540,7 @@ upstream_wire(const char *name, ldns_pkt_rcode rcode, bool ad, bool do_bit, cons
 	ldns_pkt_set_rcode(p, (uint8_t)rcode);
 	ldns_pkt_set_edns_udp_size(p, 4096);
 	ldns_pkt_set_edns_do(p, do_bit);
-	for (size_t i = 0; rrs[i] != NULL; i++) {
-		ldns_rr *rr = NULL;
-		ldns_pkt_section sec = strncmp(rrs[i], "add:", 4) == 0  ? LDNS_SECTION_ADDITIONAL
-		                       : strncmp(rrs[i], "ns:", 3) == 0 ? LDNS_SECTION_AUTHORITY
-		                                                        : LDNS_SECTION_ANSWER;
-
-		assert_int_equal(ldns_rr_new_frm_str(&rr, strchr(rrs[i], ':') + 1, 0, NULL, NULL),
-		                 LDNS_STATUS_OK);
-		ldns_pkt_push_rr(p, sec, rr);
-	}
+	push_rrs(p, rrs);
 	assert_int_equal(ldns_pkt2wire(&w, p, len), LDNS_STATUS_OK);
 	ldns_pkt_free(p);
 	return w;

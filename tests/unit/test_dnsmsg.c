@@ -700,16 +700,7 @@ answer_pkt(const char *name, ldns_rr_type type, const char *const *rrs)
 	assert_int_equal(ldns_pkt_query_new_frm_str(&p, name, type, LDNS_RR_CLASS_IN, LDNS_RD),
 	                 LDNS_STATUS_OK);
 	ldns_pkt_set_qr(p, true);
-	for (size_t i = 0; rrs[i] != NULL; i++) {
-		ldns_rr *rr = NULL;
-		ldns_pkt_section sec = strncmp(rrs[i], "add:", 4) == 0  ? LDNS_SECTION_ADDITIONAL
-		                       : strncmp(rrs[i], "ns:", 3) == 0 ? LDNS_SECTION_AUTHORITY
-		                                                        : LDNS_SECTION_ANSWER;
-
-		assert_int_equal(ldns_rr_new_frm_str(&rr, strchr(rrs[i], ':') + 1, 0, NULL, NULL),
-		                 LDNS_STATUS_OK);
-		ldns_pkt_push_rr(p, sec, rr);
-	}
+	push_rrs(p, rrs);
 	assert_int_equal(ldns_pkt2wire(&w, p, &len), LDNS_STATUS_OK);
 	assert_int_equal(ldns_wire2pkt(&copy, w, len), LDNS_STATUS_OK);
 	free(w);
