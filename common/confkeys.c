@@ -40,27 +40,23 @@ fmt_addrs(const struct addr *v, size_t n, char *buf, size_t len)
 static void
 fmt_listen(const struct keydef *kd, const struct conf *c, char *buf, size_t len)
 {
-	(void)kd;
 	fmt_addrs(c->listen, c->nlisten, buf, len);
 }
 
 static void
 fmt_upstream(const struct keydef *kd, const struct conf *c, char *buf, size_t len)
 {
-	(void)kd;
 	fmt_addrs(c->upstream, c->nupstream, buf, len);
 }
 
 #define FMT_STR(fn, field)                                                                         \
 	static void fn(const struct keydef *kd, const struct conf *c, char *buf, size_t len)       \
 	{                                                                                          \
-		(void)kd;                                                                          \
 		snprintf(buf, len, "%s", c->field);                                                \
 	}
 #define FMT_NUM(fn, field)                                                                         \
 	static void fn(const struct keydef *kd, const struct conf *c, char *buf, size_t len)       \
 	{                                                                                          \
-		(void)kd;                                                                          \
 		snprintf(buf, len, "%u", (unsigned)c->field);                                      \
 	}
 #define FMT_WORD(fn, field)                                                                        \
@@ -71,7 +67,6 @@ fmt_upstream(const struct keydef *kd, const struct conf *c, char *buf, size_t le
 #define FMT_PORTS(fn, field)                                                                       \
 	static void fn(const struct keydef *kd, const struct conf *c, char *buf, size_t len)       \
 	{                                                                                          \
-		(void)kd;                                                                          \
 		portlist_fmt(&c->field, buf, len);                                                 \
 	}
 

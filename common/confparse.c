@@ -114,6 +114,29 @@ parse_ports(struct parse_ctx *pc, char **words, size_t n, struct portlist *pl)
 	return 0;
 }
 
+/* A whole port list for key kd, replacing the one before (the default). */
+static int
+set_ports(struct parse_ctx *pc, const struct keydef *kd, const char *value, struct portlist *pl,
+          bool may_be_empty)
+{
+	char buf[CONF_LINE_MAX];
+	char *words[CONF_MAX_PORTS + 1];
+	size_t n;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	n = split_words(buf, words, CONF_MAX_PORTS);
+	if (n == 0 && !may_be_empty) {
+		conf_fail(pc, pc->line, "%s needs at least one proto/port", kd->name);
+		return -1;
+	}
+	if (n > CONF_MAX_PORTS) {
+		conf_fail(pc, pc->line, "too many ports (at most %d)", CONF_MAX_PORTS);
+		return -1;
+	}
+	memset(pl, 0, sizeof(*pl));
+	return parse_ports(pc, words, n, pl);
+}
+
 bool
 conf_addr_is_unspecified(const struct addr *a)
 {
@@ -273,13 +296,10 @@ conf_set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 	struct conf *c = pc->c;
 	unsigned long v;
 	int w;
-	char buf[CONF_LINE_MAX];
-	char *words[CONF_MAX_PORTS + 1];
-	size_t n;
 
 	switch (key) {
 	case K_LISTEN:
-		return parse_addrlist(pc, "listen", value, c->listen, CONF_MAX_LISTEN, &c->nlisten);
+		return parse_addrlist(pc, kd->name, value, c->listen, CONF_MAX_LISTEN, &c->nlisten);
 	case K_UPSTREAM:
 		if (strcmp(value, "auto") == 0) {
 			c->upstream_auto = true;
@@ -287,7 +307,7 @@ conf_set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 			return 0;
 		}
 		c->upstream_auto = false;
-		return parse_addrlist(pc, "upstream", value, c->upstream, CONF_MAX_UPSTREAMS,
+		return parse_addrlist(pc, kd->name, value, c->upstream, CONF_MAX_UPSTREAMS,
 		                      &c->nupstream);
 	case K_RESOLV_CONF:
 		return set_string(pc, kd->name, value, c->resolv_conf, sizeof(c->resolv_conf),
@@ -335,28 +355,10 @@ conf_set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		c->mode = (enum gate_mode)w;
 		return 0;
 	case K_PORTS:
-		snprintf(buf, sizeof(buf), "%s", value);
-		n = split_words(buf, words, CONF_MAX_PORTS);
-		if (n == 0) {
-			conf_fail(pc, pc->line, "ports needs at least one proto/port");
-			return -1;
-		}
-		if (n > CONF_MAX_PORTS) {
-			conf_fail(pc, pc->line, "too many ports (at most %d)", CONF_MAX_PORTS);
-			return -1;
-		}
-		memset(&c->ports, 0, sizeof(c->ports));
-		return parse_ports(pc, words, n, &c->ports);
+		return set_ports(pc, kd, value, &c->ports, false);
 	case K_INBOUND:
 		/* Empty is valid: no inbound port open (the default). */
-		snprintf(buf, sizeof(buf), "%s", value);
-		n = split_words(buf, words, CONF_MAX_PORTS);
-		if (n > CONF_MAX_PORTS) {
-			conf_fail(pc, pc->line, "too many ports (at most %d)", CONF_MAX_PORTS);
-			return -1;
-		}
-		memset(&c->inbound, 0, sizeof(c->inbound));
-		return parse_ports(pc, words, n, &c->inbound);
+		return set_ports(pc, kd, value, &c->inbound, true);
 	case K_TLS_PORTS:
 	case K_HTTP_PORTS:
 	case K_QUIC_PORTS: {
@@ -367,14 +369,7 @@ conf_set_key(struct parse_ctx *pc, enum conf_key key, const char *value)
 		size_t i;
 
 		/* Empty is valid: no port of that kind is checked. */
-		snprintf(buf, sizeof(buf), "%s", value);
-		n = split_words(buf, words, CONF_MAX_PORTS);
-		if (n > CONF_MAX_PORTS) {
-			conf_fail(pc, pc->line, "too many ports (at most %d)", CONF_MAX_PORTS);
-			return -1;
-		}
-		memset(pl, 0, sizeof(*pl));
-		if (parse_ports(pc, words, n, pl) < 0)
+		if (set_ports(pc, kd, value, pl, true) < 0)
 			return -1;
 		/* A TCP stream carries a ClientHello or a request, QUIC (udp)
 		 * a ClientHello in its Initial packets. */

@@ -235,14 +235,20 @@ test_man_documents_the_keys(void **state)
 	assert_int_equal(compare(&d, false), 0);
 }
 
-/* conf_keys[] is indexed by its key, and only the [allow] lines lack a
- * default and a printer. */
+/* conf_keys[] is indexed by its key, each section's keys stand together
+ * (conf_print writes a header where the section changes), and only the
+ * [allow] lines lack a default and a printer. */
 static void
 test_table_shape(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < K_COUNT; i++) {
 		const struct keydef *kd = &conf_keys[i];
+
+		if (i > 0 && strcmp(conf_keys[i - 1].section, kd->section) != 0) {
+			for (size_t j = 0; j < i; j++)
+				assert_string_not_equal(conf_keys[j].section, kd->section);
+		}
 
 		assert_int_equal(kd->key, i);
 		assert_int_equal(kd->repeats, strcmp(kd->section, "allow") == 0);
