@@ -31,19 +31,6 @@ conf_fail(struct parse_ctx *pc, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Every key's default, from the key table, parsed as if it were a line of
- * the file (line 0: an error here is about the build, not the file). */
-static int
-set_defaults(struct parse_ctx *pc)
-{
-	for (size_t i = 0; i < K_COUNT; i++) {
-		if (conf_keys[i].def != NULL &&
-		    conf_set_key(pc, conf_keys[i].key, conf_keys[i].def) == -1)
-			return -1;
-	}
-	return 0;
-}
-
 /* Checks and defaults that need the whole file. */
 static int
 finish(struct parse_ctx *pc)
@@ -101,7 +88,7 @@ load(const char *path, struct conf *out, bool no_resolv, char *err, size_t errle
 	}
 	strcpy(out->path, path);
 
-	if (set_defaults(&pc) == -1)
+	if (conf_set_defaults(&pc) == -1)
 		goto fail;
 
 	pc.fp = fopen(path, "re");

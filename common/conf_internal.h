@@ -59,7 +59,7 @@ enum conf_key {
 #define CONF_VALUE_LEN (PATH_MAX + 64)
 
 /*
- * One key of sandbox.ini. The default is text that conf_set_key parses like
+ * One key of sandbox.ini. The default is text that the parser reads like
  * a line of the file, so a default is always a value the file could hold
  * and is written down once. A key whose value is one of a few words lists
  * them in words, in the order of its enum (the index is the value), for
@@ -108,8 +108,9 @@ void conf_fail(struct parse_ctx *pc, int line, const char *fmt, ...)
 /* Parses pc->fp with inih into pc->c (defaults already set). Returns 0 or
  * -1 with the error recorded. */
 int conf_parse_file(struct parse_ctx *pc);
-/* Sets key from value as if it stood on line pc->line. */
-int conf_set_key(struct parse_ctx *pc, enum conf_key key, const char *value);
+/* Every key's default from the table, parsed as if it were a line of the
+ * file (line 0: an error here is about the build, not the file). */
+int conf_set_defaults(struct parse_ctx *pc);
 
 /* upstream = auto: resolv_conf's nameservers into c->upstream. */
 int conf_read_resolv(struct parse_ctx *pc);
