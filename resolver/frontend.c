@@ -70,6 +70,7 @@ struct frontend {
 	uint8_t inbuf[FE_UDP_BATCH][FE_UDP_QUERY_MAX];
 	int out_fd; /* the socket of every reply queued */
 	size_t nout;
+	bool sent_alone; /* this turn sent a reply at once (out_queue) */
 	struct mmsghdr out[FE_UDP_BATCH];
 	struct iovec outv[FE_UDP_BATCH];
 	struct sockaddr_storage outsa[FE_UDP_BATCH];
@@ -329,7 +330,10 @@ out_flush(struct frontend *fe)
 static void
 turn_end(void *arg)
 {
-	out_flush(arg);
+	struct frontend *fe = arg;
+
+	out_flush(fe);
+	fe->sent_alone = false;
 }
 
 /* Queues a UDP reply; false when it must go on its own. */
@@ -353,6 +357,13 @@ out_queue(struct frontend *fe, const struct frontend_client *c, const uint8_t *b
 	fe->out[i].msg_hdr.msg_namelen = c->salen;
 	fe->out[i].msg_hdr.msg_iov = &fe->outv[i];
 	fe->out[i].msg_hdr.msg_iovlen = 1;
+	/* The first reply of a turn that nothing else can join goes at once,
+	 * before the caller's log line and the turn's other hooks: one client
+	 * waits for it. Once a turn; the others wait for the batch. */
+	if (i == 0 && !fe->sent_alone && !loop_turn_busy(fe->lp)) {
+		out_flush(fe);
+		fe->sent_alone = true;
+	}
 	return true;
 }
 

@@ -31,7 +31,7 @@
 #define UP_MSG_MAX 65535
 #define UP_POOL 32       /* about one turn's worth of queries (frontend.c) */
 #define UP_POOL_DRAIN 64 /* datagrams read from a pooled socket, at most */
-#define UP_CLOSING 256   /* used sockets left to close at the end of a turn */
+#define UP_CLOSING 256   /* used sockets left to close at the end of the next turn */
 
 struct pooled {
 	int fd;
@@ -53,6 +53,7 @@ struct upstream {
 	bool hooked, hook_ok;
 	int closing[UP_CLOSING];
 	size_t nclosing;
+	size_t nclosing_due; /* closing[0..nclosing_due): from an earlier turn */
 	uint8_t buf[UP_MSG_MAX];
 };
 
@@ -150,17 +151,22 @@ connected_socket(const struct addr *server, int type)
 	return fd;
 }
 
-/* The turn hook: closes the sockets whose attempts ended in this turn and
- * tops the pool up with sockets connected to the server the next query
- * will most likely go to. */
+/* The turn hook: closes the sockets whose attempts ended in the turn
+ * before (not this one's: its answers' ALLOWs have just gone to the gate,
+ * which waits for this process to block when it was woken on this CPU)
+ * and tops the pool up with sockets connected to the server the next
+ * query will most likely go to. */
 static void
 pool_refill(void *arg)
 {
 	struct upstream *u = arg;
 
-	for (size_t i = 0; i < u->nclosing; i++)
+	for (size_t i = 0; i < u->nclosing_due; i++)
 		close(u->closing[i]);
-	u->nclosing = 0;
+	memmove(u->closing, u->closing + u->nclosing_due,
+	        (u->nclosing - u->nclosing_due) * sizeof(u->closing[0]));
+	u->nclosing -= u->nclosing_due;
+	u->nclosing_due = u->nclosing;
 	if (u->n == 0)
 		return;
 	while (u->nsocks < UP_POOL) {
