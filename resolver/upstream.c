@@ -31,7 +31,7 @@
 #define UP_MSG_MAX 65535
 #define UP_POOL 32       /* about one turn's worth of queries (frontend.c) */
 #define UP_POOL_DRAIN 64 /* datagrams read from a pooled socket, at most */
-#define UP_CLOSING 256   /* used sockets left to close at the end of the next turn */
+#define UP_CLOSING 256   /* used sockets left to close at the end of a quiet turn */
 
 struct pooled {
 	int fd;
@@ -53,7 +53,7 @@ struct upstream {
 	bool hooked, hook_ok;
 	int closing[UP_CLOSING];
 	size_t nclosing;
-	size_t nclosing_due; /* closing[0..nclosing_due): from an earlier turn */
+	bool active; /* an attempt began or ended in this turn */
 	uint8_t buf[UP_MSG_MAX];
 };
 
@@ -151,22 +151,29 @@ connected_socket(const struct addr *server, int type)
 	return fd;
 }
 
-/* The turn hook: closes the sockets whose attempts ended in the turn
- * before (not this one's: its answers' ALLOWs have just gone to the gate,
- * which waits for this process to block when it was woken on this CPU)
- * and tops the pool up with sockets connected to the server the next
- * query will most likely go to. */
+/*
+ * The turn hook: closes the sockets whose attempts ended and tops the pool
+ * up with sockets connected to the server the next query will most likely
+ * go to. That work waits for a quiet turn, one in which no attempt began
+ * or ended (with one client, the turn of the gate's ACK, after the reply
+ * went out), so that it is not between a query's send and its answer nor
+ * between an answer's ALLOW and the gate (which, woken on this CPU, waits
+ * for this process to block); under load, when half of either is used up.
+ */
 static void
 pool_refill(void *arg)
 {
 	struct upstream *u = arg;
+	bool quiet = !u->active;
 
-	for (size_t i = 0; i < u->nclosing_due; i++)
-		close(u->closing[i]);
-	memmove(u->closing, u->closing + u->nclosing_due,
-	        (u->nclosing - u->nclosing_due) * sizeof(u->closing[0]));
-	u->nclosing -= u->nclosing_due;
-	u->nclosing_due = u->nclosing;
+	u->active = false;
+	if (quiet || u->nclosing >= UP_CLOSING / 2) {
+		for (size_t i = 0; i < u->nclosing; i++)
+			close(u->closing[i]);
+		u->nclosing = 0;
+	}
+	if (!quiet && u->nsocks >= UP_POOL / 2)
+		return;
 	if (u->n == 0)
 		return;
 	while (u->nsocks < UP_POOL) {
@@ -279,6 +286,7 @@ attempt_fd_close(struct upstream_req *r)
 
 	if (r->fd < 0)
 		return;
+	u->active = true;
 	if (!r->tcp && u->hook_ok && u->nclosing < UP_CLOSING) {
 		loop_forget(u->lp, r->fd);
 		u->closing[u->nclosing++] = r->fd;
@@ -532,6 +540,7 @@ udp_start(struct upstream_req *r)
 	ssize_t n;
 
 	r->id = random_id(u);
+	u->active = true;
 	if (dnsmsg_build_upstream_query(r->q, r->id, &q, &qlen) != 0) {
 		attempt_failed(r, "internal");
 		return;
