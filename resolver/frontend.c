@@ -1,7 +1,8 @@
 /*
  * Client sockets. UDP datagrams are read up to FE_UDP_BATCH at a time with
  * recvmmsg; UDP replies wait in a queue that goes out with sendmmsg at the
- * end of the event loop's turn (or when it is full). TCP connections
+ * end of the event loop's turn (or when it is full), except the first of a
+ * turn in which no other event waits, which goes at once. TCP connections
  * are bounded in number; each carries 2-byte length-prefixed messages, any
  * number of queries, replies in whatever order they complete, and an output
  * buffer for partial writes. Connections are reference counted because a

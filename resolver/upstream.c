@@ -117,6 +117,15 @@ upstream_new(struct loop *lp)
 static void pool_refill(void *arg);
 static void pool_flush(struct upstream *u);
 
+/* Closes the sockets whose attempts ended. */
+static void
+closing_flush(struct upstream *u)
+{
+	for (size_t i = 0; i < u->nclosing; i++)
+		close(u->closing[i]);
+	u->nclosing = 0;
+}
+
 void
 upstream_free(struct upstream *u)
 {
@@ -126,8 +135,7 @@ upstream_free(struct upstream *u)
 		loop_turn_unhook(u->lp, pool_refill, u);
 	u->n = 0;
 	pool_flush(u);
-	for (size_t i = 0; i < u->nclosing; i++)
-		close(u->closing[i]);
+	closing_flush(u);
 	free(u);
 }
 
@@ -167,11 +175,8 @@ pool_refill(void *arg)
 	bool quiet = !u->active;
 
 	u->active = false;
-	if (quiet || u->nclosing >= UP_CLOSING / 2) {
-		for (size_t i = 0; i < u->nclosing; i++)
-			close(u->closing[i]);
-		u->nclosing = 0;
-	}
+	if (quiet || u->nclosing >= UP_CLOSING / 2)
+		closing_flush(u);
 	if (!quiet && u->nsocks >= UP_POOL / 2)
 		return;
 	if (u->n == 0)
@@ -275,6 +280,7 @@ upstream_configure(struct upstream *u, const struct conf *c)
 		u->preferred = 0;
 	u->timeout_ms = c->upstream_timeout_ms ? c->upstream_timeout_ms : 2000;
 	pool_flush(u);
+	closing_flush(u);
 }
 
 /* The end of an attempt's socket: from now on nothing it receives is
