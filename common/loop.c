@@ -57,7 +57,8 @@ struct loop {
 		void *arg;
 	} hooks[LOOP_MAX_HOOKS];
 	size_t nhooks;
-	int nleft; /* events of this turn not dispatched yet */
+	int nleft;  /* events of this turn not dispatched yet */
+	int nbatch; /* loop_batch_begin without its end */
 };
 
 uint64_t
@@ -484,7 +485,20 @@ loop_run(struct loop *lp)
 bool
 loop_turn_busy(const struct loop *lp)
 {
-	return lp->nleft > 0;
+	return lp->nleft > 0 || lp->nbatch > 0;
+}
+
+void
+loop_batch_begin(struct loop *lp)
+{
+	lp->nbatch++;
+}
+
+void
+loop_batch_end(struct loop *lp)
+{
+	if (lp->nbatch > 0)
+		lp->nbatch--;
 }
 
 int

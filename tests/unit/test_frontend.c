@@ -3,8 +3,9 @@
  * interface and a real event loop. The first reply of a turn in which no
  * other event waits is on the client's socket before frontend_reply
  * returns (one client must not wait for what its caller does next, a log
- * line); the others of the same turn, and a reply of a turn in which
- * another event waits, go together at the turn's end.
+ * line); the others of the same turn, the replies to queries read
+ * together, and a reply of a turn in which another event waits go
+ * together at the turn's end.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,6 +56,14 @@ query_cb(const uint8_t *buf, size_t len, const struct frontend_client *c, void *
 	got_in_cb[nseen++] = nreplies;
 }
 
+static frontend_query_cb fe_cb = query_cb;
+
+static void
+any_cb(const uint8_t *buf, size_t len, const struct frontend_client *c, void *arg)
+{
+	fe_cb(buf, len, c, arg);
+}
+
 static void
 stop_cb(struct loop_timer *t, void *arg)
 {
@@ -98,7 +107,7 @@ setup(void **state)
 	assert_int_equal(addr_parse(text, 53, &a), 0);
 	lp = loop_new();
 	assert_non_null(lp);
-	fe = frontend_new(lp, &a, 1, query_cb, NULL);
+	fe = frontend_new(lp, &a, 1, any_cb, NULL);
 	assert_non_null(fe);
 	cli = socket(AF_INET, SOCK_DGRAM, 0);
 	assert_true(cli >= 0);
@@ -138,10 +147,10 @@ test_alone_at_once(void **state)
 	assert_int_equal(nreplies, 1);
 }
 
-/* Three queries read in one turn: the first reply at once, the other two
- * together at the turn's end. */
+/* Three queries read together: their replies go together, at the turn's
+ * end (none splits the batch). */
 static void
-test_rest_of_turn_batched(void **state)
+test_batch_together(void **state)
 {
 	reset();
 	send_query(1);
@@ -149,11 +158,51 @@ test_rest_of_turn_batched(void **state)
 	send_query(3);
 	run();
 	assert_int_equal(nseen, 3);
-	assert_int_equal(got_in_cb[0], 1);
-	assert_int_equal(got_in_cb[1], 1);
-	assert_int_equal(got_in_cb[2], 1);
+	assert_int_equal(got_in_cb[0], 0);
+	assert_int_equal(got_in_cb[1], 0);
+	assert_int_equal(got_in_cb[2], 0);
 	drain();
 	assert_int_equal(nreplies, 3);
+}
+
+/* A lone reply, and then in the same turn (a timer of it) another: the
+ * first at once, the second at the turn's end. */
+static void
+second_cb(struct loop_timer *t, void *arg)
+{
+	const struct frontend_client *c = arg;
+	uint8_t q[12] = {9, 9};
+
+	frontend_reply(c, q, sizeof(q));
+	drain();
+	got_in_cb[nseen++] = nreplies;
+}
+
+static struct frontend_client saved;
+static struct loop_timer second;
+
+static void
+save_cb(const uint8_t *buf, size_t len, const struct frontend_client *c, void *arg)
+{
+	query_cb(buf, len, c, arg);
+	saved = *c;
+	loop_timer_init(&second, second_cb, &saved);
+	loop_timer_set(lp, &second, 0);
+}
+
+static void
+test_once_a_turn(void **state)
+{
+	reset();
+	fe_cb = save_cb;
+	send_query(1);
+	run();
+	fe_cb = query_cb;
+	assert_int_equal(nseen, 2);
+	assert_int_equal(got_in_cb[0], 1);
+	assert_int_equal(got_in_cb[1], 1);
+	drain();
+	assert_int_equal(nreplies, 2);
 }
 
 static void
@@ -187,7 +236,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_alone_at_once),
-	    cmocka_unit_test(test_rest_of_turn_batched),
+	    cmocka_unit_test(test_batch_together),
+	    cmocka_unit_test(test_once_a_turn),
 	    cmocka_unit_test(test_busy_turn_waits),
 	};
 
