@@ -57,6 +57,8 @@ struct loop {
 		void *arg;
 	} hooks[LOOP_MAX_HOOKS];
 	size_t nhooks;
+	int nleft;  /* events of this turn not dispatched yet */
+	int nbatch; /* loop_batch_begin without its end */
 };
 
 uint64_t
@@ -468,13 +470,35 @@ loop_run(struct loop *lp)
 			log_warn("loop: epoll_wait");
 			return -1;
 		}
-		for (i = 0; i < n && !lp->stop; i++)
+		for (i = 0; i < n && !lp->stop; i++) {
+			lp->nleft = n - i - 1;
 			dispatch(lp, &evs[i]);
+		}
+		lp->nleft = 0;
 		run_timers(lp);
 		for (size_t h = 0; h < lp->nhooks; h++)
 			lp->hooks[h].cb(lp->hooks[h].arg);
 	}
 	return 0;
+}
+
+bool
+loop_turn_busy(const struct loop *lp)
+{
+	return lp->nleft > 0 || lp->nbatch > 0;
+}
+
+void
+loop_batch_begin(struct loop *lp)
+{
+	lp->nbatch++;
+}
+
+void
+loop_batch_end(struct loop *lp)
+{
+	if (lp->nbatch > 0)
+		lp->nbatch--;
 }
 
 int

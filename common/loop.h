@@ -50,6 +50,15 @@ int loop_signal(struct loop *lp, int signo, void (*cb)(int signo, void *arg), vo
 int loop_turn_hook(struct loop *lp, void (*cb)(void *arg), void *arg);
 void loop_turn_unhook(struct loop *lp, void (*cb)(void *arg), void *arg);
 
+/* Inside a callback: whether events of this turn wait to be dispatched
+ * after it, or the callback is handling several messages it read at once
+ * (between loop_batch_begin and loop_batch_end). A sender that would wait
+ * for the turn's end to batch may send at once when nothing else can join
+ * the batch (one client's latency). */
+bool loop_turn_busy(const struct loop *lp);
+void loop_batch_begin(struct loop *lp);
+void loop_batch_end(struct loop *lp);
+
 /* Runs until loop_stop; returns 0, or -1 if epoll_wait failed. */
 int loop_run(struct loop *lp);
 void loop_stop(struct loop *lp);

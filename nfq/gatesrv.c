@@ -10,6 +10,7 @@
  * for longer than a request asks is left alone. After the adds, every line
  * over its bound ([gate] max_per_line) gives up its oldest entries, never
  * one of this batch (trim_lines), and the ACKs carry the removals counter.
+ * What only the deny log needs (the address map) is done after the ACKs.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -405,11 +406,20 @@ run_batch(struct gatesrv *s, size_t n)
 		if (!s->ok[i]) {
 			take_back(s, &b->in.m);
 			b->st = GATEIPC_ERR_KERNEL;
-		} else {
-			remember(s, b);
 		}
 	}
 	trim_lines(s);
+}
+
+/* After the ACKs: the names of the batch's accepted requests, for the
+ * deny log. The resolver waits for nothing of this. */
+static void
+remember_batch(struct gatesrv *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s->batch[i].st == GATEIPC_OK)
+			remember(s, &s->batch[i]);
+	}
 }
 
 /* One sendmmsg for the batch's ACKs; SOCK_SEQPACKET keeps each one a
@@ -506,6 +516,7 @@ conn_read(int fd, uint32_t events, void *arg)
 		run_batch(c->srv, n);
 		if (send_acks(c, n) < 0)
 			done = true;
+		remember_batch(c->srv, n);
 	}
 	if (!done && answer_whos(c) < 0)
 		done = true;

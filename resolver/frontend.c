@@ -1,7 +1,8 @@
 /*
  * Client sockets. UDP datagrams are read up to FE_UDP_BATCH at a time with
  * recvmmsg; UDP replies wait in a queue that goes out with sendmmsg at the
- * end of the event loop's turn (or when it is full). TCP connections
+ * end of the event loop's turn (or when it is full), except one that
+ * nothing else can join (loop_turn_busy), which goes at once. TCP connections
  * are bounded in number; each carries 2-byte length-prefixed messages, any
  * number of queries, replies in whatever order they complete, and an output
  * buffer for partial writes. Connections are reference counted because a
@@ -70,6 +71,7 @@ struct frontend {
 	uint8_t inbuf[FE_UDP_BATCH][FE_UDP_QUERY_MAX];
 	int out_fd; /* the socket of every reply queued */
 	size_t nout;
+	bool sent_alone; /* this turn sent a reply at once (out_queue) */
 	struct mmsghdr out[FE_UDP_BATCH];
 	struct iovec outv[FE_UDP_BATCH];
 	struct sockaddr_storage outsa[FE_UDP_BATCH];
@@ -329,7 +331,10 @@ out_flush(struct frontend *fe)
 static void
 turn_end(void *arg)
 {
-	out_flush(arg);
+	struct frontend *fe = arg;
+
+	out_flush(fe);
+	fe->sent_alone = false;
 }
 
 /* Queues a UDP reply; false when it must go on its own. */
@@ -353,6 +358,14 @@ out_queue(struct frontend *fe, const struct frontend_client *c, const uint8_t *b
 	fe->out[i].msg_hdr.msg_namelen = c->salen;
 	fe->out[i].msg_hdr.msg_iov = &fe->outv[i];
 	fe->out[i].msg_hdr.msg_iovlen = 1;
+	/* A reply that nothing else can join (no other event of the turn
+	 * waits, its caller handles no batch) goes at once, before the
+	 * caller's log line and the turn's hooks: one client waits for it.
+	 * Once a turn; the others wait for the batch. */
+	if (i == 0 && !fe->sent_alone && !loop_turn_busy(fe->lp)) {
+		out_flush(fe);
+		fe->sent_alone = true;
+	}
 	return true;
 }
 
@@ -383,6 +396,8 @@ udp_cb(int fd, uint32_t events, void *arg)
 			log_warn("frontend: recvmmsg");
 		return;
 	}
+	if (n > 1)
+		loop_batch_begin(fe->lp); /* their replies go together */
 	for (int i = 0; i < n; i++) {
 		struct frontend_client *cl = &fe->incl[i];
 
@@ -391,6 +406,8 @@ udp_cb(int fd, uint32_t events, void *arg)
 		cl->salen = fe->in[i].msg_hdr.msg_namelen;
 		fe->cb(fe->inbuf[i], fe->in[i].msg_len, cl, fe->arg);
 	}
+	if (n > 1)
+		loop_batch_end(fe->lp);
 }
 
 /* listen_one: an IPv6 address that does not exist on this host */

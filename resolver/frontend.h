@@ -2,7 +2,10 @@
  * Client sockets: one UDP and one TCP listener per listen address. UDP
  * datagrams and TCP length-prefixed messages both come out as one callback
  * per message; replies go back through frontend_reply, in any order. UDP
- * replies are queued and sent together at the end of the loop's turn.
+ * replies are queued and sent together at the end of the loop's turn; one
+ * that nothing else can join (no other event of the turn waits, and its
+ * caller handles no batch: loop_turn_busy) goes at once, before what its
+ * caller does next (a log line).
  */
 #ifndef NAMEGATE_FRONTEND_H
 #define NAMEGATE_FRONTEND_H

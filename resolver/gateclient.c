@@ -303,17 +303,21 @@ read_acks(struct gateclient *gc)
 			disconnect(gc);
 			return;
 		}
+		if (n > 1)
+			loop_batch_begin(gc->lp); /* their replies go together */
 		for (int i = 0; i < n; i++) {
 			/* No ACK is empty: an empty read is the gate closing. */
 			if (gc->amsg[i].msg_len == 0) {
 				log_warnx("gateclient: the gate closed %s", gc->path);
 				disconnect(gc);
-				return;
+				break;
 			}
 			if (!take_ack(gc, gc->abuf[i].raw, gc->amsg[i].msg_len))
-				return;
+				break;
 		}
-		if (n < GC_ACK_BATCH)
+		if (n > 1)
+			loop_batch_end(gc->lp);
+		if (gc->fd < 0 || n < GC_ACK_BATCH)
 			return;
 	}
 }

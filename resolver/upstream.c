@@ -31,7 +31,7 @@
 #define UP_MSG_MAX 65535
 #define UP_POOL 32       /* about one turn's worth of queries (frontend.c) */
 #define UP_POOL_DRAIN 64 /* datagrams read from a pooled socket, at most */
-#define UP_CLOSING 256   /* used sockets left to close at the end of a turn */
+#define UP_CLOSING 256   /* used sockets left to close at the end of a quiet turn */
 
 struct pooled {
 	int fd;
@@ -53,6 +53,7 @@ struct upstream {
 	bool hooked, hook_ok;
 	int closing[UP_CLOSING];
 	size_t nclosing;
+	bool active; /* an attempt began or ended in this turn */
 	uint8_t buf[UP_MSG_MAX];
 };
 
@@ -116,6 +117,15 @@ upstream_new(struct loop *lp)
 static void pool_refill(void *arg);
 static void pool_flush(struct upstream *u);
 
+/* Closes the sockets whose attempts ended. */
+static void
+closing_flush(struct upstream *u)
+{
+	for (size_t i = 0; i < u->nclosing; i++)
+		close(u->closing[i]);
+	u->nclosing = 0;
+}
+
 void
 upstream_free(struct upstream *u)
 {
@@ -125,8 +135,7 @@ upstream_free(struct upstream *u)
 		loop_turn_unhook(u->lp, pool_refill, u);
 	u->n = 0;
 	pool_flush(u);
-	for (size_t i = 0; i < u->nclosing; i++)
-		close(u->closing[i]);
+	closing_flush(u);
 	free(u);
 }
 
@@ -150,17 +159,26 @@ connected_socket(const struct addr *server, int type)
 	return fd;
 }
 
-/* The turn hook: closes the sockets whose attempts ended in this turn and
- * tops the pool up with sockets connected to the server the next query
- * will most likely go to. */
+/*
+ * The turn hook: closes the sockets whose attempts ended and tops the pool
+ * up with sockets connected to the server the next query will most likely
+ * go to. That work waits for a quiet turn, one in which no attempt began
+ * or ended (with one client, the turn of the gate's ACK, after the reply
+ * went out), so that it is not between a query's send and its answer nor
+ * between an answer's ALLOW and the gate (which, woken on this CPU, waits
+ * for this process to block); under load, when half of either is used up.
+ */
 static void
 pool_refill(void *arg)
 {
 	struct upstream *u = arg;
+	bool quiet = !u->active;
 
-	for (size_t i = 0; i < u->nclosing; i++)
-		close(u->closing[i]);
-	u->nclosing = 0;
+	u->active = false;
+	if (quiet || u->nclosing >= UP_CLOSING / 2)
+		closing_flush(u);
+	if (!quiet && u->nsocks >= UP_POOL / 2)
+		return;
 	if (u->n == 0)
 		return;
 	while (u->nsocks < UP_POOL) {
@@ -262,6 +280,7 @@ upstream_configure(struct upstream *u, const struct conf *c)
 		u->preferred = 0;
 	u->timeout_ms = c->upstream_timeout_ms ? c->upstream_timeout_ms : 2000;
 	pool_flush(u);
+	closing_flush(u);
 }
 
 /* The end of an attempt's socket: from now on nothing it receives is
@@ -273,6 +292,7 @@ attempt_fd_close(struct upstream_req *r)
 
 	if (r->fd < 0)
 		return;
+	u->active = true;
 	if (!r->tcp && u->hook_ok && u->nclosing < UP_CLOSING) {
 		loop_forget(u->lp, r->fd);
 		u->closing[u->nclosing++] = r->fd;
@@ -526,6 +546,7 @@ udp_start(struct upstream_req *r)
 	ssize_t n;
 
 	r->id = random_id(u);
+	u->active = true;
 	if (dnsmsg_build_upstream_query(r->q, r->id, &q, &qlen) != 0) {
 		attempt_failed(r, "internal");
 		return;

@@ -2,8 +2,10 @@
  * upstream: the pool of ready UDP sockets keeps a fresh source port per
  * query. Real sockets on the loopback interface: the test is the upstream
  * server, upstream.c runs in a real event loop. Checked: queries in flight
- * together never share a port, every socket is closed after its one query,
- * pooled sockets are used, and what a pooled socket received before its
+ * together never share a port, every socket is closed after its one query
+ * by the next turn in which no attempt begins or ends (or once half of
+ * the sockets left to close are used up: test_closing_bound), pooled
+ * sockets are used, and what a pooled socket received before its
  * query was sent is never taken as (or even weighed as) an answer.
  */
 #include <setjmp.h>
@@ -147,6 +149,24 @@ run_until(size_t want_held)
 	loop_timer_cancel(lp, &guard);
 	loop_turn_unhook(lp, held_check, &wh);
 	assert_false(timed_out);
+}
+
+static void
+stop_cb(struct loop_timer *t, void *arg)
+{
+	loop_stop(lp);
+}
+
+/* One turn of the loop in which no attempt begins or ends: the turn that
+ * closes the used sockets and refills the pool. */
+static void
+quiet_turn(void)
+{
+	struct loop_timer t;
+
+	loop_timer_init(&t, stop_cb, NULL);
+	loop_timer_set(lp, &t, 0);
+	assert_int_equal(loop_run(lp), 0);
 }
 
 static void
@@ -322,6 +342,8 @@ test_fresh_port(void **state)
 			srv_answer(&held[i], real_addr);
 		run_until(0);
 		assert_int_equal(ndone, NQ);
+		/* Not in the answers' own turn: in the next quiet one. */
+		quiet_turn();
 		for (size_t i = 0; i < NQ; i++) {
 			assert_string_equal(answers[i], "192.0.2.10");
 			if (find_sock(ino[i], 0) != 0)
@@ -405,6 +427,38 @@ test_pooled_spoof(void **state)
 	}
 }
 
+/* Queries one after another with no quiet turn between them (each loop
+ * run is the turns of one query's send and answer): the used sockets are
+ * still closed, once half of the room for them is taken, so the sockets
+ * connected to the server stay bounded (the pool, at most 128 used ones
+ * and the one in flight). */
+static void
+test_closing_bound(void **state)
+{
+	struct sockinfo s[256];
+	struct dnsmsg_query q;
+	size_t most = 0;
+
+	hold = false;
+	for (size_t i = 0; i < 300; i++) {
+		size_t n;
+
+		ndone = 0;
+		nwant = 1;
+		make_query("bound.x.test", &q);
+		assert_non_null(upstream_query(up, &q, done_cb, (void *)(uintptr_t)0));
+		run_until(0);
+		assert_string_equal(answers[0], "192.0.2.10");
+		dnsmsg_query_free(&q);
+		n = udp_to_server(s, 256);
+		most = n > most ? n : most;
+	}
+	assert_true(most <= 32 + 128 + 1);
+	assert_true(most >= 128); /* there was no quiet turn to close them in */
+	quiet_turn();
+	assert_true(udp_to_server(s, 256) <= 32);
+}
+
 /* A reload to the same upstream keeps the pool; one to another upstream
  * closes the sockets connected to the old one at once. */
 static void
@@ -430,6 +484,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fresh_port),
 	    cmocka_unit_test(test_pooled_spoof),
+	    cmocka_unit_test(test_closing_bound),
 	    cmocka_unit_test(test_reconfigure),
 	};
 
