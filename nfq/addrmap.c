@@ -1,5 +1,7 @@
 /* The address → name map: chained hash + refresh-ordered list. */
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,8 @@ struct addrmap {
 	struct list order; /* of the entries, least recently refreshed first */
 	size_t count, max;
 	uint64_t seed;
+	addrmap_held_fn *held;
+	void *held_arg;
 };
 
 struct addrmap *
@@ -30,19 +34,57 @@ addrmap_new(size_t max_entries, uint64_t seed)
 	return m;
 }
 
+/* Where nm's ports start: after the name and its NUL, aligned for them. */
+static size_t
+ports_off(size_t namelen)
+{
+	size_t a = _Alignof(struct port);
+
+	return offsetof(struct addrmap_name, name) + (namelen + 1 + a - 1) / a * a;
+}
+
+static const struct port *
+ports_of(const struct addrmap_name *nm)
+{
+	return (const struct port *)(const void *)((const char *)nm + ports_off(nm->namelen));
+}
+
 struct addrmap_name *
 addrmap_name_new(const char *name, const struct portlist *ports)
 {
-	size_t len = strnlen(name, NAME_MAX_LEN);
-	struct addrmap_name *nm = malloc(sizeof(*nm) + len + 1);
+	size_t len = strnlen(name, NAME_MAX_LEN), np = ports->n < UINT8_MAX ? ports->n : UINT8_MAX;
+	struct addrmap_name *nm;
 
+	if (len > UINT8_MAX)
+		len = UINT8_MAX;
+	nm = malloc(ports_off(len) + np * sizeof(struct port));
 	if (nm == NULL)
 		return NULL;
 	nm->refs = 1;
-	nm->ports = *ports;
+	nm->nports = (uint8_t)np;
+	nm->namelen = (uint8_t)len;
 	memcpy(nm->name, name, len);
 	nm->name[len] = '\0';
+	memcpy((char *)nm + ports_off(len), ports->v, np * sizeof(struct port));
 	return nm;
+}
+
+bool
+addrmap_name_has_port(const struct addrmap_name *nm, uint8_t proto, uint16_t port)
+{
+	const struct port *v = ports_of(nm);
+
+	for (size_t i = 0; i < nm->nports; i++) {
+		if (v[i].proto == proto && v[i].port == port)
+			return true;
+	}
+	return false;
+}
+
+struct port
+addrmap_name_port(const struct addrmap_name *nm, size_t i)
+{
+	return ports_of(nm)[i];
 }
 
 void
@@ -50,6 +92,44 @@ addrmap_name_unref(struct addrmap_name *nm)
 {
 	if (nm != NULL && --nm->refs == 0)
 		free(nm);
+}
+
+void
+addrmap_set_held(struct addrmap *m, addrmap_held_fn *held, void *arg)
+{
+	m->held = held;
+	m->held_arg = arg;
+}
+
+/* Slot i of e's names; NULL past the inline one while none more are
+ * allocated. */
+static struct addrmap_bound *
+slot_at(struct addrmap_entry *e, size_t i)
+{
+	if (i == 0)
+		return &e->name0;
+	return e->more != NULL ? &e->more[i - 1] : NULL;
+}
+
+static const struct addrmap_bound *
+cslot_at(const struct addrmap_entry *e, size_t i)
+{
+	if (i == 0)
+		return &e->name0;
+	return e->more != NULL ? &e->more[i - 1] : NULL;
+}
+
+size_t
+addrmap_entry_names(const struct addrmap_entry *e, const struct addrmap_name **out, size_t max)
+{
+	const struct addrmap_bound *b;
+	size_t n = 0;
+
+	for (size_t i = 0; i < ADDRMAP_NAMES && (b = cslot_at(e, i)) != NULL && n < max; i++) {
+		if (b->nm != NULL)
+			out[n++] = b->nm;
+	}
+	return n;
 }
 
 /* Seeded (common/hash.h): the addresses come from DNS answers an outsider
@@ -89,23 +169,46 @@ remove_entry(struct addrmap *m, struct addrmap_entry *e)
 		*pp = e->hnext;
 	list_remove(&e->link);
 	addrmap_name_unref(e->nm);
-	for (size_t i = 0; i < ADDRMAP_NAMES; i++)
-		addrmap_name_unref(e->names[i].nm);
+	addrmap_name_unref(e->name0.nm);
+	for (size_t i = 0; e->more != NULL && i < ADDRMAP_NAMES - 1; i++)
+		addrmap_name_unref(e->more[i].nm);
+	free(e->more);
 	free(e);
 	m->count--;
 }
 
+/*
+ * The entry to evict for room: the one refreshed longest ago among the
+ * oldest ADDRMAP_EVICT_SCAN that no set entry holds. Those held go to the
+ * back, so the next search starts past them. NULL when all of them are held:
+ * then the map outgrows its bound rather than forget the names of addresses
+ * the sets still hold (the SNI / Host binding needs them).
+ */
+static struct addrmap_entry *
+victim(struct addrmap *m)
+{
+	struct addrmap_entry *e;
+
+	for (size_t i = 0; i < ADDRMAP_EVICT_SCAN && (e = oldest(m)) != NULL; i++) {
+		if (m->held == NULL || !m->held(m->held_arg, e))
+			return e;
+		list_move_back(&m->order, &e->link);
+	}
+	return NULL;
+}
+
 /* Records nm in e's names: its own slot when the name is there already
  * (ports and expiry follow the latest answer, as the set's entries do),
- * else a free one, else the one that runs out first. */
+ * else a free one, else the one that runs out first. The slots past the
+ * first are allocated with the second name; without memory for them the
+ * first slot makes room, which only narrows what the address is bound to. */
 static void
 bind_name(struct addrmap_entry *e, struct addrmap_name *nm, uint64_t expires_ms)
 {
 	struct addrmap_bound *slot = NULL, *b;
 	size_t i;
 
-	for (i = 0; i < ADDRMAP_NAMES; i++) {
-		b = &e->names[i];
+	for (i = 0; i < ADDRMAP_NAMES && (b = slot_at(e, i)) != NULL; i++) {
 		if (b->nm != NULL && strcmp(b->nm->name, nm->name) == 0) {
 			slot = b;
 			break;
@@ -116,6 +219,11 @@ bind_name(struct addrmap_entry *e, struct addrmap_name *nm, uint64_t expires_ms)
 		} else if (slot == NULL || (slot->nm != NULL && b->expires_ms < slot->expires_ms)) {
 			slot = b;
 		}
+	}
+	if (slot->nm != NULL && strcmp(slot->nm->name, nm->name) != 0 && e->more == NULL) {
+		e->more = calloc(ADDRMAP_NAMES - 1, sizeof(*e->more));
+		if (e->more != NULL)
+			slot = &e->more[0];
 	}
 	/* An answer never shortens what an earlier one of the same name
 	 * granted: the kernel entry keeps the longer timeout too
@@ -153,9 +261,13 @@ addrmap_put(struct addrmap *m, int family, const uint8_t *ip, struct addrmap_nam
 	if (e == NULL)
 		return -1;
 	/* The entry refreshed longest ago is the most likely to have run out
-	 * already; it makes room. */
-	if (m->count >= m->max && oldest(m) != NULL)
-		remove_entry(m, oldest(m));
+	 * already; it makes room, unless a set still holds it. */
+	if (m->count >= m->max) {
+		struct addrmap_entry *v = victim(m);
+
+		if (v != NULL)
+			remove_entry(m, v);
+	}
 	e->family = family;
 	memcpy(e->ip, ip, family == AF_INET ? 4 : 16);
 	e->expires_ms = expires_ms;
@@ -191,11 +303,11 @@ addrmap_bound_to(const struct addrmap_entry *e, const char *name, uint8_t proto,
 
 	if (e == NULL)
 		return false;
-	for (i = 0; i < ADDRMAP_NAMES; i++) {
-		const struct addrmap_bound *b = &e->names[i];
+	for (i = 0; i < ADDRMAP_NAMES && cslot_at(e, i) != NULL; i++) {
+		const struct addrmap_bound *b = cslot_at(e, i);
 
 		if (b->nm != NULL && now_ms < b->expires_ms && strcmp(b->nm->name, name) == 0 &&
-		    portlist_has(&b->nm->ports, proto, port))
+		    addrmap_name_has_port(b->nm, proto, port))
 			return true;
 	}
 	return false;
@@ -210,8 +322,8 @@ addrmap_names_fmt(const struct addrmap_entry *e, uint64_t now_ms, char *buf, siz
 	if (len == 0)
 		return buf;
 	buf[0] = '\0';
-	for (i = 0; e != NULL && i < ADDRMAP_NAMES; i++) {
-		const struct addrmap_bound *b = &e->names[i];
+	for (i = 0; e != NULL && i < ADDRMAP_NAMES && cslot_at(e, i) != NULL; i++) {
+		const struct addrmap_bound *b = cslot_at(e, i);
 
 		if (b->nm == NULL || now_ms >= b->expires_ms)
 			continue;

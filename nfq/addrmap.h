@@ -6,8 +6,15 @@
  * names decides the SNI / Host binding (nfq/bind.h): a connection to an
  * address may name only what that address was handed out for.
  *
- * Bounded: when full, the entry refreshed longest ago is evicted. Pure data
- * structure, no I/O; times are CLOCK_MONOTONIC milliseconds from the caller.
+ * Bounded: when full, the entry refreshed longest ago that no set entry
+ * holds any more is evicted (addrmap_set_held); an address still in a set
+ * keeps its names, so the map may outgrow its bound by what the sets hold,
+ * which max_per_line bounds. Records are compact (a name keeps exactly its
+ * ports; an address keeps room for one name inline and allocates the other
+ * ADDRMAP_NAMES - 1 slots only when a second name comes), since an agent
+ * under a wildcard line makes one name record and one address per fresh
+ * name. Pure data structure, no I/O; times are CLOCK_MONOTONIC milliseconds
+ * from the caller.
  */
 #ifndef NAMEGATE_ADDRMAP_H
 #define NAMEGATE_ADDRMAP_H
@@ -19,7 +26,11 @@
 #include "conf.h"
 #include "list.h"
 
-#define ADDRMAP_DEFAULT_MAX 262144
+/* Addresses kept beyond those the sets hold: ~150 bytes each (a fresh
+ * name and its address), so ~10 MiB at most for the deny log's history. */
+#define ADDRMAP_DEFAULT_MAX 65536
+/* Full: the oldest this many are asked whether a set still holds them. */
+#define ADDRMAP_EVICT_SCAN 64
 /* Names one address keeps, at most. A shared CDN address may be handed out
  * for many; past this the one that runs out first makes room, so a flood
  * of names sharing an address can only make connections to it fail. */
@@ -28,8 +39,9 @@
 /* One allowed name, shared (reference-counted) by all its addresses. */
 struct addrmap_name {
 	unsigned refs;
-	struct portlist ports;
-	char name[]; /* as long as it needs: there is one per ALLOW */
+	uint8_t nports;  /* its ports follow the name, aligned (addrmap_name_has_port) */
+	uint8_t namelen; /* without the NUL */
+	char name[];     /* as long as it needs: there is one per ALLOW */
 };
 
 struct addrmap_bound {
@@ -40,11 +52,12 @@ struct addrmap_bound {
 struct addrmap_entry {
 	int family;
 	uint8_t ip[16];
-	uint64_t expires_ms;                       /* of the last put */
-	struct addrmap_name *nm;                   /* the name of the last put */
-	struct addrmap_bound names[ADDRMAP_NAMES]; /* every name, by name */
-	struct addrmap_entry *hnext;               /* hash chain */
-	struct list_node link;                     /* refresh order */
+	uint64_t expires_ms;         /* of the last put */
+	struct addrmap_name *nm;     /* the name of the last put */
+	struct addrmap_bound name0;  /* every name, by name: the first */
+	struct addrmap_bound *more;  /* NULL, or ADDRMAP_NAMES - 1 more */
+	struct addrmap_entry *hnext; /* hash chain */
+	struct list_node link;       /* refresh order */
 };
 
 struct addrmap;
@@ -56,6 +69,19 @@ void addrmap_free(struct addrmap *m);
  * memory. */
 struct addrmap_name *addrmap_name_new(const char *name, const struct portlist *ports);
 void addrmap_name_unref(struct addrmap_name *nm);
+/* Is proto/port one of nm's ports? */
+bool addrmap_name_has_port(const struct addrmap_name *nm, uint8_t proto, uint16_t port);
+/* Port i (< nm->nports) of nm. */
+struct port addrmap_name_port(const struct addrmap_name *nm, size_t i);
+
+/* Does a set entry still hold e's address? Asked before evicting e to make
+ * room; without it (NULL) nothing is held. */
+typedef bool addrmap_held_fn(void *arg, const struct addrmap_entry *e);
+void addrmap_set_held(struct addrmap *m, addrmap_held_fn *held, void *arg);
+/* e's names (valid or not), at most max of them, into out; returns how
+ * many. */
+size_t addrmap_entry_names(const struct addrmap_entry *e, const struct addrmap_name **out,
+                           size_t max);
 
 /* Insert or refresh (family, ip) → nm until expires_ms. Returns 0, or -1
  * when out of memory (the map is then unchanged). */

@@ -308,6 +308,20 @@ entrymap_trim(struct entrymap *m, uint32_t line, size_t max, uint64_t now_ms, ui
 	return nout;
 }
 
+bool
+entrymap_live(const struct entrymap *m, const struct ipset_entry *e, uint64_t now_ms)
+{
+	size_t n = e->family == AF_INET ? 4 : 16;
+	const struct ent *x = m->buckets[bucket_of(m, e->family, e->ip, e->proto, e->port)];
+
+	for (; x != NULL; x = x->hnext) {
+		if (x->family == e->family && x->proto == e->proto && x->port == e->port &&
+		    memcmp(x->ip, e->ip, n) == 0)
+			return x->expires_ms > now_ms;
+	}
+	return false;
+}
+
 size_t
 entrymap_line_count(const struct entrymap *m, uint32_t line)
 {

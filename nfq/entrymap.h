@@ -22,6 +22,7 @@
 #ifndef NAMEGATE_ENTRYMAP_H
 #define NAMEGATE_ENTRYMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,9 @@ void entrymap_forget(struct entrymap *m, const struct ipset_entry *e);
  */
 size_t entrymap_trim(struct entrymap *m, uint32_t line, size_t max, uint64_t now_ms, uint64_t batch,
                      struct ipset_entry *out, size_t outmax);
+
+/* Does the kernel hold e at now_ms, by what was sent? */
+bool entrymap_live(const struct entrymap *m, const struct ipset_entry *e, uint64_t now_ms);
 
 /* Live and expired-but-not-yet-pruned entries counted for line. */
 size_t entrymap_line_count(const struct entrymap *m, uint32_t line);

@@ -732,6 +732,36 @@ free_lines(struct gatesrv *s)
 	free(s->evicted);
 }
 
+/*
+ * addrmap_held_fn: does a set still hold an entry of e's address? Its entries
+ * carry the ports of the names it was handed out for (the plan's ports are
+ * the name's), so those are the entries to look for.
+ */
+static bool
+addr_held(void *arg, const struct addrmap_entry *e)
+{
+	const struct gatesrv *s = arg;
+	const struct addrmap_name *names[ADDRMAP_NAMES];
+	size_t n = addrmap_entry_names(e, names, ADDRMAP_NAMES);
+	uint64_t now = loop_now_ms();
+	struct ipset_entry x;
+
+	memset(&x, 0, sizeof(x));
+	x.family = e->family;
+	memcpy(x.ip, e->ip, sizeof(x.ip));
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < names[i]->nports; j++) {
+			struct port p = addrmap_name_port(names[i], j);
+
+			x.proto = p.proto;
+			x.port = p.port;
+			if (entrymap_live(s->emap, &x, now))
+				return true;
+		}
+	}
+	return false;
+}
+
 struct gatesrv *
 gatesrv_new(struct loop *lp, const struct conf *c, uid_t resolver_uid, gid_t resolver_gid,
             struct ipset_nl *ipset, struct addrmap *map, struct entrymap *emap)
@@ -750,6 +780,7 @@ gatesrv_new(struct loop *lp, const struct conf *c, uid_t resolver_uid, gid_t res
 	s->map = map;
 	s->emap = emap;
 	s->conf = c;
+	addrmap_set_held(map, addr_held, s);
 	loop_timer_init(&s->evict_log, evict_log_cb, s);
 	size_lines(s, c);
 	if (s->nlines < c->ndomains)
@@ -775,6 +806,7 @@ close_listener:
 	close(s->lfd);
 	unlink(s->path);
 free_srv:
+	addrmap_set_held(map, NULL, NULL);
 	free_lines(s);
 	free(s);
 	return NULL;
@@ -816,6 +848,7 @@ gatesrv_free(struct gatesrv *s)
 	close(s->lfd);
 	if (unlink(s->path) < 0 && errno != ENOENT)
 		log_warn("gatesrv: removing %s", s->path);
+	addrmap_set_held(s->map, NULL, NULL);
 	free_lines(s);
 	free(s);
 }

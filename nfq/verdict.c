@@ -26,7 +26,7 @@ classify(const struct flow *f, uint32_t mark, const struct addrmap_entry *e, uin
 	*name = e->nm->name;
 	if (now_ms >= e->expires_ms)
 		return REASON_EXPIRED;
-	if (f->has_ports && !portlist_has(&e->nm->ports, f->proto, f->dport))
+	if (f->has_ports && !addrmap_name_has_port(e->nm, f->proto, f->dport))
 		return REASON_PORT;
 	/* Handed out, still fresh by our clock, and the port is allowed, yet
 	 * the kernel set missed it: the kernel's timeout is the authority, so

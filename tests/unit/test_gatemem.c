@@ -1,0 +1,227 @@
+/* The gate's memory under a flood of fresh names through one wildcard
+ * line: the address map and the entry map, driven as gatesrv drives them
+ * (an ALLOW per fresh name, one address, tcp/443 and tcp/80, the line
+ * trimmed to max_per_line after each batch). Heap bytes per fresh name are
+ * held under a bound, and the heap after a long flood stays inside what
+ * the pod's 64 MiB leaves the gate. */
+#include <malloc.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "addrmap.h"
+#include "conf.h"
+#include "entrymap.h"
+
+struct flood {
+	struct addrmap *map;
+	struct entrymap *emap;
+	uint64_t now;
+};
+
+/* As gatesrv's addr_held: a live entry on one of the names' ports. */
+#ifdef ADDRMAP_EVICT_SCAN
+static bool
+held(void *arg, const struct addrmap_entry *e)
+{
+	const struct flood *f = arg;
+	const struct addrmap_name *names[ADDRMAP_NAMES];
+	size_t n = addrmap_entry_names(e, names, ADDRMAP_NAMES);
+	struct ipset_entry x;
+
+	memset(&x, 0, sizeof(x));
+	x.family = e->family;
+	memcpy(x.ip, e->ip, sizeof(x.ip));
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < names[i]->nports; j++) {
+			struct port p = addrmap_name_port(names[i], j);
+
+			x.proto = p.proto;
+			x.port = p.port;
+			if (entrymap_live(f->emap, &x, f->now))
+				return true;
+		}
+	}
+	return false;
+}
+#endif
+
+static void
+flood_init(struct flood *f)
+{
+	f->map = addrmap_new(ADDRMAP_DEFAULT_MAX, 7);
+	f->emap = entrymap_new(9);
+	f->now = 1000;
+	assert_non_null(f->map);
+	assert_non_null(f->emap);
+#ifdef ADDRMAP_EVICT_SCAN
+	addrmap_set_held(f->map, held, f);
+#endif
+}
+
+static void
+flood_free(struct flood *f)
+{
+	addrmap_free(f->map);
+	entrymap_free(f->emap);
+}
+
+/* Fresh name i: one address (198.18.0.0/15, then 2001:db8::/32). */
+static void
+fresh(struct flood *f, uint32_t i, uint32_t max_per_line)
+{
+	static const uint32_t line0[] = {0};
+	struct portlist pl = {2, {{IPPROTO_TCP, 443}, {IPPROTO_TCP, 80}}};
+	struct ipset_entry e, out[64];
+	struct addrmap_name *nm;
+	char name[64];
+
+	memset(&e, 0, sizeof(e));
+	if (i < 131072) {
+		e.family = AF_INET;
+		e.ip[0] = 198;
+		e.ip[1] = (uint8_t)(18 + (i >> 16));
+		e.ip[2] = (uint8_t)(i >> 8);
+		e.ip[3] = (uint8_t)i;
+	} else {
+		e.family = AF_INET6;
+		e.ip[0] = 0x20;
+		e.ip[1] = 0x01;
+		e.ip[2] = 0x0d;
+		e.ip[3] = 0xb8;
+		e.ip[12] = (uint8_t)(i >> 24);
+		e.ip[13] = (uint8_t)(i >> 16);
+		e.ip[14] = (uint8_t)(i >> 8);
+		e.ip[15] = (uint8_t)i;
+	}
+	f->now += 1;
+	for (size_t k = 0; k < pl.n; k++) {
+		e.proto = pl.v[k].proto;
+		e.port = pl.v[k].port;
+		assert_int_not_equal(entrymap_add(f->emap, &e, 3600, line0, 1, f->now, i + 1), 0);
+	}
+	while (entrymap_trim(f->emap, 0, max_per_line, f->now, i + 1, out, 64) == 64)
+		;
+	snprintf(name, sizeof(name), "x%07u.agent.cdn.test", (unsigned)i);
+	nm = addrmap_name_new(name, &pl);
+	assert_non_null(nm);
+	assert_int_equal(addrmap_put(f->map, e.family, e.ip, nm, f->now + 3600 * 1000), 0);
+	addrmap_name_unref(nm);
+}
+
+static long
+rss_kib(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[128];
+	long kib = -1;
+
+	if (fp == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	}
+	fclose(fp);
+	return kib;
+}
+
+/* Bytes of heap one fresh name costs while nothing is evicted yet. */
+static void
+test_bytes_per_name(void **state)
+{
+	enum { N = 4000 };
+	struct mallinfo2 m0, m1, m2;
+	struct flood f;
+	size_t per_addr, per_ent;
+
+	flood_init(&f);
+	m0 = mallinfo2();
+	for (uint32_t i = 0; i < N; i++)
+		fresh(&f, i, CONF_DEFAULT_MAX_PER_LINE);
+	m1 = mallinfo2();
+	/* The entry map's part alone: the same entries again, fresh. */
+	entrymap_free(f.emap);
+	f.emap = entrymap_new(9);
+	m2 = mallinfo2();
+	assert_true(m1.uordblks > m0.uordblks);
+	per_ent = 0;
+	{
+		struct entrymap *em = entrymap_new(3);
+		struct mallinfo2 a = mallinfo2(), b;
+		static const uint32_t line0[] = {0};
+
+		for (uint32_t i = 0; i < N; i++) {
+			struct ipset_entry e;
+
+			memset(&e, 0, sizeof(e));
+			e.family = AF_INET;
+			e.ip[0] = 198;
+			e.ip[1] = 18;
+			e.ip[2] = (uint8_t)(i >> 8);
+			e.ip[3] = (uint8_t)i;
+			e.proto = IPPROTO_TCP;
+			e.port = 443;
+			entrymap_add(em, &e, 60, line0, 1, 1000, 1);
+		}
+		b = mallinfo2();
+		per_ent = (b.uordblks - a.uordblks) / N;
+		entrymap_free(em);
+	}
+	per_addr = (m1.uordblks - m0.uordblks - 2 * N * per_ent) / N;
+	printf("gatemem: %zu bytes of heap per set entry (entry map), %zu per fresh name and its "
+	       "address (address map)\n",
+	       per_ent, per_addr);
+	(void)m2;
+	assert_true(per_ent <= 128);
+	assert_true(per_addr <= 200);
+	flood_free(&f);
+	(void)state;
+}
+
+/* A flood of 250,000 fresh names under the default max_per_line: the
+ * heap the two maps keep stays under 16 MiB. */
+static void
+test_flood_bounded(void **state)
+{
+	static const uint32_t marks[] = {10000, 50000, 100000, 250000};
+	struct mallinfo2 m0, m;
+	struct flood f;
+	uint32_t i = 0;
+	size_t heap = 0;
+
+	flood_init(&f);
+	m0 = mallinfo2();
+	printf("gatemem: VmRSS %ld KiB at start\n", rss_kib());
+	for (size_t k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
+		for (; i < marks[k]; i++)
+			fresh(&f, i, CONF_DEFAULT_MAX_PER_LINE);
+		m = mallinfo2();
+		heap = m.uordblks - m0.uordblks;
+		printf("gatemem: %u fresh names: %zu addresses, %zu entries, heap %zu KiB, VmRSS "
+		       "%ld KiB\n",
+		       (unsigned)i, addrmap_count(f.map), entrymap_count(f.emap), heap / 1024,
+		       rss_kib());
+	}
+	assert_true(heap <= (size_t)16 << 20);
+	flood_free(&f);
+	(void)state;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_bytes_per_name),
+	    cmocka_unit_test(test_flood_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
