@@ -215,12 +215,114 @@ test_flood_bounded(void **state)
 	(void)state;
 }
 
+#ifdef ADDRMAP_EVICT_SCAN
+static bool held_v[8];
+
+static bool
+held_by_last(void *arg, const struct addrmap_entry *e)
+{
+	(void)arg;
+	return held_v[e->ip[3] % 8];
+}
+
+static struct addrmap_name *
+name_of(const char *name)
+{
+	struct portlist pl = {1, {{IPPROTO_TCP, 443}}};
+
+	return addrmap_name_new(name, &pl);
+}
+
+/* Full, the map evicts the oldest address no set holds; one a set holds
+ * keeps its name, and when every candidate is held the map outgrows its
+ * bound rather than forget one. */
+static void
+test_held_not_evicted(void **state)
+{
+	struct addrmap *m = addrmap_new(4, 5);
+	struct addrmap_name *nm = name_of("a.test");
+	uint8_t ip[16] = {192, 0, 2, 0};
+
+	assert_non_null(m);
+	memset(held_v, 0, sizeof(held_v));
+	held_v[0] = held_v[1] = true;
+	addrmap_set_held(m, held_by_last, NULL);
+	for (uint8_t i = 0; i < 6; i++) {
+		ip[3] = i;
+		assert_int_equal(addrmap_put(m, AF_INET, ip, nm, 10000), 0);
+	}
+	assert_int_equal(addrmap_count(m), 4);
+	ip[3] = 0;
+	assert_non_null(addrmap_get(m, AF_INET, ip)); /* oldest, but held */
+	ip[3] = 1;
+	assert_non_null(addrmap_get(m, AF_INET, ip));
+	ip[3] = 2;
+	assert_null(addrmap_get(m, AF_INET, ip)); /* the oldest not held */
+	ip[3] = 3;
+	assert_null(addrmap_get(m, AF_INET, ip));
+	/* all held: the map grows past its bound */
+	memset(held_v, 1, sizeof(held_v));
+	for (uint8_t i = 6; i < 8; i++) {
+		ip[3] = i;
+		assert_int_equal(addrmap_put(m, AF_INET, ip, nm, 10000), 0);
+	}
+	assert_int_equal(addrmap_count(m), 6);
+	addrmap_name_unref(nm);
+	addrmap_free(m);
+	(void)state;
+}
+
+/* One address handed out for more names than the inline slot: all of the
+ * newest ADDRMAP_NAMES are bound, each with its own ports. */
+static void
+test_many_names(void **state)
+{
+	struct addrmap *m = addrmap_new(4, 5);
+	uint8_t ip[16] = {192, 0, 2, 9};
+	const struct addrmap_entry *e;
+	char name[32], buf[1024];
+
+	assert_non_null(m);
+	for (unsigned i = 0; i < ADDRMAP_NAMES + 2; i++) {
+		struct portlist pl = {1, {{IPPROTO_TCP, (uint16_t)(1000 + i)}}};
+		struct addrmap_name *nm;
+
+		snprintf(name, sizeof(name), "n%u.test", i);
+		nm = addrmap_name_new(name, &pl);
+		assert_non_null(nm);
+		assert_int_equal(addrmap_put(m, AF_INET, ip, nm, 10000 + i), 0);
+		addrmap_name_unref(nm);
+	}
+	e = addrmap_get(m, AF_INET, ip);
+	assert_non_null(e);
+	assert_false(addrmap_bound_to(e, "n0.test", IPPROTO_TCP, 1000, 5000));
+	assert_false(addrmap_bound_to(e, "n1.test", IPPROTO_TCP, 1001, 5000));
+	for (unsigned i = 2; i < ADDRMAP_NAMES + 2; i++) {
+		snprintf(name, sizeof(name), "n%u.test", i);
+		assert_true(addrmap_bound_to(e, name, IPPROTO_TCP, (uint16_t)(1000 + i), 5000));
+		assert_false(addrmap_bound_to(e, name, IPPROTO_TCP, (uint16_t)(999 + i), 5000));
+	}
+	assert_string_equal(e->nm->name, "n17.test");
+	assert_true(addrmap_name_has_port(e->nm, IPPROTO_TCP, 1017));
+	assert_false(addrmap_name_has_port(e->nm, IPPROTO_UDP, 1017));
+	addrmap_names_fmt(e, 5000, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "n2.test"));
+	assert_null(strstr(buf, "n1.test,"));
+	addrmap_free(m);
+	(void)state;
+}
+#endif
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_bytes_per_name),
 	    cmocka_unit_test(test_flood_bounded),
+#ifdef ADDRMAP_EVICT_SCAN
+	    cmocka_unit_test(test_held_not_evicted),
+	    cmocka_unit_test(test_many_names),
+#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,56 @@
+"""The gate's memory under a flood of fresh names through one wildcard line
+with the default max_per_line: it stays well inside the pod's 64 MiB limit,
+and an address a set still holds keeps its name (the deny log and the SNI /
+Host binding need it) however many fresh addresses come after it."""
+import os
+import tempfile
+import time
+
+import lab
+from lab import AGENT_UID, run
+from tests_faults import fault_ng
+from tests_lab import BASE_ALLOW, check, test, want_answer, want_connect, want_event, want_refused
+from tests_ttl import vm_rss_kb
+
+MEM_NAMES = 2000  # x 64 AAAA: 128,000 fresh addresses, past the address map's bound
+GATE_RSS_MAX_KB = 32 * 1024
+
+
+@test("76.bound.gate-memory-flood")
+def t_gate_memory(t):
+    """2,000 fresh names x 64 AAAA under one wildcard (128,000 addresses,
+    each with its own name record): the gate's VmRSS stays at most 32 MiB,
+    and www.lab.test, resolved before the flood and still in the set, is
+    still known by name: a denial on another port says reason=port with its
+    name."""
+    ng, fd = fault_ng(t, allow=BASE_ALLOW + ["*.flood.lab.test"])
+    want_answer("www.lab.test", "A", "192.0.2.10")
+    want_connect("192.0.2.10", 443)
+    start_kb = vm_rss_kb(ng.nfq.pid)
+    fd.set("synth 64")
+    names = ["m%d.flood.lab.test" % i for i in range(1, MEM_NAMES + 1)]
+    fdsc, path = tempfile.mkstemp(prefix="nglab-gatemem.")
+    try:
+        with os.fdopen(fdsc, "w") as f:
+            for n in names:
+                f.write("%s AAAA +time=3 +tries=1 +short @127.0.0.1\n" % n)
+        os.chmod(path, 0o644)
+        t0 = time.monotonic()
+        p = run(["dig", "-f", path], ns=lab.SBX, uid=AGENT_UID, check=False, timeout=300)
+        secs = time.monotonic() - t0
+    finally:
+        os.unlink(path)
+    got = sum(1 for ln in p.stdout.splitlines() if ln.startswith("2001:db8:f0:"))
+    rss_kb = vm_rss_kb(ng.nfq.pid)
+    lab.log("    (gate memory: %d names x 64 AAAA in %.1f s, %d addresses back; gate VmRSS %s kB at start, "
+            "%s kB after)" % (MEM_NAMES, secs, got, start_kb, rss_kb))
+    check(got >= MEM_NAMES * 64 * 0.95, "the flood's answers came back (%d addresses)" % got, p.stderr[-500:])
+    check(rss_kb is not None and rss_kb <= GATE_RSS_MAX_KB,
+          "the gate's VmRSS stays at most %d kB" % GATE_RSS_MAX_KB, rss_kb)
+    # the quiet line's address is still in the set, so it kept its name
+    m = ng.mark()
+    want_refused("192.0.2.10", 8080)
+    want_event(ng, m, "flow.deny", proto="tcp", dst="192.0.2.10", dport=8080, reason="port", name="www.lab.test")
+    want_connect("192.0.2.10", 443)
+    r = want_answer(names[-1], "AAAA")
+    want_connect(r.addrs()[0], 443)
