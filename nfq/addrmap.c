@@ -197,6 +197,19 @@ victim(struct addrmap *m)
 	return NULL;
 }
 
+/* Allocates the slots past the first; returns the first of them, or slot
+ * when out of memory. */
+static struct addrmap_bound *
+grow_names(struct addrmap_entry *e, struct addrmap_bound *slot)
+{
+	struct addrmap_bound *more = calloc(ADDRMAP_NAMES - 1, sizeof(*more));
+
+	if (more == NULL)
+		return slot;
+	e->more = more;
+	return e->more;
+}
+
 /* Records nm in e's names: its own slot when the name is there already
  * (ports and expiry follow the latest answer, as the set's entries do),
  * else a free one, else the one that runs out first. The slots past the
@@ -220,11 +233,8 @@ bind_name(struct addrmap_entry *e, struct addrmap_name *nm, uint64_t expires_ms)
 			slot = b;
 		}
 	}
-	if (slot->nm != NULL && strcmp(slot->nm->name, nm->name) != 0 && e->more == NULL) {
-		e->more = calloc(ADDRMAP_NAMES - 1, sizeof(*e->more));
-		if (e->more != NULL)
-			slot = &e->more[0];
-	}
+	if (slot->nm != NULL && strcmp(slot->nm->name, nm->name) != 0 && e->more == NULL)
+		slot = grow_names(e, slot);
 	/* An answer never shortens what an earlier one of the same name
 	 * granted: the kernel entry keeps the longer timeout too
 	 * (nfq/entrymap.h). */
@@ -252,8 +262,8 @@ addrmap_put(struct addrmap *m, int family, const uint8_t *ip, struct addrmap_nam
 		addrmap_name_unref(e->nm);
 		e->nm = nm;
 		e->expires_ms = expires_ms;
-		bind_name(e, nm, expires_ms);
 		list_move_back(&m->order, &e->link);
+		bind_name(e, nm, expires_ms);
 		return 0;
 	}
 
@@ -299,13 +309,12 @@ bool
 addrmap_bound_to(const struct addrmap_entry *e, const char *name, uint8_t proto, uint16_t port,
                  uint64_t now_ms)
 {
+	const struct addrmap_bound *b;
 	size_t i;
 
 	if (e == NULL)
 		return false;
-	for (i = 0; i < ADDRMAP_NAMES && cslot_at(e, i) != NULL; i++) {
-		const struct addrmap_bound *b = cslot_at(e, i);
-
+	for (i = 0; i < ADDRMAP_NAMES && (b = cslot_at(e, i)) != NULL; i++) {
 		if (b->nm != NULL && now_ms < b->expires_ms && strcmp(b->nm->name, name) == 0 &&
 		    addrmap_name_has_port(b->nm, proto, port))
 			return true;
@@ -316,15 +325,14 @@ addrmap_bound_to(const struct addrmap_entry *e, const char *name, uint8_t proto,
 const char *
 addrmap_names_fmt(const struct addrmap_entry *e, uint64_t now_ms, char *buf, size_t len)
 {
+	const struct addrmap_bound *b;
 	size_t i, used = 0;
 	int n;
 
 	if (len == 0)
 		return buf;
 	buf[0] = '\0';
-	for (i = 0; e != NULL && i < ADDRMAP_NAMES && cslot_at(e, i) != NULL; i++) {
-		const struct addrmap_bound *b = cslot_at(e, i);
-
+	for (i = 0; e != NULL && i < ADDRMAP_NAMES && (b = cslot_at(e, i)) != NULL; i++) {
 		if (b->nm == NULL || now_ms >= b->expires_ms)
 			continue;
 		n = snprintf(buf + used, len - used, "%s%s", used ? "," : "", b->nm->name);
