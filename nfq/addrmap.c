@@ -182,7 +182,8 @@ remove_entry(struct addrmap *m, struct addrmap_entry *e)
  * oldest ADDRMAP_EVICT_SCAN that no set entry holds. Those held go to the
  * back, so the next search starts past them. NULL when all of them are held:
  * then the map outgrows its bound rather than forget the names of addresses
- * the sets still hold (the SNI / Host binding needs them).
+ * the sets still hold (the SNI / Host binding needs them). The sets' size
+ * bounds them: max_per_line per line, and the sets' maxelem.
  */
 static struct addrmap_entry *
 victim(struct addrmap *m)
@@ -275,8 +276,13 @@ addrmap_put(struct addrmap *m, int family, const uint8_t *ip, struct addrmap_nam
 	if (m->count >= m->max) {
 		struct addrmap_entry *v = victim(m);
 
+		/* The sets hold more than the bound: it follows them, an eighth
+		 * above, so that the search does not run (and fail) on every
+		 * insertion. */
 		if (v != NULL)
 			remove_entry(m, v);
+		else
+			m->max = m->count + m->count / 8 + 1;
 	}
 	e->family = family;
 	memcpy(e->ip, ip, family == AF_INET ? 4 : 16);

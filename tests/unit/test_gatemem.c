@@ -267,6 +267,15 @@ test_held_not_evicted(void **state)
 		assert_int_equal(addrmap_put(m, AF_INET, ip, nm, 10000), 0);
 	}
 	assert_int_equal(addrmap_count(m), 6);
+	/* and stays within the grown bound once nothing is held */
+	memset(held_v, 0, sizeof(held_v));
+	for (uint8_t i = 8; i < 40; i++) {
+		ip[3] = i;
+		assert_int_equal(addrmap_put(m, AF_INET, ip, nm, 10000), 0);
+	}
+	assert_true(addrmap_count(m) <= 8);
+	ip[3] = 39;
+	assert_non_null(addrmap_get(m, AF_INET, ip));
 	addrmap_name_unref(nm);
 	addrmap_free(m);
 	(void)state;
