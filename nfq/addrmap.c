@@ -17,8 +17,8 @@ struct addrmap {
 	struct list order; /* of the entries, least recently refreshed first */
 	size_t count, max;
 	uint64_t seed;
-	addrmap_held_fn *held;
-	void *held_arg;
+	addrmap_live_fn *live;
+	void *live_arg;
 };
 
 struct addrmap *
@@ -81,12 +81,6 @@ addrmap_name_has_port(const struct addrmap_name *nm, uint8_t proto, uint16_t por
 	return false;
 }
 
-struct port
-addrmap_name_port(const struct addrmap_name *nm, size_t i)
-{
-	return ports_of(nm)[i];
-}
-
 void
 addrmap_name_unref(struct addrmap_name *nm)
 {
@@ -95,10 +89,10 @@ addrmap_name_unref(struct addrmap_name *nm)
 }
 
 void
-addrmap_set_held(struct addrmap *m, addrmap_held_fn *held, void *arg)
+addrmap_set_held(struct addrmap *m, addrmap_live_fn *live, void *arg)
 {
-	m->held = held;
-	m->held_arg = arg;
+	m->live = live;
+	m->live_arg = arg;
 }
 
 /* Slot i of e's names; NULL past the inline one while none more are
@@ -119,17 +113,21 @@ cslot_at(const struct addrmap_entry *e, size_t i)
 	return e->more != NULL ? &e->more[i - 1] : NULL;
 }
 
-size_t
-addrmap_entry_names(const struct addrmap_entry *e, const struct addrmap_name **out, size_t max)
+bool
+addrmap_held(const struct addrmap *m, const struct addrmap_entry *e)
 {
 	const struct addrmap_bound *b;
-	size_t n = 0;
 
-	for (size_t i = 0; i < ADDRMAP_NAMES && (b = cslot_at(e, i)) != NULL && n < max; i++) {
-		if (b->nm != NULL)
-			out[n++] = b->nm;
+	for (size_t i = 0; m->live != NULL && i < ADDRMAP_NAMES && (b = cslot_at(e, i)) != NULL;
+	     i++) {
+		const struct port *v = b->nm != NULL ? ports_of(b->nm) : NULL;
+
+		for (size_t j = 0; v != NULL && j < b->nm->nports; j++) {
+			if (m->live(m->live_arg, e->family, e->ip, v[j].proto, v[j].port))
+				return true;
+		}
 	}
-	return n;
+	return false;
 }
 
 /* Seeded (common/hash.h): the addresses come from DNS answers an outsider
@@ -191,7 +189,7 @@ victim(struct addrmap *m)
 	struct addrmap_entry *e;
 
 	for (size_t i = 0; i < ADDRMAP_EVICT_SCAN && (e = oldest(m)) != NULL; i++) {
-		if (m->held == NULL || !m->held(m->held_arg, e))
+		if (!addrmap_held(m, e))
 			return e;
 		list_move_back(&m->order, &e->link);
 	}

@@ -71,17 +71,16 @@ struct addrmap_name *addrmap_name_new(const char *name, const struct portlist *p
 void addrmap_name_unref(struct addrmap_name *nm);
 /* Is proto/port one of nm's ports? */
 bool addrmap_name_has_port(const struct addrmap_name *nm, uint8_t proto, uint16_t port);
-/* Port i (< nm->nports) of nm. */
-struct port addrmap_name_port(const struct addrmap_name *nm, size_t i);
 
-/* Does a set entry still hold e's address? Asked before evicting e to make
- * room; without it (NULL) nothing is held. */
-typedef bool addrmap_held_fn(void *arg, const struct addrmap_entry *e);
-void addrmap_set_held(struct addrmap *m, addrmap_held_fn *held, void *arg);
-/* e's names (valid or not), at most max of them, into out; returns how
- * many. */
-size_t addrmap_entry_names(const struct addrmap_entry *e, const struct addrmap_name **out,
-                           size_t max);
+/* Does the kernel still hold the set entry (family, ip, proto, port)? An
+ * address is held while an entry on one of its names' ports is: the set
+ * entries of an ALLOW carry the ports its name record was made with. Asked
+ * before evicting an address to make room; without it (NULL) nothing is
+ * held. */
+typedef bool addrmap_live_fn(void *arg, int family, const uint8_t *ip, uint8_t proto,
+                             uint16_t port);
+void addrmap_set_held(struct addrmap *m, addrmap_live_fn *live, void *arg);
+bool addrmap_held(const struct addrmap *m, const struct addrmap_entry *e);
 
 /* Insert or refresh (family, ip) → nm until expires_ms. Returns 0, or -1
  * when out of memory (the map is then unchanged). */

@@ -309,14 +309,15 @@ entrymap_trim(struct entrymap *m, uint32_t line, size_t max, uint64_t now_ms, ui
 }
 
 bool
-entrymap_live(const struct entrymap *m, const struct ipset_entry *e, uint64_t now_ms)
+entrymap_live(const struct entrymap *m, int family, const uint8_t *ip, uint8_t proto, uint16_t port,
+              uint64_t now_ms)
 {
-	size_t n = e->family == AF_INET ? 4 : 16;
-	const struct ent *x = m->buckets[bucket_of(m, e->family, e->ip, e->proto, e->port)];
+	size_t n = family == AF_INET ? 4 : 16;
+	const struct ent *x = m->buckets[bucket_of(m, family, ip, proto, port)];
 
 	for (; x != NULL; x = x->hnext) {
-		if (x->family == e->family && x->proto == e->proto && x->port == e->port &&
-		    memcmp(x->ip, e->ip, n) == 0)
+		if (x->family == family && x->proto == proto && x->port == port &&
+		    memcmp(x->ip, ip, n) == 0)
 			return x->expires_ms > now_ms;
 	}
 	return false;

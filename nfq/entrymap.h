@@ -66,8 +66,10 @@ void entrymap_forget(struct entrymap *m, const struct ipset_entry *e);
 size_t entrymap_trim(struct entrymap *m, uint32_t line, size_t max, uint64_t now_ms, uint64_t batch,
                      struct ipset_entry *out, size_t outmax);
 
-/* Does the kernel hold e at now_ms, by what was sent? */
-bool entrymap_live(const struct entrymap *m, const struct ipset_entry *e, uint64_t now_ms);
+/* Does the kernel hold (family, ip, proto, port) at now_ms, by what was
+ * sent? */
+bool entrymap_live(const struct entrymap *m, int family, const uint8_t *ip, uint8_t proto,
+                   uint16_t port, uint64_t now_ms);
 
 /* Live and expired-but-not-yet-pruned entries counted for line. */
 size_t entrymap_line_count(const struct entrymap *m, uint32_t line);

@@ -732,34 +732,14 @@ free_lines(struct gatesrv *s)
 	free(s->evicted);
 }
 
-/*
- * addrmap_held_fn: does a set still hold an entry of e's address? Its entries
- * carry the ports of the names it was handed out for (the plan's ports are
- * the name's), so those are the entries to look for.
- */
+/* addrmap_live_fn: the address map keeps the names of addresses the sets
+ * still hold. */
 static bool
-addr_held(void *arg, const struct addrmap_entry *e)
+entry_live(void *arg, int family, const uint8_t *ip, uint8_t proto, uint16_t port)
 {
 	const struct gatesrv *s = arg;
-	const struct addrmap_name *names[ADDRMAP_NAMES];
-	size_t n = addrmap_entry_names(e, names, ADDRMAP_NAMES);
-	uint64_t now = loop_now_ms();
-	struct ipset_entry x;
 
-	memset(&x, 0, sizeof(x));
-	x.family = e->family;
-	memcpy(x.ip, e->ip, sizeof(x.ip));
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < names[i]->nports; j++) {
-			struct port p = addrmap_name_port(names[i], j);
-
-			x.proto = p.proto;
-			x.port = p.port;
-			if (entrymap_live(s->emap, &x, now))
-				return true;
-		}
-	}
-	return false;
+	return entrymap_live(s->emap, family, ip, proto, port, loop_now_ms());
 }
 
 struct gatesrv *
@@ -780,7 +760,7 @@ gatesrv_new(struct loop *lp, const struct conf *c, uid_t resolver_uid, gid_t res
 	s->map = map;
 	s->emap = emap;
 	s->conf = c;
-	addrmap_set_held(map, addr_held, s);
+	addrmap_set_held(map, entry_live, s);
 	loop_timer_init(&s->evict_log, evict_log_cb, s);
 	size_lines(s, c);
 	if (s->nlines < c->ndomains)

@@ -26,30 +26,14 @@ struct flood {
 	uint64_t now;
 };
 
-/* As gatesrv's addr_held: a live entry on one of the names' ports. */
+/* As gatesrv's entry_live. */
 #ifdef ADDRMAP_EVICT_SCAN
 static bool
-held(void *arg, const struct addrmap_entry *e)
+live(void *arg, int family, const uint8_t *ip, uint8_t proto, uint16_t port)
 {
 	const struct flood *f = arg;
-	const struct addrmap_name *names[ADDRMAP_NAMES];
-	size_t n = addrmap_entry_names(e, names, ADDRMAP_NAMES);
-	struct ipset_entry x;
 
-	memset(&x, 0, sizeof(x));
-	x.family = e->family;
-	memcpy(x.ip, e->ip, sizeof(x.ip));
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < names[i]->nports; j++) {
-			struct port p = addrmap_name_port(names[i], j);
-
-			x.proto = p.proto;
-			x.port = p.port;
-			if (entrymap_live(f->emap, &x, f->now))
-				return true;
-		}
-	}
-	return false;
+	return entrymap_live(f->emap, family, ip, proto, port, f->now);
 }
 #endif
 
@@ -62,7 +46,7 @@ flood_init(struct flood *f)
 	assert_non_null(f->map);
 	assert_non_null(f->emap);
 #ifdef ADDRMAP_EVICT_SCAN
-	addrmap_set_held(f->map, held, f);
+	addrmap_set_held(f->map, live, f);
 #endif
 }
 
@@ -186,10 +170,10 @@ test_bytes_per_name(void **state)
 	(void)state;
 }
 
-/* A flood of 250,000 fresh names under the default max_per_line: the
- * heap the two maps keep stays under 16 MiB. */
-static void
-test_flood_bounded(void **state)
+/* 250,000 fresh names under max_per_line; returns the heap the two maps
+ * keep at the end, and prints what they hold on the way. */
+static size_t
+flood_run(uint32_t max_per_line)
 {
 	static const uint32_t marks[] = {10000, 50000, 100000, 250000};
 	struct mallinfo2 m0, m;
@@ -199,10 +183,11 @@ test_flood_bounded(void **state)
 
 	flood_init(&f);
 	m0 = mallinfo2();
-	printf("gatemem: VmRSS %ld KiB at start\n", rss_kib());
+	printf("gatemem: max_per_line %u: VmRSS %ld KiB at start\n", (unsigned)max_per_line,
+	       rss_kib());
 	for (size_t k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
 		for (; i < marks[k]; i++)
-			fresh(&f, i, CONF_DEFAULT_MAX_PER_LINE);
+			fresh(&f, i, max_per_line);
 		m = mallinfo2();
 		heap = m.uordblks - m0.uordblks;
 		printf("gatemem: %u fresh names: %zu addresses, %zu entries, heap %zu KiB, VmRSS "
@@ -210,8 +195,18 @@ test_flood_bounded(void **state)
 		       (unsigned)i, addrmap_count(f.map), entrymap_count(f.emap), heap / 1024,
 		       rss_kib());
 	}
-	assert_true(heap <= (size_t)16 << 20);
 	flood_free(&f);
+	return heap;
+}
+
+/* Under the default max_per_line the heap the two maps keep stays under
+ * 16 MiB however many fresh names come. The bench's 1,048,576 only prints:
+ * there the sets hold every address, and so does the map. */
+static void
+test_flood_bounded(void **state)
+{
+	assert_true(flood_run(CONF_DEFAULT_MAX_PER_LINE) <= (size_t)16 << 20);
+	flood_run(CONF_SET_MAXELEM);
 	(void)state;
 }
 
@@ -219,10 +214,11 @@ test_flood_bounded(void **state)
 static bool held_v[8];
 
 static bool
-held_by_last(void *arg, const struct addrmap_entry *e)
+held_by_last(void *arg, int family, const uint8_t *ip, uint8_t proto, uint16_t port)
 {
 	(void)arg;
-	return held_v[e->ip[3] % 8];
+	(void)family;
+	return proto == IPPROTO_TCP && port == 443 && held_v[ip[3] % 8];
 }
 
 static struct addrmap_name *
