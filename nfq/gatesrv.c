@@ -732,16 +732,6 @@ free_lines(struct gatesrv *s)
 	free(s->evicted);
 }
 
-/* addrmap_live_fn: the address map keeps the names of addresses the sets
- * still hold. */
-static bool
-entry_live(void *arg, int family, const uint8_t *ip, uint8_t proto, uint16_t port)
-{
-	const struct gatesrv *s = arg;
-
-	return entrymap_live(s->emap, family, ip, proto, port, loop_now_ms());
-}
-
 struct gatesrv *
 gatesrv_new(struct loop *lp, const struct conf *c, uid_t resolver_uid, gid_t resolver_gid,
             struct ipset_nl *ipset, struct addrmap *map, struct entrymap *emap)
@@ -760,7 +750,6 @@ gatesrv_new(struct loop *lp, const struct conf *c, uid_t resolver_uid, gid_t res
 	s->map = map;
 	s->emap = emap;
 	s->conf = c;
-	addrmap_set_held(map, entry_live, s);
 	loop_timer_init(&s->evict_log, evict_log_cb, s);
 	size_lines(s, c);
 	if (s->nlines < c->ndomains)
@@ -786,7 +775,6 @@ close_listener:
 	close(s->lfd);
 	unlink(s->path);
 free_srv:
-	addrmap_set_held(map, NULL, NULL);
 	free_lines(s);
 	free(s);
 	return NULL;
@@ -828,7 +816,6 @@ gatesrv_free(struct gatesrv *s)
 	close(s->lfd);
 	if (unlink(s->path) < 0 && errno != ENOENT)
 		log_warn("gatesrv: removing %s", s->path);
-	addrmap_set_held(s->map, NULL, NULL);
 	free_lines(s);
 	free(s);
 }

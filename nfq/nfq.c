@@ -242,6 +242,16 @@ drop_capabilities(void)
 	return 0;
 }
 
+/* addrmap_live_fn: the address map keeps the names of the addresses the
+ * sets still hold (addrmap.h). */
+static bool
+entry_live(void *arg, int family, const uint8_t *ip, uint8_t proto, uint16_t port)
+{
+	const struct gate *g = arg;
+
+	return entrymap_live(g->emap, family, ip, proto, port, loop_now_ms());
+}
+
 static void
 prune_cb(struct loop_timer *t, void *arg)
 {
@@ -558,6 +568,9 @@ run(struct gate *g)
 		log_warn("nfq: allocating the address map and event loop");
 		goto free_loop;
 	}
+	/* Before the sets are read back: a restarted gate keeps the names of
+	 * every address they still hold too. */
+	addrmap_set_held(g->map, entry_live, g);
 	/* Forked before anything is added to the loop or a capability is
 	 * dropped: it keeps CAP_SETUID and CAP_SETGID, the gate does not.
 	 * Without it, flow lines say why=nohelper. */
