@@ -12,6 +12,16 @@ from tests_faults import fault_ng
 from tests_lab import BASE_ALLOW, check, test, want_answer, want_connect, want_event, want_refused
 from tests_ttl import vm_rss_kb
 
+def status_kb(pid, keys=("VmRSS", "RssAnon", "RssFile", "VmHWM")):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            k = ln.split(":")[0]
+            if k in keys:
+                out[k] = int(ln.split()[1])
+    return " ".join("%s=%s" % (k, out.get(k)) for k in keys)
+
+
 MEM_NAMES = 2000  # x 64 AAAA: 128,000 fresh addresses, past the address map's bound
 GATE_RSS_MAX_KB = 32 * 1024
 
@@ -29,7 +39,7 @@ def t_gate_memory(t):
     ng, fd = fault_ng(t, allow=BASE_ALLOW + ["*.flood.lab.test"], gate={"max_per_line": int(mpl)} if mpl else {})
     want_answer("www.lab.test", "A", "192.0.2.10")
     want_connect("192.0.2.10", 443)
-    start_kb = vm_rss_kb(ng.nfq.pid)
+    start_kb = status_kb(ng.nfq.pid)
     fd.set("synth 64")
     names = ["m%d.flood.lab.test" % i for i in range(1, n_names + 1)]
     got, secs, seen = 0, 0.0, []
@@ -52,8 +62,9 @@ def t_gate_memory(t):
         done = cut
         seen.append("%d addresses: %s kB" % (done * 64, vm_rss_kb(ng.nfq.pid)))
     rss_kb = vm_rss_kb(ng.nfq.pid)
+    lab.log("    (gate at the end: %s kB)" % status_kb(ng.nfq.pid))
     lab.log("    (gate memory, max_per_line %s: %d names x 64 AAAA in %.1f s, %d addresses back; gate VmRSS "
-            "%s kB at start, %s)" % (mpl or "default", n_names, secs, got, start_kb, ", ".join(seen)))
+            "at start %s kB, %s)" % (mpl or "default", n_names, secs, got, start_kb, ", ".join(seen)))
     check(got >= n_names * 64 * 0.95, "the flood's answers came back (%d addresses)" % got, p.stderr[-500:])
     check(mpl is not None or (rss_kb is not None and rss_kb <= GATE_RSS_MAX_KB),
           "the gate's VmRSS stays at most %d kB" % GATE_RSS_MAX_KB, rss_kb)
