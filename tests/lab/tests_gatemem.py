@@ -35,7 +35,7 @@ def t_gate_memory(t):
     name."""
     # measurement knobs (defaults: the test as CI runs it)
     n_names = int(os.environ.get("NGLAB_GATEMEM_NAMES", MEM_NAMES))
-    mpl = os.environ.get("NGLAB_GATEMEM_MAX_PER_LINE")
+    mpl = os.environ.get("NGLAB_GATEMEM_MAX_PER_LINE") or None
     ng, fd = fault_ng(t, allow=BASE_ALLOW + ["*.flood.lab.test"], gate={"max_per_line": int(mpl)} if mpl else {})
     want_answer("www.lab.test", "A", "192.0.2.10")
     want_connect("192.0.2.10", 443)
