@@ -97,20 +97,18 @@ addrmap_set_held(struct addrmap *m, addrmap_live_fn *live, void *arg)
 
 /* Slot i of e's names; NULL past the inline one while none more are
  * allocated. */
-static struct addrmap_bound *
-slot_at(struct addrmap_entry *e, size_t i)
-{
-	if (i == 0)
-		return &e->name0;
-	return e->more != NULL ? &e->more[i - 1] : NULL;
-}
-
 static const struct addrmap_bound *
 cslot_at(const struct addrmap_entry *e, size_t i)
 {
 	if (i == 0)
 		return &e->name0;
 	return e->more != NULL ? &e->more[i - 1] : NULL;
+}
+
+static struct addrmap_bound *
+slot_at(struct addrmap_entry *e, size_t i)
+{
+	return (struct addrmap_bound *)cslot_at(e, i);
 }
 
 bool

@@ -321,11 +321,28 @@ cache_entry_age(const struct cache_entry *e, uint64_t now_ms)
 	return now_ms > e->stored_ms ? (uint32_t)((now_ms - e->stored_ms) / 1000) : 0;
 }
 
-/* Where a prep's template starts in its data. */
+/* Where each part of a prep's data starts (struct prep): the TTL offsets
+ * at 0, then the TTL values, the template, the addresses, their text. */
+struct prep_layout {
+	size_t vals, tmpl, addrv, text;
+};
+
+static struct prep_layout
+prep_layout(size_t nttl, size_t len, size_t naddrs)
+{
+	struct prep_layout l;
+
+	l.vals = nttl * 2;
+	l.tmpl = l.vals + nttl * 4;
+	l.addrv = l.tmpl + len;
+	l.text = l.addrv + naddrs * sizeof(struct dnsmsg_addr);
+	return l;
+}
+
 static size_t
 prep_tmpl(const struct prep *p)
 {
-	return (size_t)p->nttl * 6;
+	return prep_layout(p->nttl, p->len, p->naddrs).tmpl;
 }
 
 ldns_pkt *
@@ -360,8 +377,8 @@ cache_entry_prepare(struct cache_entry *e, const struct cache_prep_key *k, const
                     size_t len, const struct dnsmsg_ttls *ttls, const char *addrs,
                     const struct dnsmsg_addrs *a, uint32_t raw_ttl, bool whole)
 {
-	size_t tmpl = ttls->n * 6, naddrs = a != NULL ? a->n : 0, av = tmpl + len;
-	size_t at = av + naddrs * sizeof(a->v[0]), alen = addrs != NULL ? strlen(addrs) : 0;
+	size_t naddrs = a != NULL ? a->n : 0, alen = addrs != NULL ? strlen(addrs) : 0;
+	struct prep_layout l = prep_layout(ttls->n, len, naddrs);
 	struct prep *p;
 
 	if (k->qnamelen > 255 || ttls->n > DNSMSG_MAX_TTLS || naddrs > CONF_MAX_ADDRS ||
@@ -372,7 +389,7 @@ cache_entry_prepare(struct cache_entry *e, const struct cache_prep_key *k, const
 	 * replace the one that stands in for it. */
 	if (!whole && e->wire == NULL)
 		return;
-	p = malloc(sizeof(*p) + at + alen + 1);
+	p = malloc(sizeof(*p) + l.text + alen + 1);
 	if (p == NULL)
 		return;
 	p->conf_gen = k->conf_gen;
@@ -385,11 +402,11 @@ cache_entry_prepare(struct cache_entry *e, const struct cache_prep_key *k, const
 	p->raw_ttl = raw_ttl;
 	p->len = (uint16_t)len;
 	memcpy(p->data, ttls->off, ttls->n * 2);
-	memcpy(p->data + ttls->n * 2, ttls->val, ttls->n * 4);
-	memcpy(p->data + tmpl, wire, len);
+	memcpy(p->data + l.vals, ttls->val, ttls->n * 4);
+	memcpy(p->data + l.tmpl, wire, len);
 	if (naddrs > 0)
-		memcpy(p->data + av, a->v, naddrs * sizeof(a->v[0]));
-	memcpy(p->data + at, addrs != NULL ? addrs : "", alen + 1);
+		memcpy(p->data + l.addrv, a->v, naddrs * sizeof(a->v[0]));
+	memcpy(p->data + l.text, addrs != NULL ? addrs : "", alen + 1);
 	free(e->prep);
 	e->prep = p;
 	if (whole) {
@@ -403,26 +420,26 @@ cache_entry_prepared(const struct cache_entry *e, uint64_t now_ms, const struct 
                      size_t size_limit, struct cache_prepared *out)
 {
 	const struct prep *p = e->prep;
-	size_t tmpl;
+	struct prep_layout l;
 
 	if (p == NULL)
 		return false;
-	tmpl = prep_tmpl(p);
+	l = prep_layout(p->nttl, p->len, p->naddrs);
 	if (p->conf_gen != k->conf_gen || p->qclass != k->qclass || p->edns != k->edns ||
 	    p->qnamelen != k->qnamelen ||
-	    !dnsmsg_wire_name_equal_nocase(p->data + tmpl + DNSMSG_HDR_LEN, k->qname,
+	    !dnsmsg_wire_name_equal_nocase(p->data + l.tmpl + DNSMSG_HDR_LEN, k->qname,
 	                                   k->qnamelen) ||
 	    p->len > size_limit)
 		return false;
 	out->ttls.n = p->nttl;
 	memcpy(out->ttls.off, p->data, (size_t)p->nttl * 2);
-	memcpy(out->ttls.val, p->data + (size_t)p->nttl * 2, (size_t)p->nttl * 4);
-	out->wire = p->data + tmpl;
+	memcpy(out->ttls.val, p->data + l.vals, (size_t)p->nttl * 4);
+	out->wire = p->data + l.tmpl;
 	out->len = p->len;
 	out->age = cache_entry_age(e, now_ms);
 	out->naddrs = p->naddrs;
-	out->addrv = (const struct dnsmsg_addr *)(const void *)(out->wire + p->len);
-	out->addrs = (const char *)(out->wire + p->len + (size_t)p->naddrs * sizeof(out->addrv[0]));
+	out->addrv = (const struct dnsmsg_addr *)(const void *)(p->data + l.addrv);
+	out->addrs = (const char *)(p->data + l.text);
 	out->raw_ttl = p->raw_ttl;
 	return true;
 }
